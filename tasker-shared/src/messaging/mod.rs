@@ -1,0 +1,62 @@
+//! Messaging over pgmq, in the same database as the state it announces: a state change and its message commit
+//! together or not at all. Every send also `pg_notify`s the queue's channel in the same transaction, so
+//! listeners wake at commit.
+//!
+//! Queues: `worker_<namespace>_queue` carries [`StepMessage`]s to workers; `orchestration_step_results` carries
+//! [`ResultMessage`]s back. Messages only name the step: the database row is the truth, so a duplicate or
+//! stale message is harmless (its guarded transition finds the row in another state and does nothing).
+
+mod queue;
+mod wakeup;
+
+pub use queue::{delete_batch, ensure_queue, read_batch, release_now, send_batch, send_delayed, QueuedMessage};
+pub use wakeup::{WakeSource, Wakeup};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The queue orchestration reads worker results from.
+pub const RESULTS_QUEUE: &str = "orchestration_step_results";
+
+/// The queue of step messages for `namespace`.
+pub fn worker_queue(namespace: &str) -> String {
+    format!("worker_{namespace}_queue")
+}
+
+/// The NOTIFY channel announcing new messages on `queue`.
+pub fn notify_channel(queue: &str) -> String {
+    format!("tasker_{queue}")
+}
+
+/// "Step `step_uuid` of `task_uuid` is ready to run."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepMessage {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// The step to claim and run.
+    pub step_uuid: Uuid,
+}
+
+/// "A worker reported an outcome for `step_uuid`; apply it."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultMessage {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// The step whose outcome is stored on its row.
+    pub step_uuid: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_pgmq_and_notify_limits() {
+        let ns = "a".repeat(crate::template::MAX_NAMESPACE_LEN);
+        let q = worker_queue(&ns);
+        // pgmq prefixes tables with `q_`/`a_` and PostgreSQL identifiers are at most 63 bytes.
+        assert!(q.len() <= 47, "pgmq allows 47 characters, got {}", q.len());
+        assert!(notify_channel(&q).len() <= 63);
+        assert_eq!(worker_queue("linear_workflow"), "worker_linear_workflow_queue");
+    }
+}

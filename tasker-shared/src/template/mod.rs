@@ -1,0 +1,111 @@
+//! Task templates: the YAML format of a named, versioned DAG of steps, its validation and loading.
+//!
+//! ```yaml
+//! namespace: linear_workflow
+//! name: mathematical_sequence
+//! version: 1.0.0
+//! input_schema: {type: object, required: [even_number]}
+//! steps:
+//!   - name: linear_step_1
+//!     handler: linear_workflow.square
+//!     retry: {max_attempts: 3, backoff: exponential, base_ms: 200, max_ms: 30000}
+//!     timeout_seconds: 30
+//!   - name: linear_step_2
+//!     handler: linear_workflow.square
+//!     depends_on: [linear_step_1]
+//! ```
+
+mod error;
+mod loader;
+mod validate;
+
+pub use error::TemplateError;
+pub use loader::{load_dir, parse_template, LoadReport};
+pub use validate::MAX_NAMESPACE_LEN;
+
+use serde::{Deserialize, Serialize};
+
+/// A named, versioned DAG of steps in a namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTemplate {
+    /// Namespace; also names the worker queue `worker_<namespace>_queue`.
+    pub namespace: String,
+    /// Template name, unique within the namespace.
+    pub name: String,
+    /// Version string (semantic versioning by convention).
+    pub version: String,
+    /// Free-form description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema the task context must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<serde_json::Value>,
+    /// The steps, in any order; dependencies define the DAG.
+    pub steps: Vec<StepTemplate>,
+}
+
+/// One step of a template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTemplate {
+    /// Step name, unique within the template.
+    pub name: String,
+    /// Registered handler name (e.g. `linear_workflow.square`).
+    pub handler: String,
+    /// Names of the steps this one waits for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Retry policy; unset fields fall back to the configured defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Handler time limit in seconds; unset falls back to the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    /// Static configuration handed to the handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+}
+
+/// Retry settings of one step.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Total attempts allowed, including the first (1 = never retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Backoff kind; only `exponential` is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffKind>,
+    /// First retry delay in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ms: Option<u64>,
+    /// Upper bound of the retry delay in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ms: Option<u64>,
+}
+
+/// Supported backoff shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackoffKind {
+    /// `base · 2^(attempt-1)`, capped, with jitter.
+    Exponential,
+}
+
+impl TaskTemplate {
+    /// `namespace/name@version`, for logs and errors.
+    pub fn key(&self) -> String {
+        format!("{}/{}@{}", self.namespace, self.name, self.version)
+    }
+
+    /// Step names in a dependency-respecting order (every step after its dependencies). Assumes validity.
+    pub fn topological_order(&self) -> Vec<&StepTemplate> {
+        validate::topological_order(&self.steps).unwrap_or_default()
+    }
+
+    /// Every handler name the template uses.
+    pub fn handlers(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().map(|s| s.handler.as_str())
+    }
+}
