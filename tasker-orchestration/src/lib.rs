@@ -1,0 +1,19 @@
+//! # tasker-orchestration
+//!
+//! The orchestration side of Tasker: it turns a task request into a task with steps and enqueues the root
+//! steps ([`task_initializer`]), applies worker results in batches — complete, retry with backoff, or fail —
+//! enqueues newly ready steps and finalizes tasks ([`result_processor`]), and serves the REST API ([`api`]).
+//!
+//! Any number of orchestration servers may run against one database: every result batch locks its tasks in
+//! a fixed order and every transition is guarded, so each result is applied once and each task finalized once.
+
+pub mod api;
+pub mod error;
+pub mod result_processor;
+pub mod server;
+pub mod task_initializer;
+pub mod task_query;
+pub mod template_catalog;
+
+pub use error::{OrchestrationError, Result};
+pub use server::OrchestrationServer;

@@ -11,6 +11,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod messaging;
+pub mod observability;
+pub mod shutdown;
 pub mod states;
 pub mod template;
 

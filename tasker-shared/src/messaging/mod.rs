@@ -9,7 +9,7 @@
 mod queue;
 mod wakeup;
 
-pub use queue::{delete_batch, ensure_queue, read_batch, release_now, send_batch, send_delayed, QueuedMessage};
+pub use queue::{delete_batch, ensure_queue, extend_visibility, read_batch, release_now, send_batch, send_delayed, QueuedMessage};
 pub use wakeup::{WakeSource, Wakeup};
 
 use serde::{Deserialize, Serialize};

@@ -85,6 +85,19 @@ pub async fn delete_batch(conn: &mut PgConnection, queue: &str, msg_ids: &[i64])
     Ok(())
 }
 
+/// Keep messages hidden for another `seconds` from now (a lease heartbeat).
+pub async fn extend_visibility(conn: &mut PgConnection, queue: &str, msg_ids: &[i64], seconds: i32) -> Result<()> {
+    if !msg_ids.is_empty() {
+        sqlx::query("SELECT pgmq.set_vt($1, $2::bigint[], clock_timestamp() + make_interval(secs => $3))")
+            .bind(queue)
+            .bind(msg_ids)
+            .bind(seconds as f64)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Make messages visible again at once (release a lease early, e.g. on shutdown).
 pub async fn release_now(conn: &mut PgConnection, queue: &str, msg_ids: &[i64]) -> Result<()> {
     if !msg_ids.is_empty() {

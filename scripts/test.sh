@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Run every test:  bash scripts/test.sh
+#
+# Needs a Rust toolchain and a PostgreSQL server on 127.0.0.1:5432 (started here if it is a local
+# Debian cluster and we are root). Database tests (#[sqlx::test]) create a throwaway database per test
+# on the server named by DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$SECONDS
+stage="setup"
+summary() {
+    local rc=$? elapsed=$((SECONDS - started))
+    if [ "$rc" -eq 0 ]; then
+        echo "== test.sh: all tests passed (${elapsed}s)"
+    else
+        echo "== test.sh: FAILED in stage '${stage}' (exit ${rc}, ${elapsed}s)"
+    fi
+}
+trap summary EXIT
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+stage="postgres"
+pg_up() { command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q; }
+if ! pg_up; then
+    if [ "$(id -u)" -eq 0 ] && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+        version=$(ls /etc/postgresql | head -1)
+        echo "== PostgreSQL not answering on 127.0.0.1:5432; starting cluster ${version}/main"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        for _ in $(seq 1 30); do
+            pg_up && break
+            sleep 1
+        done
+    fi
+fi
+if ! pg_up; then
+    command -v pg_isready >/dev/null || echo "pg_isready not found: install the PostgreSQL client tools." >&2
+    cat >&2 <<'MSG'
+PostgreSQL is not answering on 127.0.0.1:5432. Start one, for example:
+  pg_ctlcluster 15 main start                                          (Debian/Ubuntu package, as root)
+  docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres
+MSG
+    exit 1
+fi
+
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+export TASKER_ENV=test
+echo "== DATABASE_URL=${DATABASE_URL} TASKER_ENV=${TASKER_ENV}"
+
+# --- Rust --------------------------------------------------------------------------------------
+# Build everything once: building crates one by one with different feature sets rebuilds tokio/sqlx.
+stage="cargo build"
+echo "== cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+stage="rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    runner="cargo nextest"
+    echo "== cargo nextest run --workspace --no-fail-fast"
+    cargo nextest run --workspace --no-fail-fast
+else
+    runner="cargo test"
+    echo "== cargo test --workspace (cargo-nextest not installed)"
+    cargo test --workspace
+fi
+echo "== Rust tests passed (${runner})"
+
+# --- Ruby bindings -----------------------------------------------------------------------------
+# PLACEHOLDER: Ruby binding tests (bindings/ruby) are added here once the gem exists.
+
+# --- Python bindings ---------------------------------------------------------------------------
+# PLACEHOLDER: Python binding tests (bindings/python) are added here once the package exists.
+
+stage="done"

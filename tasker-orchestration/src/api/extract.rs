@@ -1,0 +1,101 @@
+//! Extractors whose rejections answer the API's JSON error shape and name the field at fault.
+
+use super::error::ApiError;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A JSON body; malformed JSON is a 400, a body of the wrong shape a 422 naming the field.
+pub struct JsonBody<T>(pub T);
+
+/// The field path serde_path_to_error puts at the start of axum's data-error text (`context.x: invalid …`).
+fn field_of(text: &str) -> Option<String> {
+    let detail = text.split_once("target type: ").map(|(_, d)| d).unwrap_or(text);
+    if let Some(rest) = detail.strip_prefix("missing field `") {
+        return rest.split('`').next().map(str::to_string);
+    }
+    if let Some(rest) = detail.split("unknown field `").nth(1) {
+        return rest.split('`').next().map(str::to_string);
+    }
+    let (path, _) = detail.split_once(": ")?;
+    (!path.contains(' ') && path != ".").then(|| path.to_string())
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(Some("body".to_string()), text),
+        JsonRejection::MissingJsonContentType(_) => ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: text,
+            field: Some("content-type".into()),
+        },
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: other.body_text(),
+            field: Some("body".into()),
+        },
+        other => ApiError::bad_request(Some("body".to_string()), other.body_text()),
+    }
+}
+
+/// Query parameters; a bad one is a 400 naming it.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let text = e.body_text();
+                Err(ApiError::bad_request(field_of(&text), text))
+            }
+            Err(other) => Err(ApiError::bad_request(None, other.body_text())),
+        }
+    }
+}
+
+/// Parse a UUID path segment, naming the parameter when it is not one.
+pub fn parse_uuid(name: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(Some(name.to_string()), format!("`{raw}` is not a UUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn finds_the_field_in_serde_messages() {
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: missing field `namespace` at line 1"),
+            Some("namespace".into())
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: priority: invalid type: string"),
+            Some("priority".into())
+        );
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: unknown field `bogus`, expected one of"),
+            Some("bogus".into())
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! Health probes and metrics.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+use std::time::Duration;
+
+/// Liveness: the process answers.
+pub async fn live() -> impl IntoResponse {
+    Json(json!({"status": "alive"}))
+}
+
+/// Readiness: 200 when the database answers, 503 (with the failing component) when it does not.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match tasker_shared::db::ping(&state.pool, Duration::from_secs(2)).await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": {"status": "up"}}}))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "checks": {"database": {"status": "down", "error": e}}})),
+        ),
+    }
+}
+
+/// Prometheus metrics.
+pub async fn metrics() -> impl IntoResponse {
+    let handle = tasker_shared::observability::prometheus();
+    handle.run_upkeep();
+    ([("content-type", "text/plain; version=0.0.4")], handle.render())
+}

@@ -1,0 +1,86 @@
+//! `/v1/tasks` handlers.
+
+use super::error::ApiError;
+use super::extract::{parse_uuid, JsonBody, QueryParams};
+use super::AppState;
+use crate::task_initializer::{create_task, CreateTaskRequest};
+use crate::task_query::{self, TaskFilter};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use tasker_shared::states::TaskState;
+
+const MAX_KEY_LEN: usize = 255;
+
+/// `POST /v1/tasks`: 201 with the new task, 200 with the existing one for a reused idempotency key.
+pub async fn create(State(state): State<AppState>, JsonBody(request): JsonBody<CreateTaskRequest>) -> Result<impl IntoResponse, ApiError> {
+    for (field, value) in [
+        ("idempotency_key", &request.idempotency_key),
+        ("correlation_id", &request.correlation_id),
+        ("version", &request.version),
+    ] {
+        if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN) {
+            return Err(ApiError::invalid(field, format!("must be 1-{MAX_KEY_LEN} characters")));
+        }
+    }
+    if !request.context.is_object() {
+        return Err(ApiError::invalid("context", "must be a JSON object"));
+    }
+    if contains_nul(&request.context) {
+        return Err(ApiError::invalid("context", "strings must not contain NUL characters"));
+    }
+    let created = create_task(&state.pool, &state.catalog, &state.execution, request).await?;
+    let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(created.task)))
+}
+
+/// PostgreSQL `jsonb` cannot store `\u0000`; reject it as bad input instead of failing the insert.
+fn contains_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(contains_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// `GET /v1/tasks/{task_uuid}`.
+pub async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let task_uuid = parse_uuid("task_uuid", &raw)?;
+    Ok(Json(task_query::get_task(&state.pool, task_uuid).await?))
+}
+
+/// `GET /v1/tasks/{task_uuid}/steps`.
+pub async fn steps(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let task_uuid = parse_uuid("task_uuid", &raw)?;
+    let task = task_query::get_task(&state.pool, task_uuid).await?;
+    Ok(Json(json!({"task_uuid": task.task_uuid, "steps": task.steps})))
+}
+
+/// Query of `GET /v1/tasks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    namespace: Option<String>,
+    state: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/tasks?namespace=&state=&limit=&cursor=`: newest first; `next_cursor` fetches the next page.
+pub async fn list(State(state): State<AppState>, QueryParams(q): QueryParams<ListQuery>) -> Result<impl IntoResponse, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit".to_string()), "must be between 1 and 1000"));
+    }
+    if let Some(s) = &q.state {
+        s.parse::<TaskState>().map_err(|e| ApiError::bad_request(Some("state".to_string()), e.to_string()))?;
+    }
+    let cursor = q.cursor.as_deref().map(|c| parse_uuid("cursor", c)).transpose()?;
+    let filter = TaskFilter { namespace: q.namespace, state: q.state, cursor, limit };
+    let (tasks, next) = task_query::list_tasks(&state.pool, &filter).await?;
+    Ok(Json(json!({"tasks": tasks, "next_cursor": next})))
+}

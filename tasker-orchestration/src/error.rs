@@ -1,0 +1,37 @@
+//! Errors of the orchestration core (the API maps them to HTTP in `api::error`).
+
+/// Shorthand for results whose error is [`OrchestrationError`].
+pub type Result<T, E = OrchestrationError> = std::result::Result<T, E>;
+
+/// What can go wrong creating, reading or advancing tasks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrchestrationError {
+    /// No template with that namespace, name (and version).
+    #[error("no task template {namespace}/{name}{}", version.as_deref().map(|v| format!("@{v}")).unwrap_or_default())]
+    TemplateNotFound {
+        /// Namespace asked for.
+        namespace: String,
+        /// Name asked for.
+        name: String,
+        /// Version asked for, if any.
+        version: Option<String>,
+    },
+    /// The task context does not satisfy the template's input schema.
+    #[error("invalid context at `{field}`: {message}")]
+    InvalidContext {
+        /// Dotted path of the offending value (`context.even_number`).
+        field: String,
+        /// What the schema requires.
+        message: String,
+    },
+    /// No task with that id.
+    #[error("task {0} not found")]
+    TaskNotFound(uuid::Uuid),
+    /// Database failure.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Failure in shared code (messaging, templates).
+    #[error(transparent)]
+    Shared(#[from] tasker_shared::TaskerError),
+}

@@ -1,0 +1,82 @@
+//! The orchestration server: prepares the database, registers the templates, serves the API and runs the
+//! result processor until shutdown.
+
+use crate::api::{self, AppState};
+use crate::error::Result;
+use crate::result_processor::{ResultProcessor, ResultProcessorConfig};
+use crate::template_catalog::TemplateCatalog;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_shared::config::TaskerConfig;
+use tasker_shared::messaging::{ensure_queue, RESULTS_QUEUE};
+use tasker_shared::template::load_dir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A configured orchestration server.
+pub struct OrchestrationServer {
+    pool: PgPool,
+    config: TaskerConfig,
+    catalog: Arc<TemplateCatalog>,
+}
+
+impl OrchestrationServer {
+    /// Prepare the database behind `pool` (pgmq + migrations, idempotent) and register the templates found
+    /// under `config.templates.path`. Invalid templates are logged and skipped.
+    pub async fn new(pool: PgPool, config: TaskerConfig) -> Result<Self> {
+        tasker_shared::db::prepare(&pool).await?;
+        ensure_queue(&pool, RESULTS_QUEUE).await?;
+        let catalog = Arc::new(TemplateCatalog::new(pool.clone()));
+        let report = load_dir(&config.templates.path);
+        for error in &report.errors {
+            tracing::error!(%error, "skipping invalid template");
+        }
+        for template in report.templates {
+            let key = template.key();
+            catalog.register(template).await?;
+            tracing::debug!(template = %key, "registered template");
+        }
+        Ok(Self { pool, config, catalog })
+    }
+
+    /// The template catalog.
+    pub fn catalog(&self) -> Arc<TemplateCatalog> {
+        self.catalog.clone()
+    }
+
+    /// The REST router.
+    pub fn router(&self) -> axum::Router {
+        let state = AppState {
+            pool: self.pool.clone(),
+            catalog: self.catalog.clone(),
+            execution: self.config.execution.clone(),
+        };
+        api::router(state, &self.config.orchestration)
+    }
+
+    /// A result processor configured like this server's.
+    pub fn result_processor(&self) -> ResultProcessor {
+        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config.orchestration))
+    }
+
+    /// Serve HTTP on `listener` and process results until `shutdown` is cancelled; then stop accepting
+    /// requests, let the current batch commit (or roll back) and return within the grace period.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+        let processor = tokio::spawn(self.result_processor().run(shutdown.clone()));
+        let grace = Duration::from_millis(self.config.orchestration.shutdown_grace_ms);
+        let stop = shutdown.clone();
+        let serve = axum::serve(listener, self.router()).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+            shutdown.cancel();
+        }
+        match tokio::time::timeout(grace, processor).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(join)) => tracing::error!(error = %join, "result processor panicked"),
+            Err(_) => tracing::warn!("result processor did not stop within the grace period"),
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+}

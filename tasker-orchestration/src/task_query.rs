@@ -1,0 +1,125 @@
+//! Reading tasks for the API: one task with its steps, and keyset-paginated listings.
+
+use crate::error::{OrchestrationError, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+/// A task as the API serves it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct TaskView {
+    /// Task id (UUIDv7).
+    pub task_uuid: Uuid,
+    /// Template namespace.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Template version.
+    pub version: String,
+    /// Task state (`steps_in_process`, `complete`, `error`, …).
+    pub state: String,
+    /// The task's input.
+    pub context: serde_json::Value,
+    /// Priority.
+    pub priority: i32,
+    /// Idempotency key, if given.
+    pub idempotency_key: Option<String>,
+    /// Correlation id, if given.
+    pub correlation_id: Option<String>,
+    /// Tags.
+    #[sqlx(json)]
+    pub tags: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When the task reached a terminal state.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Steps in dependency order.
+    #[sqlx(skip)]
+    pub steps: Vec<StepView>,
+}
+
+/// A step as the API serves it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct StepView {
+    /// Step id.
+    pub step_uuid: Uuid,
+    /// Step name from the template.
+    pub name: String,
+    /// Handler name.
+    pub handler: String,
+    /// Step state.
+    pub state: String,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Exactly the JSON the handler returned.
+    pub result: Option<serde_json::Value>,
+    /// The last error (`message`, `retryable`, `error_class`, `backtrace`, …).
+    pub error: Option<serde_json::Value>,
+    /// When the step reached a terminal state.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, priority, idempotency_key, \
+                            correlation_id, tags, created_at, completed_at";
+
+/// One task with its steps.
+pub async fn get_task(pool: &PgPool, task_uuid: Uuid) -> Result<TaskView> {
+    let mut task: TaskView = sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasker.tasks WHERE task_uuid = $1"))
+        .bind(task_uuid)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
+    task.steps = get_steps(pool, task_uuid).await?;
+    Ok(task)
+}
+
+/// The steps of a task, in dependency order.
+pub async fn get_steps(pool: &PgPool, task_uuid: Uuid) -> Result<Vec<StepView>> {
+    Ok(sqlx::query_as(
+        "SELECT step_uuid, name, handler, state, attempts, max_attempts, results AS result, error, completed_at
+         FROM tasker.workflow_steps WHERE task_uuid = $1 ORDER BY position",
+    )
+    .bind(task_uuid)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Filters and page of `GET /v1/tasks`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+    /// Tasks older than this one (the previous page's `next_cursor`).
+    pub cursor: Option<Uuid>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A page of tasks (without steps), newest first, and the cursor of the next page.
+pub async fn list_tasks(pool: &PgPool, filter: &TaskFilter) -> Result<(Vec<TaskView>, Option<Uuid>)> {
+    let tasks: Vec<TaskView> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLUMNS} FROM tasker.tasks
+         WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR state = $2)
+           AND ($3::uuid IS NULL OR task_uuid < $3)
+         ORDER BY task_uuid DESC LIMIT $4"
+    ))
+    .bind(&filter.namespace)
+    .bind(&filter.state)
+    .bind(filter.cursor)
+    .bind(filter.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    let mut tasks = tasks;
+    let next = if tasks.len() as i64 > filter.limit {
+        tasks.truncate(filter.limit as usize);
+        tasks.last().map(|t| t.task_uuid)
+    } else {
+        None
+    };
+    Ok((tasks, next))
+}

@@ -1,0 +1,154 @@
+//! The templates the server knows: registered in `tasker.task_templates` (so every server agrees) and cached
+//! in memory with their compiled input-schema validators.
+
+use crate::error::{OrchestrationError, Result};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tasker_shared::messaging::{ensure_queue, worker_queue};
+use tasker_shared::template::TaskTemplate;
+
+/// A template ready for task creation.
+pub struct CompiledTemplate {
+    /// Row id in `tasker.task_templates`.
+    pub template_id: i64,
+    /// The template.
+    pub template: TaskTemplate,
+    validator: Option<jsonschema::Validator>,
+}
+
+impl CompiledTemplate {
+    fn compile(template_id: i64, template: TaskTemplate) -> Result<Self> {
+        let validator = match &template.input_schema {
+            Some(schema) => Some(jsonschema::validator_for(schema).map_err(|e| {
+                tasker_shared::TaskerError::Config { key: format!("{}.input_schema", template.key()), message: e.to_string() }
+            })?),
+            None => None,
+        };
+        Ok(Self { template_id, template, validator })
+    }
+
+    /// Check `context` against the input schema; the error names the first offending field.
+    pub fn validate_context(&self, context: &serde_json::Value) -> Result<()> {
+        let Some(validator) = &self.validator else { return Ok(()) };
+        let Some(error) = validator.iter_errors(context).next() else { return Ok(()) };
+        let mut field = String::from("context");
+        for segment in error.instance_path.to_string().split('/').filter(|s| !s.is_empty()) {
+            if segment.chars().all(|c| c.is_ascii_digit()) {
+                field.push_str(&format!("[{segment}]"));
+            } else {
+                field.push('.');
+                field.push_str(segment);
+            }
+        }
+        if let jsonschema::error::ValidationErrorKind::Required { property } = &error.kind {
+            field.push('.');
+            field.push_str(property.as_str().unwrap_or_default());
+        }
+        Err(OrchestrationError::InvalidContext { field, message: error.to_string() })
+    }
+}
+
+type Key = (String, String, String);
+
+/// Registered templates, cached.
+pub struct TemplateCatalog {
+    pool: PgPool,
+    cache: RwLock<HashMap<Key, Arc<CompiledTemplate>>>,
+}
+
+/// Orders versions numerically where they are numeric (`1.10.0` > `1.9.0`).
+fn version_key(v: &str) -> Vec<(u64, String)> {
+    v.split(['.', '-']).map(|p| (p.parse().unwrap_or(0), p.to_string())).collect()
+}
+
+impl TemplateCatalog {
+    /// An empty catalog over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, cache: RwLock::new(HashMap::new()) }
+    }
+
+    /// Register (or update) a template and create its namespace queue. Re-registering an unchanged template
+    /// writes nothing.
+    pub async fn register(&self, template: TaskTemplate) -> Result<Arc<CompiledTemplate>> {
+        let queue = worker_queue(&template.namespace);
+        ensure_queue(&self.pool, &queue).await?;
+        sqlx::query("INSERT INTO tasker.namespaces (name, queue_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&template.namespace)
+            .bind(&queue)
+            .execute(&self.pool)
+            .await?;
+        let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
+        let template_id: i64 = sqlx::query_scalar(include_str!("sql/register_template.sql"))
+            .bind(&template.namespace)
+            .bind(&template.name)
+            .bind(&template.version)
+            .bind(&definition)
+            .fetch_one(&self.pool)
+            .await?;
+        let compiled = Arc::new(CompiledTemplate::compile(template_id, template)?);
+        let t = &compiled.template;
+        self.cache
+            .write()
+            .expect("template cache poisoned")
+            .insert((t.namespace.clone(), t.name.clone(), t.version.clone()), compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Find a template; without a version, the highest registered one. Falls back to the database so that
+    /// templates registered by another server are found.
+    pub async fn find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Arc<CompiledTemplate>> {
+        if let Some(version) = version {
+            let key = (namespace.to_string(), name.to_string(), version.to_string());
+            if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
+                return Ok(found.clone());
+            }
+        }
+        let rows: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT template_id, version, definition FROM tasker.task_templates
+             WHERE namespace = $1 AND name = $2 AND ($3::text IS NULL OR version = $3)",
+        )
+        .bind(namespace)
+        .bind(name)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some((id, version, definition)) = rows.into_iter().max_by_key(|(_, v, _)| version_key(v)) else {
+            return Err(OrchestrationError::TemplateNotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+                version: version.map(str::to_string),
+            });
+        };
+        let key = (namespace.to_string(), name.to_string(), version);
+        if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
+            if found.template_id == id {
+                return Ok(found.clone());
+            }
+        }
+        let template: TaskTemplate = serde_json::from_value(definition).map_err(tasker_shared::TaskerError::from)?;
+        let compiled = Arc::new(CompiledTemplate::compile(id, template)?);
+        self.cache.write().expect("template cache poisoned").insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Every registered template, newest version last.
+    pub async fn list(&self) -> Result<Vec<TaskTemplate>> {
+        let rows: Vec<(serde_json::Value,)> =
+            sqlx::query_as("SELECT definition FROM tasker.task_templates ORDER BY namespace, name, template_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().filter_map(|(d,)| serde_json::from_value(d).ok()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_key;
+
+    #[test]
+    fn versions_order_numerically() {
+        assert!(version_key("1.10.0") > version_key("1.9.0"));
+        assert!(version_key("2.0.0") > version_key("1.99.99"));
+    }
+}

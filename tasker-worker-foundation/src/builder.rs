@@ -1,0 +1,112 @@
+//! Building a worker: handlers by name, the namespaces to serve (derived from the templates whose handlers
+//! are all registered, unless given), and the database.
+
+use crate::handler::StepHandler;
+use crate::in_flight::InFlight;
+use crate::registry::HandlerRegistry;
+use crate::worker::Worker;
+use crate::{Result, WorkerError};
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tasker_shared::config::TaskerConfig;
+use tasker_shared::messaging::{ensure_queue, worker_queue};
+use tasker_shared::template::load_dir;
+
+/// Builds a [`Worker`].
+pub struct WorkerBuilder {
+    config: TaskerConfig,
+    pool: Option<PgPool>,
+    handlers: Vec<(String, Arc<dyn StepHandler>)>,
+    namespaces: Option<Vec<String>>,
+    serve_http: bool,
+}
+
+impl WorkerBuilder {
+    /// Start from a configuration (see `TaskerConfig::load`).
+    pub fn new(config: TaskerConfig) -> Self {
+        Self { config, pool: None, handlers: Vec::new(), namespaces: None, serve_http: true }
+    }
+
+    /// Register `handler` under `name` (the `handler:` of template steps).
+    pub fn register(self, name: impl Into<String>, handler: impl StepHandler) -> Self {
+        self.register_arc(name, Arc::new(handler))
+    }
+
+    /// Register a shared handler under `name`.
+    pub fn register_arc(mut self, name: impl Into<String>, handler: Arc<dyn StepHandler>) -> Self {
+        self.handlers.push((name.into(), handler));
+        self
+    }
+
+    /// Use this pool instead of connecting with the configuration's database settings.
+    pub fn pool(mut self, pool: PgPool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Serve exactly these namespaces instead of deriving them from the templates.
+    pub fn namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, namespaces: I) -> Self {
+        self.namespaces = Some(namespaces.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether `run` serves the health endpoints on `worker.bind` (default true).
+    pub fn serve_http(mut self, serve: bool) -> Self {
+        self.serve_http = serve;
+        self
+    }
+
+    /// Check the handlers (a duplicate name is an error), connect, prepare the database and the queues.
+    pub async fn build(self) -> Result<Worker> {
+        let mut registry = HandlerRegistry::default();
+        for (name, handler) in self.handlers {
+            registry.register(name, handler)?;
+        }
+        let namespaces: BTreeSet<String> = match self.namespaces {
+            Some(ns) => ns.into_iter().collect(),
+            None => {
+                let report = load_dir(&self.config.templates.path);
+                for error in &report.errors {
+                    tracing::error!(%error, "skipping invalid template");
+                }
+                report
+                    .templates
+                    .iter()
+                    .filter(|t| t.handlers().all(|h| registry.contains(h)))
+                    .map(|t| t.namespace.clone())
+                    .collect()
+            }
+        };
+        if namespaces.is_empty() {
+            return Err(WorkerError::NothingToServe {
+                path: self.config.templates.path.display().to_string(),
+                handlers: registry.names().join(", "),
+            });
+        }
+        let pool = match self.pool {
+            Some(pool) => pool,
+            None => tasker_shared::db::connect(&self.config.database).await?,
+        };
+        tasker_shared::db::prepare(&pool).await?;
+        let queues: Vec<String> = namespaces.iter().map(|ns| worker_queue(ns)).collect();
+        for queue in &queues {
+            ensure_queue(&pool, queue).await?;
+        }
+        let worker_id = self.config.worker.worker_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+            format!("{host}-{}", std::process::id())
+        });
+        Ok(Worker {
+            pool,
+            config: self.config.worker,
+            worker_id,
+            registry: Arc::new(registry),
+            queues,
+            serve_http: self.serve_http,
+            in_flight: InFlight::default(),
+            running: Arc::new(AtomicBool::new(false)),
+        })
+    }
+}

@@ -1,0 +1,36 @@
+//! Errors of the worker foundation (not of handlers: those are [`crate::StepError`]).
+
+/// Shorthand for results whose error is [`WorkerError`].
+pub type Result<T, E = WorkerError> = std::result::Result<T, E>;
+
+/// What can stop a worker from starting or running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// Two handlers were registered under one name.
+    #[error("handler `{0}` is registered twice")]
+    DuplicateHandler(String),
+    /// The worker would serve no namespace.
+    #[error("no namespace to serve: no template under {path} has all its handlers registered (handlers: {handlers})")]
+    NothingToServe {
+        /// Where templates were looked for.
+        path: String,
+        /// The registered handler names.
+        handlers: String,
+    },
+    /// Database failure.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Failure in shared code.
+    #[error(transparent)]
+    Shared(#[from] tasker_shared::TaskerError),
+    /// Binding the HTTP listener failed.
+    #[error("cannot bind {bind}: {source}")]
+    Bind {
+        /// The address.
+        bind: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}

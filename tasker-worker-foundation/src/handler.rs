@@ -1,0 +1,167 @@
+//! The handler API: a [`StepHandler`] gets a [`StepContext`] and returns a JSON result or a [`StepError`]
+//! that says what happens next (retry, retry after a delay, or fail permanently).
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What a handler sees of the step it runs.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    /// The task.
+    pub task_uuid: Uuid,
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Step name from the template.
+    pub step_name: String,
+    /// Handler name the step was routed by.
+    pub handler: String,
+    /// This attempt's number (1 for the first run).
+    pub attempt: i32,
+    /// Attempts allowed in all.
+    pub max_attempts: i32,
+    /// The task's input context.
+    pub task_context: Value,
+    /// Results of the steps this one depends on, by step name.
+    pub dependency_results: Map<String, Value>,
+    /// The step's `config` from the template (`{}` when unset).
+    pub step_config: Value,
+    /// How long the handler may run.
+    pub timeout: Duration,
+}
+
+impl StepContext {
+    /// The result of dependency `step`, if this step depends on it.
+    pub fn dependency_result(&self, step: &str) -> Option<&Value> {
+        self.dependency_results.get(step)
+    }
+
+    /// Deserialize field `key` of the task context.
+    pub fn context_field<T: DeserializeOwned>(&self, key: &str) -> Result<T, StepError> {
+        let value = self.task_context.get(key).cloned().unwrap_or(Value::Null);
+        serde_json::from_value(value).map_err(|e| StepError::permanent(format!("context field `{key}`: {e}")))
+    }
+
+    /// Whether this is the last attempt allowed.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
+/// Whether a failed step may run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepErrorKind {
+    /// Retry with backoff while attempts remain.
+    Retryable,
+    /// Fail the step now.
+    Permanent,
+}
+
+/// A handler failure, saying what should happen next.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    /// Retryable or permanent.
+    pub kind: StepErrorKind,
+    /// What went wrong.
+    pub message: String,
+    /// Retry no sooner than this (overrides the backoff).
+    pub retry_after: Option<Duration>,
+    /// The error's class or type name (e.g. a Ruby or Python exception class).
+    pub error_class: Option<String>,
+    /// A backtrace, when the handler language provides one.
+    pub backtrace: Option<Vec<String>>,
+}
+
+impl StepError {
+    /// A failure worth retrying.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { kind: StepErrorKind::Retryable, message: message.into(), retry_after: None, error_class: None, backtrace: None }
+    }
+
+    /// A failure that retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { kind: StepErrorKind::Permanent, ..Self::retryable(message) }
+    }
+
+    /// Ask for the retry to wait at least `delay`.
+    pub fn retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// Record the error class.
+    pub fn with_class(mut self, class: impl Into<String>) -> Self {
+        self.error_class = Some(class.into());
+        self
+    }
+
+    /// Record a backtrace.
+    pub fn with_backtrace(mut self, lines: Vec<String>) -> Self {
+        self.backtrace = Some(lines);
+        self
+    }
+
+    /// The JSON stored on the step row and served by the API.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "message": self.message,
+            "retryable": self.kind == StepErrorKind::Retryable,
+        });
+        if let Some(d) = self.retry_after {
+            v["retry_after_ms"] = json!(d.as_millis() as u64);
+        }
+        if let Some(c) = &self.error_class {
+            v["error_class"] = json!(c);
+        }
+        if let Some(b) = &self.backtrace {
+            v["backtrace"] = json!(b);
+        }
+        v
+    }
+}
+
+/// A step handler. Register it under a stable name; steps name it in their template.
+#[async_trait]
+pub trait StepHandler: Send + Sync + 'static {
+    /// Run the step: return its result (any JSON) or an error.
+    async fn call(&self, step: &StepContext) -> Result<Value, StepError>;
+}
+
+/// A handler from an async closure.
+pub struct FnHandler<F>(F);
+
+/// Wrap `f(ctx) -> impl Future<Output = Result<Value, StepError>>` as a [`StepHandler`].
+pub fn handler_fn<F, Fut>(f: F) -> FnHandler<F>
+where
+    F: Fn(StepContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, StepError>> + Send + 'static,
+{
+    FnHandler(f)
+}
+
+#[async_trait]
+impl<F, Fut> StepHandler for FnHandler<F>
+where
+    F: Fn(StepContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, StepError>> + Send + 'static,
+{
+    async fn call(&self, step: &StepContext) -> Result<Value, StepError> {
+        (self.0)(step.clone()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_json_says_what_happens_next() {
+        let e = StepError::retryable("busy").retry_after(Duration::from_secs(2)).with_class("Busy");
+        assert_eq!(e.to_json(), json!({"message": "busy", "retryable": true, "retry_after_ms": 2000, "error_class": "Busy"}));
+        assert_eq!(StepError::permanent("no").to_json()["retryable"], json!(false));
+    }
+}

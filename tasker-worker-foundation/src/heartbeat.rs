@@ -1,0 +1,83 @@
+//! Lease upkeep: while handlers run, extend the lease of every held step (row and message together) so that
+//! long healthy steps are not re-claimed; on shutdown, release unfinished steps so other workers take them
+//! at once.
+
+use crate::in_flight::{InFlight, InFlightStep};
+use crate::Result;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tasker_shared::messaging::{extend_visibility, release_now};
+use tokio_util::sync::CancellationToken;
+
+fn by_queue(steps: &[InFlightStep]) -> BTreeMap<&str, Vec<i64>> {
+    let mut map: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for s in steps {
+        map.entry(s.queue.as_str()).or_default().push(s.msg_id);
+    }
+    map
+}
+
+/// Extend the leases of `steps` by `lease_seconds` from now (only where the claim still holds).
+pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
+    let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE tasker.workflow_steps s SET lease_expires_at = now() + make_interval(secs => $3)
+         FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
+         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'",
+    )
+    .bind(&uuids)
+    .bind(&tokens)
+    .bind(lease_seconds as f64)
+    .execute(&mut *tx)
+    .await?;
+    for (queue, ids) in by_queue(steps) {
+        extend_visibility(&mut tx, queue, &ids, lease_seconds).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Give `steps` back: expire their leases and make their messages visible now.
+pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
+    let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE tasker.workflow_steps s SET lease_expires_at = now() - interval '1 millisecond'
+         FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
+         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'",
+    )
+    .bind(&uuids)
+    .bind(&tokens)
+    .execute(&mut *tx)
+    .await?;
+    for (queue, ids) in by_queue(steps) {
+        release_now(&mut tx, queue, &ids).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every third of a lease, extend the leases of all held steps, until `stop`.
+pub async fn run_heartbeat(pool: PgPool, in_flight: InFlight, lease_seconds: i32, stop: CancellationToken) {
+    let period = Duration::from_millis((lease_seconds as u64 * 1000 / 3).max(200));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let held = in_flight.snapshot();
+        if let Err(e) = extend_leases(&pool, &held, lease_seconds).await {
+            tracing::warn!(error = %e, steps = held.len(), "lease heartbeat failed");
+        }
+    }
+}

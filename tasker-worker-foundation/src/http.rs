@@ -1,0 +1,48 @@
+//! The worker's HTTP endpoints for Kubernetes probes and Prometheus.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+struct HealthState {
+    pool: PgPool,
+    running: Arc<AtomicBool>,
+    queues: Vec<String>,
+}
+
+/// `/health/live`, `/health/ready` (database reachable and claim loops running) and `/metrics`.
+pub fn router(pool: PgPool, running: Arc<AtomicBool>, queues: Vec<String>) -> Router {
+    Router::new()
+        .route("/health/live", get(|| async { Json(json!({"status": "alive"})) }))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(HealthState { pool, running, queues })
+}
+
+async fn ready(State(s): State<HealthState>) -> impl IntoResponse {
+    let database = tasker_shared::db::ping(&s.pool, Duration::from_secs(2)).await;
+    let running = s.running.load(Ordering::SeqCst);
+    let ok = database.is_ok() && running;
+    let body = json!({
+        "status": if ok { "ready" } else { "unavailable" },
+        "checks": {
+            "database": match &database { Ok(()) => json!({"status": "up"}), Err(e) => json!({"status": "down", "error": e}) },
+            "consumers": {"status": if running { "up" } else { "down" }, "queues": s.queues},
+        }
+    });
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+async fn metrics() -> impl IntoResponse {
+    let handle = tasker_shared::observability::prometheus();
+    handle.run_upkeep();
+    ([("content-type", "text/plain; version=0.0.4")], handle.render())
+}

@@ -1,0 +1,51 @@
+//! The steps this worker holds right now: heartbeats extend their leases, shutdown releases them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// A held step: the message that carries its lease and the claim token that proves ownership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightStep {
+    /// Queue of the message.
+    pub queue: String,
+    /// pgmq message id.
+    pub msg_id: i64,
+    /// The step.
+    pub step_uuid: Uuid,
+    /// The token the claim returned.
+    pub claim_token: Uuid,
+}
+
+/// The set of held steps, shared by the claim loops, the reporter, the heartbeat and shutdown.
+#[derive(Clone, Default)]
+pub struct InFlight {
+    steps: Arc<Mutex<HashMap<Uuid, InFlightStep>>>,
+}
+
+impl InFlight {
+    /// Remember a claimed step.
+    pub fn insert(&self, step: InFlightStep) {
+        self.steps.lock().expect("in-flight set poisoned").insert(step.step_uuid, step);
+    }
+
+    /// Forget a step (reported or released).
+    pub fn remove(&self, step_uuid: &Uuid) {
+        self.steps.lock().expect("in-flight set poisoned").remove(step_uuid);
+    }
+
+    /// A snapshot of every held step.
+    pub fn snapshot(&self) -> Vec<InFlightStep> {
+        self.steps.lock().expect("in-flight set poisoned").values().cloned().collect()
+    }
+
+    /// How many steps are held.
+    pub fn len(&self) -> usize {
+        self.steps.lock().expect("in-flight set poisoned").len()
+    }
+
+    /// Whether no step is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,236 @@
+//! The worker runtime: one claim loop per served queue, handler executions bounded by a concurrency limit,
+//! a batching reporter, a lease heartbeat, and graceful shutdown (stop claiming, let in-flight steps finish
+//! within the grace period, release the rest to other workers at once).
+
+use crate::handler::{StepContext, StepError};
+use crate::heartbeat::{release, run_heartbeat};
+use crate::in_flight::InFlight;
+use crate::registry::HandlerRegistry;
+use crate::step_claimer::{claim_batch, ClaimedStep};
+use crate::step_reporter::{run_reporter, Completion};
+use crate::{Result, WorkerError};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_shared::config::WorkerConfig;
+use tasker_shared::messaging::Wakeup;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// A built worker; see [`crate::WorkerBuilder`].
+pub struct Worker {
+    pub(crate) pool: PgPool,
+    pub(crate) config: WorkerConfig,
+    pub(crate) worker_id: String,
+    pub(crate) registry: Arc<HandlerRegistry>,
+    pub(crate) queues: Vec<String>,
+    pub(crate) serve_http: bool,
+    pub(crate) in_flight: InFlight,
+    pub(crate) running: Arc<AtomicBool>,
+}
+
+/// Shared by the claim loops and executions of one worker.
+#[derive(Clone)]
+struct Runtime {
+    pool: PgPool,
+    config: WorkerConfig,
+    worker_id: String,
+    registry: Arc<HandlerRegistry>,
+    in_flight: InFlight,
+    permits: Arc<Semaphore>,
+    completions: mpsc::Sender<Completion>,
+    hard_stop: CancellationToken,
+}
+
+impl Worker {
+    /// The queues this worker reads.
+    pub fn queues(&self) -> &[String] {
+        &self.queues
+    }
+
+    /// This worker's id (recorded as `claimed_by`).
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// The health and metrics router (`/health/live`, `/health/ready`, `/metrics`).
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.pool.clone(), self.running.clone(), self.queues.clone())
+    }
+
+    /// Run until `shutdown` is cancelled, then shut down gracefully.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        if self.serve_http {
+            let listener = tokio::net::TcpListener::bind(&self.config.bind)
+                .await
+                .map_err(|source| WorkerError::Bind { bind: self.config.bind.clone(), source })?;
+            tracing::info!(bind = %self.config.bind, "worker health endpoint listening");
+            let router = self.router();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(e) = served.await {
+                    tracing::error!(error = %e, "worker HTTP server failed");
+                }
+            });
+        }
+        let max = self.config.max_concurrency as usize;
+        let (tx, rx) = mpsc::channel(max * 2);
+        let reporter = tokio::spawn(run_reporter(
+            self.pool.clone(),
+            rx,
+            self.in_flight.clone(),
+            self.config.batch_size as usize,
+            Duration::from_secs(self.config.lease_seconds as u64),
+        ));
+        let heartbeat_stop = CancellationToken::new();
+        let lease = self.config.lease_seconds as i32;
+        let heartbeat =
+            tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
+        let rt = Runtime {
+            pool: self.pool.clone(),
+            config: self.config.clone(),
+            worker_id: self.worker_id.clone(),
+            registry: self.registry.clone(),
+            in_flight: self.in_flight.clone(),
+            permits: Arc::new(Semaphore::new(max)),
+            completions: tx,
+            hard_stop: CancellationToken::new(),
+        };
+        let mut loops = Vec::new();
+        for queue in &self.queues {
+            let wakeup = Wakeup::start(
+                &self.pool,
+                std::slice::from_ref(queue),
+                self.config.dispatch_mode,
+                Duration::from_millis(self.config.poll_interval_ms),
+                shutdown.clone(),
+            )
+            .await?;
+            loops.push(tokio::spawn(claim_loop(rt.clone(), queue.clone(), wakeup, shutdown.clone())));
+        }
+        self.running.store(true, Ordering::SeqCst);
+        tracing::info!(worker_id = %self.worker_id, queues = ?self.queues, "worker started");
+
+        shutdown.cancelled().await;
+        self.running.store(false, Ordering::SeqCst);
+        for l in loops {
+            let _ = l.await;
+        }
+        // Let in-flight steps finish within the grace period; stop the rest.
+        let grace = Duration::from_millis(self.config.shutdown_grace_ms);
+        let all = rt.permits.clone().acquire_many_owned(max as u32);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(steps = self.in_flight.len(), "grace period over; releasing unfinished steps");
+            rt.hard_stop.cancel();
+            let _ = rt.permits.acquire_many(max as u32).await;
+        }
+        drop(rt);
+        let _ = reporter.await;
+        let unfinished = self.in_flight.snapshot();
+        if let Err(e) = release(&self.pool, &unfinished).await {
+            tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire");
+        } else if !unfinished.is_empty() {
+            tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
+        }
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
+        tracing::info!(worker_id = %self.worker_id, "worker stopped");
+        Ok(())
+    }
+}
+
+async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: CancellationToken) {
+    let lease = rt.config.lease_seconds as i32;
+    let mut failures: u32 = 0;
+    while !shutdown.is_cancelled() {
+        let available = rt.permits.available_permits();
+        if available == 0 {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = rt.permits.acquire() => drop(permit),
+            }
+            continue;
+        }
+        let qty = available.min(rt.config.batch_size as usize) as i32;
+        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, qty).await {
+            Ok(batch) => {
+                failures = 0;
+                for step in batch.claimed {
+                    let Ok(permit) = rt.permits.clone().acquire_owned().await else { break };
+                    rt.in_flight.insert(step.lease.clone());
+                    let rt = rt.clone();
+                    tokio::spawn(async move {
+                        execute(&rt, step).await;
+                        drop(permit);
+                    });
+                }
+                if batch.messages >= qty as usize {
+                    continue;
+                }
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let pause = Duration::from_millis((50u64 << failures.min(6)).min(5_000));
+                tracing::warn!(error = %e, %queue, retry_in_ms = pause.as_millis() as u64, "claim failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => continue,
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = wakeup.wait() => {}
+        }
+    }
+}
+
+/// Run one claimed step and hand its outcome to the reporter (unless the worker is hard-stopping, in which
+/// case the step is released by shutdown).
+async fn execute(rt: &Runtime, step: ClaimedStep) {
+    let ClaimedStep { context, lease } = step;
+    let task_uuid = context.task_uuid;
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("step", task_uuid = %context.task_uuid, step_uuid = %context.step_uuid, step = %context.step_name);
+    let outcome = tokio::select! {
+        _ = rt.hard_stop.cancelled() => return,
+        outcome = run_handler(&rt.registry, context) => outcome,
+    };
+    metrics::histogram!("tasker_step_duration_seconds").record(started.elapsed().as_secs_f64());
+    span.in_scope(|| {
+        if let Err(e) = &outcome {
+            tracing::info!(error = %e.message, retryable = ?e.kind, "step failed");
+        }
+    });
+    let _ = rt.completions.send(Completion { lease, task_uuid, outcome }).await;
+}
+
+/// Call the handler in its own task (so a panic becomes an error, not a dead worker) under the step timeout.
+async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result<Value, StepError> {
+    let Some(handler) = registry.get(&context.handler) else {
+        return Err(StepError::permanent(format!("no handler `{}` is registered in this worker", context.handler))
+            .with_class("HandlerNotFound"));
+    };
+    let timeout = context.timeout;
+    let mut call = tokio::spawn(async move { handler.call(&context).await });
+    match tokio::time::timeout(timeout, &mut call).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(join)) if join.is_panic() => {
+            let panic = join.into_panic();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "handler panicked".into());
+            Err(StepError::retryable(format!("handler panicked: {message}")).with_class("Panic"))
+        }
+        Ok(Err(join)) => Err(StepError::retryable(format!("handler task failed: {join}")).with_class("Cancelled")),
+        Err(_) => {
+            call.abort();
+            Err(StepError::retryable(format!("handler timed out after {} s", timeout.as_secs())).with_class("Timeout"))
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The catalog's handlers, one family per file.
+
+pub mod failures;
+pub mod math;
+pub mod noop;
+pub mod order;
