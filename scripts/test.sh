@@ -63,6 +63,10 @@ else
     echo "== cargo test --workspace (cargo-nextest not installed)"
     cargo test --workspace
 fi
+if [ "$runner" = "cargo nextest" ]; then
+    echo "== cargo test --workspace --doc (nextest does not run doc tests)"
+    cargo test --workspace --doc
+fi
 echo "== Rust tests passed (${runner})"
 
 # --- Ruby bindings -----------------------------------------------------------------------------

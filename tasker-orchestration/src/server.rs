@@ -37,7 +37,11 @@ impl OrchestrationServer {
             catalog.register(template).await?;
             tracing::debug!(template = %key, "registered template");
         }
-        Ok(Self { pool, config, catalog })
+        Ok(Self {
+            pool,
+            config,
+            catalog,
+        })
     }
 
     /// The template catalog.
@@ -57,7 +61,10 @@ impl OrchestrationServer {
 
     /// A result processor configured like this server's.
     pub fn result_processor(&self) -> ResultProcessor {
-        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config.orchestration))
+        ResultProcessor::new(
+            self.pool.clone(),
+            ResultProcessorConfig::from(&self.config.orchestration),
+        )
     }
 
     /// Serve HTTP on `listener` and process results until `shutdown` is cancelled; then stop accepting
@@ -66,7 +73,8 @@ impl OrchestrationServer {
         let processor = tokio::spawn(self.result_processor().run(shutdown.clone()));
         let grace = Duration::from_millis(self.config.orchestration.shutdown_grace_ms);
         let stop = shutdown.clone();
-        let serve = axum::serve(listener, self.router()).with_graceful_shutdown(async move { stop.cancelled().await });
+        let serve = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move { stop.cancelled().await });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "HTTP server failed");
             shutdown.cancel();

@@ -26,7 +26,13 @@ pub struct WorkerBuilder {
 impl WorkerBuilder {
     /// Start from a configuration (see `TaskerConfig::load`).
     pub fn new(config: TaskerConfig) -> Self {
-        Self { config, pool: None, handlers: Vec::new(), namespaces: None, serve_http: true }
+        Self {
+            config,
+            pool: None,
+            handlers: Vec::new(),
+            namespaces: None,
+            serve_http: true,
+        }
     }
 
     /// Register `handler` under `name` (the `handler:` of template steps).

@@ -42,7 +42,8 @@ impl StepContext {
     /// Deserialize field `key` of the task context.
     pub fn context_field<T: DeserializeOwned>(&self, key: &str) -> Result<T, StepError> {
         let value = self.task_context.get(key).cloned().unwrap_or(Value::Null);
-        serde_json::from_value(value).map_err(|e| StepError::permanent(format!("context field `{key}`: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| StepError::permanent(format!("context field `{key}`: {e}")))
     }
 
     /// Whether this is the last attempt allowed.
@@ -79,12 +80,21 @@ pub struct StepError {
 impl StepError {
     /// A failure worth retrying.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { kind: StepErrorKind::Retryable, message: message.into(), retry_after: None, error_class: None, backtrace: None }
+        Self {
+            kind: StepErrorKind::Retryable,
+            message: message.into(),
+            retry_after: None,
+            error_class: None,
+            backtrace: None,
+        }
     }
 
     /// A failure that retrying cannot fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { kind: StepErrorKind::Permanent, ..Self::retryable(message) }
+        Self {
+            kind: StepErrorKind::Permanent,
+            ..Self::retryable(message)
+        }
     }
 
     /// Ask for the retry to wait at least `delay`.
@@ -160,8 +170,16 @@ mod tests {
 
     #[test]
     fn error_json_says_what_happens_next() {
-        let e = StepError::retryable("busy").retry_after(Duration::from_secs(2)).with_class("Busy");
-        assert_eq!(e.to_json(), json!({"message": "busy", "retryable": true, "retry_after_ms": 2000, "error_class": "Busy"}));
-        assert_eq!(StepError::permanent("no").to_json()["retryable"], json!(false));
+        let e = StepError::retryable("busy")
+            .retry_after(Duration::from_secs(2))
+            .with_class("Busy");
+        assert_eq!(
+            e.to_json(),
+            json!({"message": "busy", "retryable": true, "retry_after_ms": 2000, "error_class": "Busy"})
+        );
+        assert_eq!(
+            StepError::permanent("no").to_json()["retryable"],
+            json!(false)
+        );
     }
 }

@@ -19,7 +19,11 @@ fn by_queue(steps: &[InFlightStep]) -> BTreeMap<&str, Vec<i64>> {
 }
 
 /// Extend the leases of `steps` by `lease_seconds` from now (only where the claim still holds).
-pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<()> {
+pub async fn extend_leases(
+    pool: &PgPool,
+    steps: &[InFlightStep],
+    lease_seconds: i32,
+) -> Result<()> {
     if steps.is_empty() {
         return Ok(());
     }
@@ -68,7 +72,12 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
 }
 
 /// Every third of a lease, extend the leases of all held steps, until `stop`.
-pub async fn run_heartbeat(pool: PgPool, in_flight: InFlight, lease_seconds: i32, stop: CancellationToken) {
+pub async fn run_heartbeat(
+    pool: PgPool,
+    in_flight: InFlight,
+    lease_seconds: i32,
+    stop: CancellationToken,
+) {
     let period = Duration::from_millis((lease_seconds as u64 * 1000 / 3).max(200));
     loop {
         tokio::select! {

@@ -45,7 +45,13 @@ pub struct ClaimBatch {
 }
 
 /// Read up to `qty` messages from `queue` and claim their steps for `worker_id` under a `lease_seconds` lease.
-pub async fn claim_batch(pool: &PgPool, queue: &str, worker_id: &str, lease_seconds: i32, qty: i32) -> Result<ClaimBatch> {
+pub async fn claim_batch(
+    pool: &PgPool,
+    queue: &str,
+    worker_id: &str,
+    lease_seconds: i32,
+    qty: i32,
+) -> Result<ClaimBatch> {
     let mut tx = pool.begin().await?;
     let messages = read_batch::<StepMessage>(&mut tx, queue, lease_seconds, qty).await?;
     if messages.is_empty() {
@@ -73,9 +79,16 @@ pub async fn claim_batch(pool: &PgPool, queue: &str, worker_id: &str, lease_seco
     let claimed: Vec<ClaimedStep> = rows
         .into_iter()
         .map(|r| {
-            let msg_id = msg_of_step.remove(&r.step_uuid).expect("claimed step came from a message");
+            let msg_id = msg_of_step
+                .remove(&r.step_uuid)
+                .expect("claimed step came from a message");
             ClaimedStep {
-                lease: InFlightStep { queue: queue.to_string(), msg_id, step_uuid: r.step_uuid, claim_token: r.claim_token },
+                lease: InFlightStep {
+                    queue: queue.to_string(),
+                    msg_id,
+                    step_uuid: r.step_uuid,
+                    claim_token: r.claim_token,
+                },
                 context: StepContext {
                     task_uuid: r.task_uuid,
                     step_uuid: r.step_uuid,
@@ -98,5 +111,8 @@ pub async fn claim_batch(pool: &PgPool, queue: &str, worker_id: &str, lease_seco
     tx.commit().await?;
     metrics::counter!("tasker_steps_claimed_total").increment(claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total").increment(discard.len() as u64);
-    Ok(ClaimBatch { messages: messages.len(), claimed })
+    Ok(ClaimBatch {
+        messages: messages.len(),
+        claimed,
+    })
 }

@@ -69,8 +69,14 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportS
     let mut messages = Vec::with_capacity(accepted_tasks.len());
     for c in batch {
         if let Some(task_uuid) = accepted_tasks.get(&c.lease.step_uuid) {
-            by_queue.entry(c.lease.queue.as_str()).or_default().push(c.lease.msg_id);
-            messages.push(ResultMessage { task_uuid: *task_uuid, step_uuid: c.lease.step_uuid });
+            by_queue
+                .entry(c.lease.queue.as_str())
+                .or_default()
+                .push(c.lease.msg_id);
+            messages.push(ResultMessage {
+                task_uuid: *task_uuid,
+                step_uuid: c.lease.step_uuid,
+            });
         } else {
             tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
         }
@@ -80,7 +86,10 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportS
     }
     send_batch(&mut tx, RESULTS_QUEUE, &messages).await?;
     tx.commit().await?;
-    let summary = ReportSummary { accepted: messages.len(), rejected: batch.len() - messages.len() };
+    let summary = ReportSummary {
+        accepted: messages.len(),
+        rejected: batch.len() - messages.len(),
+    };
     metrics::counter!("tasker_steps_reported_total").increment(summary.accepted as u64);
     metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
     Ok(summary)

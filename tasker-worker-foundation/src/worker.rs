@@ -65,12 +65,16 @@ impl Worker {
         if self.serve_http {
             let listener = tokio::net::TcpListener::bind(&self.config.bind)
                 .await
-                .map_err(|source| WorkerError::Bind { bind: self.config.bind.clone(), source })?;
+                .map_err(|source| WorkerError::Bind {
+                    bind: self.config.bind.clone(),
+                    source,
+                })?;
             tracing::info!(bind = %self.config.bind, "worker health endpoint listening");
             let router = self.router();
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                let served = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(e) = served.await {
                     tracing::error!(error = %e, "worker HTTP server failed");
                 }
@@ -87,8 +91,12 @@ impl Worker {
         ));
         let heartbeat_stop = CancellationToken::new();
         let lease = self.config.lease_seconds as i32;
-        let heartbeat =
-            tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
+        let heartbeat = tokio::spawn(run_heartbeat(
+            self.pool.clone(),
+            self.in_flight.clone(),
+            lease,
+            heartbeat_stop.clone(),
+        ));
         let rt = Runtime {
             pool: self.pool.clone(),
             config: self.config.clone(),
@@ -99,18 +107,27 @@ impl Worker {
             completions: tx,
             hard_stop: CancellationToken::new(),
         };
-        let mut loops = Vec::new();
-        for queue in &self.queues {
-            let wakeup = Wakeup::start(
-                &self.pool,
-                std::slice::from_ref(queue),
-                self.config.dispatch_mode,
-                Duration::from_millis(self.config.poll_interval_ms),
-                shutdown.clone(),
-            )
-            .await?;
-            loops.push(tokio::spawn(claim_loop(rt.clone(), queue.clone(), wakeup, shutdown.clone())));
-        }
+        let wakeups = Wakeup::start_many(
+            &self.pool,
+            &self.queues,
+            self.config.dispatch_mode,
+            Duration::from_millis(self.config.poll_interval_ms),
+            shutdown.clone(),
+        )
+        .await?;
+        let loops: Vec<_> = self
+            .queues
+            .iter()
+            .zip(wakeups)
+            .map(|(queue, wakeup)| {
+                tokio::spawn(claim_loop(
+                    rt.clone(),
+                    queue.clone(),
+                    wakeup,
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
         self.running.store(true, Ordering::SeqCst);
         tracing::info!(worker_id = %self.worker_id, queues = ?self.queues, "worker started");
 
@@ -123,7 +140,10 @@ impl Worker {
         let grace = Duration::from_millis(self.config.shutdown_grace_ms);
         let all = rt.permits.clone().acquire_many_owned(max as u32);
         if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!(steps = self.in_flight.len(), "grace period over; releasing unfinished steps");
+            tracing::warn!(
+                steps = self.in_flight.len(),
+                "grace period over; releasing unfinished steps"
+            );
             rt.hard_stop.cancel();
             let _ = rt.permits.acquire_many(max as u32).await;
         }
@@ -133,7 +153,10 @@ impl Worker {
         if let Err(e) = release(&self.pool, &unfinished).await {
             tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire");
         } else if !unfinished.is_empty() {
-            tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
+            tracing::info!(
+                steps = unfinished.len(),
+                "released unfinished steps to other workers"
+            );
         }
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
@@ -159,7 +182,9 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
             Ok(batch) => {
                 failures = 0;
                 for step in batch.claimed {
-                    let Ok(permit) = rt.permits.clone().acquire_owned().await else { break };
+                    let Ok(permit) = rt.permits.clone().acquire_owned().await else {
+                        break;
+                    };
                     rt.in_flight.insert(step.lease.clone());
                     let rt = rt.clone();
                     tokio::spawn(async move {
@@ -205,14 +230,24 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
             tracing::info!(error = %e.message, retryable = ?e.kind, "step failed");
         }
     });
-    let _ = rt.completions.send(Completion { lease, task_uuid, outcome }).await;
+    let _ = rt
+        .completions
+        .send(Completion {
+            lease,
+            task_uuid,
+            outcome,
+        })
+        .await;
 }
 
 /// Call the handler in its own task (so a panic becomes an error, not a dead worker) under the step timeout.
 async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result<Value, StepError> {
     let Some(handler) = registry.get(&context.handler) else {
-        return Err(StepError::permanent(format!("no handler `{}` is registered in this worker", context.handler))
-            .with_class("HandlerNotFound"));
+        return Err(StepError::permanent(format!(
+            "no handler `{}` is registered in this worker",
+            context.handler
+        ))
+        .with_class("HandlerNotFound"));
     };
     let timeout = context.timeout;
     let mut call = tokio::spawn(async move { handler.call(&context).await });
@@ -227,10 +262,16 @@ async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result
                 .unwrap_or_else(|| "handler panicked".into());
             Err(StepError::retryable(format!("handler panicked: {message}")).with_class("Panic"))
         }
-        Ok(Err(join)) => Err(StepError::retryable(format!("handler task failed: {join}")).with_class("Cancelled")),
+        Ok(Err(join)) => {
+            Err(StepError::retryable(format!("handler task failed: {join}"))
+                .with_class("Cancelled"))
+        }
         Err(_) => {
             call.abort();
-            Err(StepError::retryable(format!("handler timed out after {} s", timeout.as_secs())).with_class("Timeout"))
+            Err(
+                StepError::retryable(format!("handler timed out after {} s", timeout.as_secs()))
+                    .with_class("Timeout"),
+            )
         }
     }
 }

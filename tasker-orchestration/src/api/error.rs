@@ -23,7 +23,12 @@ pub struct ApiError {
 impl ApiError {
     /// 400 naming a field.
     pub fn bad_request(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into(), field: field.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+            field: field.into(),
+        }
     }
 
     /// 422 naming a field.
@@ -38,19 +43,28 @@ impl ApiError {
 
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), field: None }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+            field: None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
         (self.status, Json(body)).into_response()
     }
 }
 
 fn database_error(e: &sqlx::Error) -> ApiError {
-    let unavailable = matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed);
+    let unavailable = matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    );
     if unavailable {
         tracing::warn!(error = %e, "database unavailable");
         return ApiError {
@@ -74,9 +88,13 @@ impl From<OrchestrationError> for ApiError {
         match &e {
             OrchestrationError::TemplateNotFound { .. } => ApiError::not_found(e.to_string()),
             OrchestrationError::TaskNotFound(_) => ApiError::not_found(e.to_string()),
-            OrchestrationError::InvalidContext { field, message } => ApiError::invalid(field.clone(), message.clone()),
+            OrchestrationError::InvalidContext { field, message } => {
+                ApiError::invalid(field.clone(), message.clone())
+            }
             OrchestrationError::Database(db) => database_error(db),
-            OrchestrationError::Shared(tasker_shared::TaskerError::Database(db)) => database_error(db),
+            OrchestrationError::Shared(tasker_shared::TaskerError::Database(db)) => {
+                database_error(db)
+            }
             _ => {
                 tracing::error!(error = %e, "internal error");
                 ApiError {

@@ -16,24 +16,40 @@ use tasker_shared::states::TaskState;
 const MAX_KEY_LEN: usize = 255;
 
 /// `POST /v1/tasks`: 201 with the new task, 200 with the existing one for a reused idempotency key.
-pub async fn create(State(state): State<AppState>, JsonBody(request): JsonBody<CreateTaskRequest>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<CreateTaskRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     for (field, value) in [
         ("idempotency_key", &request.idempotency_key),
         ("correlation_id", &request.correlation_id),
         ("version", &request.version),
     ] {
-        if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN) {
-            return Err(ApiError::invalid(field, format!("must be 1-{MAX_KEY_LEN} characters")));
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN)
+        {
+            return Err(ApiError::invalid(
+                field,
+                format!("must be 1-{MAX_KEY_LEN} characters"),
+            ));
         }
     }
     if !request.context.is_object() {
         return Err(ApiError::invalid("context", "must be a JSON object"));
     }
     if contains_nul(&request.context) {
-        return Err(ApiError::invalid("context", "strings must not contain NUL characters"));
+        return Err(ApiError::invalid(
+            "context",
+            "strings must not contain NUL characters",
+        ));
     }
     let created = create_task(&state.pool, &state.catalog, &state.execution, request).await?;
-    let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(created.task)))
 }
 
@@ -48,16 +64,24 @@ fn contains_nul(v: &serde_json::Value) -> bool {
 }
 
 /// `GET /v1/tasks/{task_uuid}`.
-pub async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     Ok(Json(task_query::get_task(&state.pool, task_uuid).await?))
 }
 
 /// `GET /v1/tasks/{task_uuid}/steps`.
-pub async fn steps(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn steps(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let task = task_query::get_task(&state.pool, task_uuid).await?;
-    Ok(Json(json!({"task_uuid": task.task_uuid, "steps": task.steps})))
+    Ok(Json(
+        json!({"task_uuid": task.task_uuid, "steps": task.steps}),
+    ))
 }
 
 /// Query of `GET /v1/tasks`.
@@ -71,16 +95,32 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/tasks?namespace=&state=&limit=&cursor=`: newest first; `next_cursor` fetches the next page.
-pub async fn list(State(state): State<AppState>, QueryParams(q): QueryParams<ListQuery>) -> Result<impl IntoResponse, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(Some("limit".to_string()), "must be between 1 and 1000"));
+        return Err(ApiError::bad_request(
+            Some("limit".to_string()),
+            "must be between 1 and 1000",
+        ));
     }
     if let Some(s) = &q.state {
-        s.parse::<TaskState>().map_err(|e| ApiError::bad_request(Some("state".to_string()), e.to_string()))?;
+        s.parse::<TaskState>()
+            .map_err(|e| ApiError::bad_request(Some("state".to_string()), e.to_string()))?;
     }
-    let cursor = q.cursor.as_deref().map(|c| parse_uuid("cursor", c)).transpose()?;
-    let filter = TaskFilter { namespace: q.namespace, state: q.state, cursor, limit };
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_uuid("cursor", c))
+        .transpose()?;
+    let filter = TaskFilter {
+        namespace: q.namespace,
+        state: q.state,
+        cursor,
+        limit,
+    };
     let (tasks, next) = task_query::list_tasks(&state.pool, &filter).await?;
     Ok(Json(json!({"tasks": tasks, "next_cursor": next})))
 }

@@ -21,17 +21,31 @@ pub struct QueuedMessage<T> {
 
 /// Create `queue` if it does not exist (pgmq serialises concurrent creators with an advisory lock).
 pub async fn ensure_queue(pool: &PgPool, queue: &str) -> Result<()> {
-    sqlx::query("SELECT pgmq.create($1)").bind(queue).execute(pool).await?;
+    sqlx::query("SELECT pgmq.create($1)")
+        .bind(queue)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
 /// Send `messages` to `queue` now and notify its listeners at commit.
-pub async fn send_batch<T: Serialize>(conn: &mut PgConnection, queue: &str, messages: &[T]) -> Result<()> {
+pub async fn send_batch<T: Serialize>(
+    conn: &mut PgConnection,
+    queue: &str,
+    messages: &[T],
+) -> Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
-    let bodies = messages.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
-    sqlx::query("SELECT pgmq.send_batch($1, $2::jsonb[]) ").bind(queue).bind(&bodies).execute(&mut *conn).await?;
+    let bodies = messages
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query("SELECT pgmq.send_batch($1, $2::jsonb[]) ")
+        .bind(queue)
+        .bind(&bodies)
+        .execute(&mut *conn)
+        .await?;
     notify(conn, queue).await
 }
 
@@ -53,7 +67,10 @@ pub async fn send_delayed<T: Serialize>(
 
 async fn notify(conn: &mut PgConnection, queue: &str) -> Result<()> {
     // PostgreSQL folds identical notifications of one transaction into one.
-    sqlx::query("SELECT pg_notify($1, '')").bind(notify_channel(queue)).execute(conn).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(notify_channel(queue))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -73,27 +90,42 @@ pub async fn read_batch<T: DeserializeOwned>(
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(msg_id, read_ct, message)| QueuedMessage { msg_id, read_ct, body: serde_json::from_value(message).ok() })
+        .map(|(msg_id, read_ct, message)| QueuedMessage {
+            msg_id,
+            read_ct,
+            body: serde_json::from_value(message).ok(),
+        })
         .collect())
 }
 
 /// Delete messages (acknowledge them).
 pub async fn delete_batch(conn: &mut PgConnection, queue: &str, msg_ids: &[i64]) -> Result<()> {
     if !msg_ids.is_empty() {
-        sqlx::query("SELECT pgmq.delete($1, $2::bigint[])").bind(queue).bind(msg_ids).execute(conn).await?;
+        sqlx::query("SELECT pgmq.delete($1, $2::bigint[])")
+            .bind(queue)
+            .bind(msg_ids)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
 
 /// Keep messages hidden for another `seconds` from now (a lease heartbeat).
-pub async fn extend_visibility(conn: &mut PgConnection, queue: &str, msg_ids: &[i64], seconds: i32) -> Result<()> {
+pub async fn extend_visibility(
+    conn: &mut PgConnection,
+    queue: &str,
+    msg_ids: &[i64],
+    seconds: i32,
+) -> Result<()> {
     if !msg_ids.is_empty() {
-        sqlx::query("SELECT pgmq.set_vt($1, $2::bigint[], clock_timestamp() + make_interval(secs => $3))")
-            .bind(queue)
-            .bind(msg_ids)
-            .bind(seconds as f64)
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "SELECT pgmq.set_vt($1, $2::bigint[], clock_timestamp() + make_interval(secs => $3))",
+        )
+        .bind(queue)
+        .bind(msg_ids)
+        .bind(seconds as f64)
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }

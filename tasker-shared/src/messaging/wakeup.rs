@@ -5,6 +5,7 @@ use super::notify_channel;
 use crate::config::DispatchMode;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -28,41 +29,73 @@ pub struct Wakeup {
 }
 
 impl Wakeup {
-    /// Start listening to the channels of `queues` (unless `mode` is polling). The listener task reconnects
-    /// by itself (sqlx's `PgListener` re-subscribes) and wakes the loop after a reconnect, since
-    /// notifications may have been missed meanwhile.
-    pub async fn start(
+    /// One wake-up per queue, all fed by ONE listening connection (unless `mode` is polling). The listener
+    /// task reconnects by itself (sqlx's `PgListener` re-subscribes) and wakes every loop after a reconnect,
+    /// since notifications may have been missed meanwhile.
+    pub async fn start_many(
         pool: &PgPool,
         queues: &[String],
         mode: DispatchMode,
         poll_interval: Duration,
         stop: CancellationToken,
-    ) -> crate::Result<Self> {
-        let notify = Arc::new(Notify::new());
-        if mode.listens() {
+    ) -> crate::Result<Vec<Self>> {
+        let wakeups: Vec<Self> = queues
+            .iter()
+            .map(|_| Self {
+                notify: Arc::new(Notify::new()),
+                mode,
+                poll_interval,
+            })
+            .collect();
+        if mode.listens() && !queues.is_empty() {
+            let channels: HashMap<String, Arc<Notify>> = queues
+                .iter()
+                .zip(&wakeups)
+                .map(|(q, w)| (notify_channel(q), w.notify.clone()))
+                .collect();
             let mut listener = PgListener::connect_with(pool).await?;
-            let channels: Vec<String> = queues.iter().map(|q| notify_channel(q)).collect();
-            listener.listen_all(channels.iter().map(String::as_str)).await?;
-            let n = notify.clone();
+            listener
+                .listen_all(channels.keys().map(String::as_str))
+                .await?;
+            let wake_all = |channels: &HashMap<String, Arc<Notify>>| {
+                channels.values().for_each(|n| n.notify_one())
+            };
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         msg = listener.try_recv() => match msg {
-                            Ok(Some(_)) => n.notify_one(),
+                            Ok(Some(n)) => {
+                                if let Some(notify) = channels.get(n.channel()) {
+                                    notify.notify_one();
+                                }
+                            }
                             // Connection lost and re-established: anything may have been missed.
-                            Ok(None) => n.notify_one(),
+                            Ok(None) => wake_all(&channels),
                             Err(e) => {
                                 tracing::warn!(error = %e, "notification listener error; retrying");
                                 tokio::time::sleep(Duration::from_millis(500)).await;
-                                n.notify_one();
+                                wake_all(&channels);
                             }
                         }
                     }
                 }
             });
         }
-        Ok(Self { notify, mode, poll_interval })
+        Ok(wakeups)
+    }
+
+    /// The wake-up of a single queue.
+    pub async fn start(
+        pool: &PgPool,
+        queue: &str,
+        mode: DispatchMode,
+        poll_interval: Duration,
+        stop: CancellationToken,
+    ) -> crate::Result<Self> {
+        let mut all =
+            Self::start_many(pool, &[queue.to_string()], mode, poll_interval, stop).await?;
+        Ok(all.remove(0))
     }
 
     /// Wait for the next wake-up. In event-driven mode there is no timer.

@@ -8,7 +8,12 @@ pub fn parse_template(yaml: &str) -> Result<TaskTemplate, TemplateError> {
     let template: TaskTemplate = serde_yaml::from_str(yaml).map_err(|e| {
         let msg = e.to_string();
         // serde_yaml names the path (e.g. `steps[1]: unknown field ...`) at the start of its message.
-        let field = msg.split(": ").next().filter(|p| !p.contains(' ')).unwrap_or("(document)").to_string();
+        let field = msg
+            .split(": ")
+            .next()
+            .filter(|p| !p.contains(' '))
+            .unwrap_or("(document)")
+            .to_string();
         TemplateError::new(field, msg)
     })?;
     validate(&template)?;
@@ -38,7 +43,10 @@ pub fn load_dir(dir: &Path) -> LoadReport {
         match loaded {
             Ok(t) => {
                 if report.templates.iter().any(|o| o.key() == t.key()) {
-                    report.errors.push(TemplateError::new("version", format!("{} is defined twice", t.key())).in_file(file));
+                    report.errors.push(
+                        TemplateError::new("version", format!("{} is defined twice", t.key()))
+                            .in_file(file),
+                    );
                 } else {
                     report.templates.push(t);
                 }
@@ -50,12 +58,17 @@ pub fn load_dir(dir: &Path) -> LoadReport {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
             collect_files(&path, out);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             out.push(path);
         }
     }
@@ -90,7 +103,11 @@ steps:
         assert_eq!(t.key(), "linear_workflow/mathematical_sequence@1.0.0");
         assert_eq!(t.steps[1].depends_on, vec!["linear_step_1"]);
         assert_eq!(t.steps[0].retry.as_ref().unwrap().max_attempts, Some(3));
-        let order: Vec<_> = t.topological_order().iter().map(|s| s.name.clone()).collect();
+        let order: Vec<_> = t
+            .topological_order()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         assert_eq!(order, vec!["linear_step_1", "linear_step_2"]);
     }
 
@@ -147,13 +164,20 @@ steps:
     fn load_dir_keeps_valid_and_reports_invalid_with_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("good.yaml"), VALID).unwrap();
-        std::fs::write(dir.path().join("bad.yaml"), VALID.replace("[linear_step_1]", "[ghost]")).unwrap();
+        std::fs::write(
+            dir.path().join("bad.yaml"),
+            VALID.replace("[linear_step_1]", "[ghost]"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let report = load_dir(dir.path());
         assert_eq!(report.templates.len(), 1);
         assert_eq!(report.errors.len(), 1);
         let e = &report.errors[0];
         assert!(e.file.as_ref().unwrap().ends_with("bad.yaml"));
-        assert!(e.to_string().contains("bad.yaml") && e.to_string().contains("linear_step_2"), "{e}");
+        assert!(
+            e.to_string().contains("bad.yaml") && e.to_string().contains("linear_step_2"),
+            "{e}"
+        );
     }
 }
