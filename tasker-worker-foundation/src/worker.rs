@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::WorkerConfig;
-use tasker_shared::messaging::Wakeup;
+use tasker_shared::messaging::{next_visible_in, Wakeup};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -206,9 +206,11 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 }
             }
         }
+        // Sleep until told, polled, or the next delayed message (a retry) becomes visible.
+        let next = next_visible_in(&rt.pool, &queue).await.unwrap_or(None);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = wakeup.wait() => {}
+            _ = wakeup.wait_at_most(next) => {}
         }
     }
 }

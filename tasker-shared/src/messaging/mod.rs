@@ -10,8 +10,8 @@ mod queue;
 mod wakeup;
 
 pub use queue::{
-    delete_batch, ensure_queue, extend_visibility, read_batch, release_now, send_batch,
-    send_delayed, QueuedMessage,
+    delete_batch, ensure_queue, extend_visibility, next_visible_in, read_batch, release_now,
+    send_batch, send_delayed, QueuedMessage,
 };
 pub use wakeup::{WakeSource, Wakeup};
 

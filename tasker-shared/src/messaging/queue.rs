@@ -98,6 +98,18 @@ pub async fn read_batch<T: DeserializeOwned>(
         .collect())
 }
 
+/// How long until the next hidden message of `queue` becomes visible (a delayed retry or an expiring
+/// lease), if any. Lets a loop sleep exactly until then, since no notification announces it.
+pub async fn next_visible_in(pool: &PgPool, queue: &str) -> Result<Option<std::time::Duration>> {
+    // Queue names are validated identifiers (see `template::validate`), so formatting the table name is safe.
+    let ms: Option<f64> = sqlx::query_scalar(&format!(
+        "SELECT (EXTRACT(EPOCH FROM (min(vt) - clock_timestamp())) * 1000)::float8 FROM pgmq.q_{queue} WHERE vt > clock_timestamp()"
+    ))
+    .fetch_one(pool)
+    .await?;
+    Ok(ms.map(|ms| std::time::Duration::from_millis(ms.max(0.0) as u64 + 1)))
+}
+
 /// Delete messages (acknowledge them).
 pub async fn delete_batch(conn: &mut PgConnection, queue: &str, msg_ids: &[i64]) -> Result<()> {
     if !msg_ids.is_empty() {

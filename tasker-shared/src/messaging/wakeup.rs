@@ -100,14 +100,26 @@ impl Wakeup {
 
     /// Wait for the next wake-up. In event-driven mode there is no timer.
     pub async fn wait(&self) -> WakeSource {
-        if self.mode.polls() {
-            tokio::select! {
+        self.wait_at_most(None).await
+    }
+
+    /// Wait for the next wake-up, but no longer than `limit` (e.g. until a delayed message becomes visible,
+    /// which no notification announces). The poll interval still applies in polling and hybrid modes.
+    pub async fn wait_at_most(&self, limit: Option<Duration>) -> WakeSource {
+        let timer = match (self.mode.polls(), limit) {
+            (true, Some(l)) => Some(l.min(self.poll_interval)),
+            (true, None) => Some(self.poll_interval),
+            (false, l) => l,
+        };
+        match timer {
+            Some(t) => tokio::select! {
                 _ = self.notify.notified() => WakeSource::Notified,
-                _ = tokio::time::sleep(self.poll_interval) => WakeSource::Poll,
+                _ = tokio::time::sleep(t) => WakeSource::Poll,
+            },
+            None => {
+                self.notify.notified().await;
+                WakeSource::Notified
             }
-        } else {
-            self.notify.notified().await;
-            WakeSource::Notified
         }
     }
 
