@@ -77,11 +77,22 @@ impl WorkerBuilder {
                 for error in &report.errors {
                     tracing::error!(%error, "skipping invalid template");
                 }
-                report
+                // A namespace is served only when every one of its templates is fully handled here: the
+                // worker takes every message of a namespace queue it reads.
+                let all: BTreeSet<&str> = report
                     .templates
                     .iter()
-                    .filter(|t| t.handlers().all(|h| registry.contains(h)))
-                    .map(|t| t.namespace.clone())
+                    .map(|t| t.namespace.as_str())
+                    .collect();
+                all.into_iter()
+                    .filter(|ns| {
+                        report
+                            .templates
+                            .iter()
+                            .filter(|t| t.namespace == *ns)
+                            .all(|t| t.handlers().all(|h| registry.contains(h)))
+                    })
+                    .map(str::to_string)
                     .collect()
             }
         };

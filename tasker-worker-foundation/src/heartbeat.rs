@@ -9,10 +9,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tasker_shared::messaging::{extend_visibility, release_now};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-fn by_queue(steps: &[InFlightStep]) -> BTreeMap<&str, Vec<i64>> {
+/// The messages of `steps` whose claim still held, grouped by queue. A step whose claim was lost belongs
+/// to another worker now, and so does its message: touching that message could hide or expose it under the
+/// new owner's lease.
+fn held_by_queue<'a>(steps: &'a [InFlightStep], held: &[Uuid]) -> BTreeMap<&'a str, Vec<i64>> {
     let mut map: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for s in steps {
+    for s in steps.iter().filter(|s| held.contains(&s.step_uuid)) {
         map.entry(s.queue.as_str()).or_default().push(s.msg_id);
     }
     map
@@ -30,17 +34,18 @@ pub async fn extend_leases(
     let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    let held: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE tasker.workflow_steps s SET lease_expires_at = now() + make_interval(secs => $3)
          FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
-         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'",
+         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'
+         RETURNING s.step_uuid",
     )
     .bind(&uuids)
     .bind(&tokens)
     .bind(lease_seconds as f64)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    for (queue, ids) in by_queue(steps) {
+    for (queue, ids) in held_by_queue(steps, &held) {
         extend_visibility(&mut tx, queue, &ids, lease_seconds).await?;
     }
     tx.commit().await?;
@@ -55,16 +60,17 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
     let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    let held: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE tasker.workflow_steps s SET lease_expires_at = now() - interval '1 millisecond'
          FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
-         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'",
+         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'
+         RETURNING s.step_uuid",
     )
     .bind(&uuids)
     .bind(&tokens)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    for (queue, ids) in by_queue(steps) {
+    for (queue, ids) in held_by_queue(steps, &held) {
         release_now(&mut tx, queue, &ids).await?;
     }
     tx.commit().await?;

@@ -167,36 +167,44 @@ impl Worker {
 
 async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: CancellationToken) {
     let lease = rt.config.lease_seconds as i32;
+    let batch_size = rt.config.batch_size as usize;
     let mut failures: u32 = 0;
     while !shutdown.is_cancelled() {
-        let available = rt.permits.available_permits();
-        if available == 0 {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                permit = rt.permits.acquire() => drop(permit),
+        // Reserve capacity before claiming, so that every claimed step has its permit and is in `in_flight`
+        // (under heartbeat) at once, however many queues share the limit. Unused permits go back.
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = rt.permits.acquire() => match permit { Ok(p) => p, Err(_) => break },
+        };
+        first.forget();
+        let mut reserved = 1;
+        while reserved < batch_size {
+            match rt.permits.try_acquire() {
+                Ok(p) => {
+                    p.forget();
+                    reserved += 1;
+                }
+                Err(_) => break,
             }
-            continue;
         }
-        let qty = available.min(rt.config.batch_size as usize) as i32;
-        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, qty).await {
+        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32).await {
             Ok(batch) => {
                 failures = 0;
+                rt.permits.add_permits(reserved - batch.claimed.len());
                 for step in batch.claimed {
-                    let Ok(permit) = rt.permits.clone().acquire_owned().await else {
-                        break;
-                    };
                     rt.in_flight.insert(step.lease.clone());
                     let rt = rt.clone();
                     tokio::spawn(async move {
                         execute(&rt, step).await;
-                        drop(permit);
+                        rt.permits.add_permits(1);
                     });
                 }
-                if batch.messages >= qty as usize {
+                if batch.messages >= reserved {
                     continue;
                 }
             }
             Err(e) => {
+                rt.permits.add_permits(reserved);
                 failures = failures.saturating_add(1);
                 let pause = Duration::from_millis((50u64 << failures.min(6)).min(5_000));
                 tracing::warn!(error = %e, %queue, retry_in_ms = pause.as_millis() as u64, "claim failed; retrying");
@@ -253,6 +261,8 @@ async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result
     };
     let timeout = context.timeout;
     let mut call = tokio::spawn(async move { handler.call(&context).await });
+    // If this future is dropped (hard stop), the handler must not run on with its step released.
+    let _abort = AbortOnDrop(call.abort_handle());
     match tokio::time::timeout(timeout, &mut call).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(join)) if join.is_panic() => {
@@ -275,5 +285,14 @@ async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result
                     .with_class("Timeout"),
             )
         }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

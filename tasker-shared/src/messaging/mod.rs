@@ -21,6 +21,10 @@ use uuid::Uuid;
 /// The queue orchestration reads worker results from.
 pub const RESULTS_QUEUE: &str = "orchestration_step_results";
 
+/// The NOTIFY channel on which every finalized task is announced (payload: its `task_uuid`), so that clients
+/// can wait for completion without polling.
+pub const TASK_FINALIZED_CHANNEL: &str = "tasker_task_finalized";
+
 /// The queue of step messages for `namespace`.
 pub fn worker_queue(namespace: &str) -> String {
     format!("worker_{namespace}_queue")

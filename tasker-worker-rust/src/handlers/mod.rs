@@ -1,5 +1,6 @@
 //! The catalog's handlers, one family per file.
 
+pub mod chaos;
 pub mod failures;
 pub mod math;
 pub mod noop;

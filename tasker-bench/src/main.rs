@@ -1,0 +1,114 @@
+//! `tasker-bench`: measures Tasker against floor references taken in the same run.
+//!
+//! ```sh
+//! cargo run --release -p tasker-bench -- --quick          # under a minute
+//! cargo run --release -p tasker-bench -- --json           # full run, one JSON object on stdout
+//! ```
+//!
+//! Everything runs in this process (orchestration server + result processor + Rust worker with no-op
+//! handlers, talking to PostgreSQL over TCP) on a fresh database that is created and dropped. See
+//! `docs/performance.md` for the method and results.
+
+mod cluster;
+mod floor;
+mod report;
+mod scenarios;
+
+use clap::Parser;
+use report::Report;
+use std::time::Duration;
+
+/// Command-line options.
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Tasker benchmark harness")]
+pub struct Args {
+    /// A small run (< 1 minute).
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Tasks in the throughput run (half linear, half diamond; 4 steps each).
+    #[arg(long)]
+    tasks: Option<usize>,
+    /// Orchestration servers (result processors) in the cluster.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// Workers in the cluster.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Sequential tasks per latency measurement.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Seconds of idle measurement.
+    #[arg(long)]
+    idle_seconds: Option<u64>,
+    /// Server to create the throwaway database on.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+}
+
+impl Args {
+    fn tasks(&self) -> usize {
+        self.tasks.unwrap_or(if self.quick { 400 } else { 4000 })
+    }
+    fn samples(&self) -> usize {
+        self.samples.unwrap_or(if self.quick { 40 } else { 200 })
+    }
+    fn idle(&self) -> Duration {
+        Duration::from_secs(self.idle_seconds.unwrap_or(if self.quick { 3 } else { 30 }))
+    }
+    fn floor_duration(&self) -> Duration {
+        Duration::from_secs(if self.quick { 2 } else { 5 })
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !args.json {
+        tasker_shared::observability::init_tracing();
+    }
+    let db = cluster::ScratchDatabase::create(&args.admin_url).await?;
+    let outcome = run(&args, &db).await;
+    db.drop_now().await;
+    let report = outcome?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        report.print_table();
+    }
+    Ok(())
+}
+
+async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Report> {
+    let mut report = Report {
+        mode: if args.quick { "quick" } else { "full" }.into(),
+        ..Default::default()
+    };
+    let pool = db.pool(10).await?;
+    tasker_shared::db::prepare(&pool).await?;
+    eprintln!("== floor references");
+    report.floor = floor::measure(&pool, 4, args.floor_duration()).await?;
+
+    let cluster = cluster::Cluster::start(db, args.servers, args.workers).await?;
+    eprintln!("== throughput ({} tasks)", args.tasks());
+    report.throughput = scenarios::throughput(&cluster, args.tasks()).await?;
+    eprintln!("== latency ({} sequential tasks per shape)", args.samples());
+    report.linear = scenarios::sequential_latency(&cluster, "linear_noop", args.samples()).await?;
+    report.diamond =
+        scenarios::sequential_latency(&cluster, "diamond_noop", args.samples()).await?;
+    let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);
+    eprintln!("== latency at {rate:.0} tasks/s offered (half the measured maximum)");
+    report.loaded =
+        scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
+    eprintln!("== idle cost ({} s)", args.idle().as_secs());
+    report.idle_cpu_percent = scenarios::idle_cpu_percent(args.idle()).await;
+    eprintln!("== shutdown with steps in flight");
+    report.shutdown_ms = scenarios::shutdown_ms(cluster).await?;
+    Ok(report)
+}

@@ -1,0 +1,142 @@
+//! The benchmark report: a table for people, one JSON object for machines.
+
+use crate::floor::Floor;
+use crate::scenarios::{Latency, Throughput};
+use serde_json::{json, Value};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub mode: String,
+    pub floor: Floor,
+    pub throughput: Throughput,
+    pub linear: Latency,
+    pub diamond: Latency,
+    pub loaded: Latency,
+    pub idle_cpu_percent: f64,
+    pub shutdown_ms: f64,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+impl Report {
+    pub fn to_json(&self) -> Value {
+        let t = &self.throughput;
+        let f = &self.floor;
+        json!({
+            "mode": self.mode,
+            "processes": "in-process (orchestration server + worker in the bench process), PostgreSQL over TCP",
+            "steps_per_sec": t.steps_per_sec,
+            "tasks_per_sec": t.tasks_per_sec,
+            "pgmq_single_cycles_per_sec": f.pgmq_single_cycles_per_sec,
+            "pgmq_batched_cycles_per_sec": f.pgmq_batched_cycles_per_sec,
+            "commit_rate_per_sec": f.commit_rate_per_sec,
+            "steps_per_sec_vs_pgmq_batched": ratio(t.steps_per_sec, f.pgmq_batched_cycles_per_sec),
+            "steps_per_sec_vs_pgmq_single": ratio(t.steps_per_sec, f.pgmq_single_cycles_per_sec),
+            "steps_per_sec_vs_commit_rate": ratio(t.steps_per_sec, f.commit_rate_per_sec),
+            "linear4_p50_ms": self.linear.p50_ms,
+            "linear4_p95_ms": self.linear.p95_ms,
+            "linear4_p99_ms": self.linear.p99_ms,
+            "diamond_p50_ms": self.diamond.p50_ms,
+            "diamond_p99_ms": self.diamond.p99_ms,
+            "loaded_p50_ms": self.loaded.p50_ms,
+            "loaded_p99_ms": self.loaded.p99_ms,
+            "commits_per_step": t.commits_per_step,
+            "idle_cpu_percent": self.idle_cpu_percent,
+            "shutdown_ms": self.shutdown_ms,
+            "details": {"floor": f, "throughput": t, "linear4": self.linear, "diamond": self.diamond, "loaded_linear4": self.loaded},
+        })
+    }
+
+    pub fn print_table(&self) {
+        let t = &self.throughput;
+        let f = &self.floor;
+        println!(
+            "Tasker benchmark ({} mode; in-process server + worker, PostgreSQL over TCP)",
+            self.mode
+        );
+        println!("{:-<78}", "");
+        println!("{:<44} {:>14} {:>18}", "figure", "value", "ratio");
+        let row = |name: &str, v: String, r: String| println!("{name:<44} {v:>14} {r:>18}");
+        row(
+            "floor: commit rate (1-row txn/s)",
+            format!("{:.0}", f.commit_rate_per_sec),
+            "baseline".into(),
+        );
+        row(
+            "floor: pgmq single send+read+delete /s",
+            format!("{:.0}", f.pgmq_single_cycles_per_sec),
+            "baseline".into(),
+        );
+        row(
+            "floor: pgmq batched(100) cycles /s",
+            format!("{:.0}", f.pgmq_batched_cycles_per_sec),
+            "baseline".into(),
+        );
+        row(
+            "throughput: steps/s",
+            format!("{:.0}", t.steps_per_sec),
+            format!(
+                "{:.1}% of batched",
+                100.0 * ratio(t.steps_per_sec, f.pgmq_batched_cycles_per_sec)
+            ),
+        );
+        row(
+            "",
+            String::new(),
+            format!(
+                "{:.2}x pgmq single",
+                ratio(t.steps_per_sec, f.pgmq_single_cycles_per_sec)
+            ),
+        );
+        row(
+            "",
+            String::new(),
+            format!(
+                "{:.2}x commit rate",
+                ratio(t.steps_per_sec, f.commit_rate_per_sec)
+            ),
+        );
+        row(
+            "throughput: tasks/s",
+            format!("{:.0}", t.tasks_per_sec),
+            format!("{} tasks", t.tasks),
+        );
+        row(
+            "throughput: API submissions/s",
+            format!("{:.0}", t.submit_per_sec),
+            String::new(),
+        );
+        row(
+            "commits per step",
+            format!("{:.2}", t.commits_per_step),
+            String::new(),
+        );
+        for (name, l) in [
+            ("linear 4-step", &self.linear),
+            ("diamond", &self.diamond),
+            ("linear under half load", &self.loaded),
+        ] {
+            row(
+                &format!("latency {name}: p50 / p95 / p99 ms"),
+                format!("{:.1}/{:.1}/{:.1}", l.p50_ms, l.p95_ms, l.p99_ms),
+                format!("n={}", l.samples),
+            );
+        }
+        row(
+            "idle CPU (server + worker), % of a core",
+            format!("{:.2}", self.idle_cpu_percent),
+            String::new(),
+        );
+        row(
+            "shutdown with steps in flight, ms",
+            format!("{:.0}", self.shutdown_ms),
+            String::new(),
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! The measured scenarios: throughput, latency (sequential and under load), idle cost and shutdown.
+
+use crate::cluster::Cluster;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Throughput of a burst of tasks.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Throughput {
+    pub tasks: usize,
+    pub steps: usize,
+    pub seconds: f64,
+    pub tasks_per_sec: f64,
+    pub steps_per_sec: f64,
+    pub submit_per_sec: f64,
+    pub commits_per_step: f64,
+}
+
+/// A latency distribution in milliseconds.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+fn distribution(mut ms: Vec<f64>) -> Latency {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Latency {
+        samples: ms.len(),
+        p50_ms: at(0.5),
+        p95_ms: at(0.95),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+    }
+}
+
+/// Submit `tasks` tasks (half linear, half diamond) from 8 concurrent clients as fast as the API takes them,
+/// and time until every one is finalized.
+pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throughput> {
+    let before = cluster.client.finalized.count();
+    let commits_before = cluster.commits().await?;
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (next, c) = (next.clone(), cluster.client.clone());
+        clients.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= tasks {
+                    break;
+                }
+                c.submit(if i % 2 == 0 {
+                    "linear_noop"
+                } else {
+                    "diamond_noop"
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for c in clients {
+        c.await??;
+    }
+    let submitted = started.elapsed().as_secs_f64();
+    let last = cluster.client.finalized.wait_count(before + tasks).await;
+    let seconds = last.duration_since(started).as_secs_f64();
+    // Statistics reach pg_stat_database within about a second.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let commits = cluster.commits().await? - commits_before;
+    let steps = tasks * 4;
+    Ok(Throughput {
+        tasks,
+        steps,
+        seconds,
+        tasks_per_sec: tasks as f64 / seconds,
+        steps_per_sec: steps as f64 / seconds,
+        submit_per_sec: tasks as f64 / submitted,
+        commits_per_step: commits as f64 / steps as f64,
+    })
+}
+
+/// One task at a time: submit → finalized.
+pub async fn sequential_latency(
+    cluster: &Cluster,
+    name: &str,
+    samples: usize,
+) -> anyhow::Result<Latency> {
+    let mut ms = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let id = cluster.client.submit(name).await?;
+        let done = cluster.client.finalized.wait_for(id).await;
+        ms.push(done.duration_since(started).as_secs_f64() * 1000.0);
+    }
+    Ok(distribution(ms))
+}
+
+/// Offer linear tasks at `rate` per second for `duration`; latency of each.
+pub async fn latency_under_load(
+    cluster: &Cluster,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Latency> {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = Instant::now();
+    let mut waits = Vec::new();
+    while started.elapsed() < duration {
+        ticker.tick().await;
+        let c = cluster.client.clone();
+        waits.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            let id = c.submit("linear_noop").await?;
+            let done = c.finalized.wait_for(id).await;
+            anyhow::Ok(done.duration_since(t0).as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut ms = Vec::with_capacity(waits.len());
+    for w in waits {
+        ms.push(w.await??);
+    }
+    Ok(distribution(ms))
+}
+
+fn process_cpu_seconds() -> f64 {
+    // utime + stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU used by this process (server + worker, idle) as a percentage of one core.
+pub async fn idle_cpu_percent(duration: Duration) -> f64 {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu0 = process_cpu_seconds();
+    let t0 = Instant::now();
+    tokio::time::sleep(duration).await;
+    (process_cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64() * 100.0
+}
+
+/// Submit a burst, then shut everything down while steps are in flight; time until every component exited.
+pub async fn shutdown_ms(cluster: Cluster) -> anyhow::Result<f64> {
+    for _ in 0..200 {
+        cluster.client.submit("linear_noop").await?;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    cluster.shutdown.cancel();
+    for h in cluster.handles {
+        let _ = h.await;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
