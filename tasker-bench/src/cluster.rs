@@ -147,21 +147,18 @@ pub struct Cluster {
     pub handles: Vec<JoinHandle<()>>,
 }
 
-pub fn bench_config(url: &str) -> TaskerConfig {
+pub fn bench_config(url: &str, durable: bool) -> TaskerConfig {
     let mut c = TaskerConfig::default();
     c.database.url = url.to_string();
+    c.database.synchronous_step_commits = durable;
     c.templates.path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/templates/examples");
     c
 }
 
 impl Cluster {
-    pub async fn start(
-        db: &ScratchDatabase,
-        servers: usize,
-        workers: usize,
-    ) -> anyhow::Result<Self> {
-        let config = bench_config(&db.url);
+    pub async fn start(db: &ScratchDatabase, servers: usize, workers: usize, durable: bool) -> anyhow::Result<Self> {
+        let config = bench_config(&db.url, durable);
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
         let mut router = None;
@@ -213,8 +210,12 @@ impl Cluster {
 impl Client {
     /// Create a `bench/<name>` task through the API; returns its id.
     pub async fn submit(&self, name: &str) -> anyhow::Result<Uuid> {
-        let body =
-            serde_json::json!({"namespace": "bench", "name": name, "context": {}}).to_string();
+        self.submit_with(name, serde_json::json!({})).await
+    }
+
+    /// Create a `bench/<name>` task with `context`.
+    pub async fn submit_with(&self, name: &str, context: serde_json::Value) -> anyhow::Result<Uuid> {
+        let body = serde_json::json!({"namespace": "bench", "name": name, "context": context}).to_string();
         let req = Request::post("/v1/tasks")
             .header("content-type", "application/json")
             .body(Body::from(body))?;

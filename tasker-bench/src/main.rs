@@ -95,7 +95,7 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     eprintln!("== floor references");
     report.floor = floor::measure(&pool, 4, args.floor_duration()).await?;
 
-    let cluster = cluster::Cluster::start(db, args.servers, args.workers).await?;
+    let cluster = cluster::Cluster::start(db, args.servers, args.workers, true).await?;
     eprintln!("== throughput ({} tasks)", args.tasks());
     report.throughput = scenarios::throughput(&cluster, args.tasks()).await?;
     eprintln!("== latency ({} sequential tasks per shape)", args.samples());
@@ -110,5 +110,11 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     report.idle_cpu_percent = scenarios::idle_cpu_percent(args.idle()).await;
     eprintln!("== shutdown with steps in flight");
     report.shutdown_ms = scenarios::shutdown_ms(cluster).await?;
+
+    eprintln!("== latency with synchronous_step_commits = false");
+    let relaxed = cluster::Cluster::start(db, args.servers, args.workers, false).await?;
+    report.linear_relaxed = scenarios::sequential_latency(&relaxed, "linear_noop", args.samples()).await?;
+    report.diamond_relaxed = scenarios::sequential_latency(&relaxed, "diamond_noop", args.samples()).await?;
+    scenarios::shutdown_ms(relaxed).await?;
     Ok(report)
 }

@@ -12,6 +12,8 @@ pub struct Report {
     pub linear: Latency,
     pub diamond: Latency,
     pub loaded: Latency,
+    pub linear_relaxed: Latency,
+    pub diamond_relaxed: Latency,
     pub idle_cpu_percent: f64,
     pub shutdown_ms: f64,
 }
@@ -44,6 +46,9 @@ impl Report {
             "linear4_p99_ms": self.linear.p99_ms,
             "diamond_p50_ms": self.diamond.p50_ms,
             "diamond_p99_ms": self.diamond.p99_ms,
+            "linear4_relaxed_commit_p50_ms": self.linear_relaxed.p50_ms,
+            "linear4_relaxed_commit_p99_ms": self.linear_relaxed.p99_ms,
+            "diamond_relaxed_commit_p50_ms": self.diamond_relaxed.p50_ms,
             "loaded_p50_ms": self.loaded.p50_ms,
             "loaded_p99_ms": self.loaded.p99_ms,
             "commits_per_step": t.commits_per_step,
@@ -121,6 +126,8 @@ impl Report {
             ("linear 4-step", &self.linear),
             ("diamond", &self.diamond),
             ("linear under half load", &self.loaded),
+            ("linear, async step commits", &self.linear_relaxed),
+            ("diamond, async step commits", &self.diamond_relaxed),
         ] {
             row(
                 &format!("latency {name}: p50 / p95 / p99 ms"),

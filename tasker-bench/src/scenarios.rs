@@ -157,12 +157,22 @@ pub async fn idle_cpu_percent(duration: Duration) -> f64 {
     (process_cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64() * 100.0
 }
 
-/// Submit a burst, then shut everything down while steps are in flight; time until every component exited.
+/// Start 20 steps that each run 200 ms, then shut everything down while they are in flight (SIGTERM's path:
+/// stop claiming, let them finish within the grace period); time until every component exited.
 pub async fn shutdown_ms(cluster: Cluster) -> anyhow::Result<f64> {
-    for _ in 0..200 {
-        cluster.client.submit("linear_noop").await?;
+    for _ in 0..20 {
+        cluster.client.submit_with("sleepy_noop", serde_json::json!({"sleep_ms": 200})).await?;
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let running: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.workflow_steps WHERE state = 'in_progress'")
+            .fetch_one(&cluster.pool)
+            .await?;
+        if running >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let started = Instant::now();
     cluster.shutdown.cancel();
     for h in cluster.handles {

@@ -13,7 +13,7 @@ use sqlx::{FromRow, PgPool};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
-use tasker_shared::config::{DispatchMode, OrchestrationConfig};
+use tasker_shared::config::{DispatchMode, TaskerConfig};
 use tasker_shared::messaging::{
     delete_batch, read_batch, send_batch, send_delayed, worker_queue, ResultMessage, StepMessage,
     Wakeup, RESULTS_QUEUE,
@@ -35,14 +35,17 @@ pub struct ResultProcessorConfig {
     pub poll_interval: Duration,
     /// Event-driven, polling or hybrid.
     pub dispatch_mode: DispatchMode,
+    /// Wait for the WAL flush at commit (see `DatabaseConfig::synchronous_step_commits`).
+    pub durable_commits: bool,
 }
 
-impl From<&OrchestrationConfig> for ResultProcessorConfig {
-    fn from(c: &OrchestrationConfig) -> Self {
+impl From<&TaskerConfig> for ResultProcessorConfig {
+    fn from(c: &TaskerConfig) -> Self {
         Self {
-            batch_size: c.batch_size,
-            poll_interval: Duration::from_millis(c.poll_interval_ms),
-            dispatch_mode: c.dispatch_mode,
+            batch_size: c.orchestration.batch_size,
+            poll_interval: Duration::from_millis(c.orchestration.poll_interval_ms),
+            dispatch_mode: c.orchestration.dispatch_mode,
+            durable_commits: c.database.synchronous_step_commits,
         }
     }
 }
@@ -116,7 +119,7 @@ impl ResultProcessor {
 
     /// Process up to `batch_size` result messages in one transaction.
     pub async fn process_batch(&self) -> Result<BatchSummary> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
         let messages = read_batch::<ResultMessage>(
             &mut tx,
             RESULTS_QUEUE,

@@ -63,7 +63,7 @@ impl OrchestrationServer {
     pub fn result_processor(&self) -> ResultProcessor {
         ResultProcessor::new(
             self.pool.clone(),
-            ResultProcessorConfig::from(&self.config.orchestration),
+            ResultProcessorConfig::from(&self.config),
         )
     }
 

@@ -58,6 +58,11 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// `statement_timeout` set on every connection (0 = none).
     pub statement_timeout_ms: u64,
+    /// Whether claim, report and result-batch transactions wait for their WAL flush (`synchronous_commit`).
+    /// `false` trades durability of the last moments of step progress on a PostgreSQL crash (that work is
+    /// redone: messages reappear, steps re-run) for roughly half the per-step latency. Task creation always
+    /// commits synchronously.
+    pub synchronous_step_commits: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -67,6 +72,7 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             acquire_timeout_ms: 5_000,
             statement_timeout_ms: 30_000,
+            synchronous_step_commits: true,
         }
     }
 }

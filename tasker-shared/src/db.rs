@@ -47,6 +47,16 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
     outcome
 }
 
+/// Begin a step-progress transaction (claim, report, result batch). With `durable == false` it commits
+/// without waiting for the WAL flush (see `DatabaseConfig::synchronous_step_commits`).
+pub async fn begin_step_transaction(pool: &PgPool, durable: bool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    if !durable {
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    }
+    Ok(tx)
+}
+
 /// `SELECT 1` within `timeout`: the readiness probe of both binaries.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), String> {
     match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await {

@@ -55,7 +55,7 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
     .unwrap();
     drop(conn);
 
-    let first = claim_batch(&pool, &queue, "w1", 30, 10).await.unwrap();
+    let first = claim_batch(&pool, &queue, "w1", 30, 10, true).await.unwrap();
     assert_eq!((first.messages, first.claimed.len()), (2, 1));
     // The duplicate was deleted, the claimed one stays hidden under the lease.
     assert_eq!(
@@ -66,7 +66,7 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
         .await,
         1
     );
-    let again = claim_batch(&pool, &queue, "w2", 30, 10).await.unwrap();
+    let again = claim_batch(&pool, &queue, "w2", 30, 10, true).await.unwrap();
     assert_eq!((again.messages, again.claimed.len()), (0, 0));
     assert_eq!(
         count(&pool, "SELECT attempts::bigint FROM tasker.workflow_steps").await,
@@ -78,14 +78,14 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
 async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let zombie = claim_batch(&pool, &queue, "zombie", 1, 10)
+    let zombie = claim_batch(&pool, &queue, "zombie", 1, 10, true)
         .await
         .unwrap()
         .claimed
         .remove(0);
     // The lease (1 s) runs out while the zombie is paused; another worker re-claims the step.
     tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
-    let owner = claim_batch(&pool, &queue, "owner", 30, 10)
+    let owner = claim_batch(&pool, &queue, "owner", 30, 10, true)
         .await
         .unwrap()
         .claimed
@@ -98,7 +98,7 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
         task_uuid,
         outcome: Ok(json!({"from": "zombie"})),
     };
-    let summary = report_batch(&pool, &[late]).await.unwrap();
+    let summary = report_batch(&pool, &[late], true).await.unwrap();
     assert_eq!((summary.accepted, summary.rejected), (0, 1));
     // The owner's message is still there: the zombie must not delete it.
     assert_eq!(
@@ -115,7 +115,7 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
         task_uuid,
         outcome: Ok(json!({"from": "owner"})),
     };
-    assert_eq!(report_batch(&pool, &[good]).await.unwrap().accepted, 1);
+    assert_eq!(report_batch(&pool, &[good], true).await.unwrap().accepted, 1);
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
     let result: serde_json::Value = sqlx::query_scalar("SELECT results FROM tasker.workflow_steps")
@@ -129,7 +129,7 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
 async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step = claim_batch(&pool, &queue, "w", 30, 10)
+    let step = claim_batch(&pool, &queue, "w", 30, 10, true)
         .await
         .unwrap()
         .claimed
@@ -139,7 +139,7 @@ async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
         task_uuid,
         outcome: Ok(json!({"ok": 1})),
     };
-    report_batch(&pool, &[done]).await.unwrap();
+    report_batch(&pool, &[done], true).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     send_batch(
         &mut conn,
@@ -206,7 +206,7 @@ async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
 async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step = claim_batch(&pool, &queue, "w", 30, 10)
+    let step = claim_batch(&pool, &queue, "w", 30, 10, true)
         .await
         .unwrap()
         .claimed
@@ -218,6 +218,7 @@ async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool
             task_uuid,
             outcome: Ok(json!(1)),
         }],
+        true,
     )
     .await
     .unwrap();

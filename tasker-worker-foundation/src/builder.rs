@@ -124,6 +124,7 @@ impl WorkerBuilder {
             serve_http: self.serve_http,
             in_flight: InFlight::default(),
             running: Arc::new(AtomicBool::new(false)),
+            durable: self.config.database.synchronous_step_commits,
         })
     }
 }

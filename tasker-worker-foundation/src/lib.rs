@@ -23,7 +23,9 @@
 //! ```
 
 pub mod builder;
+pub mod embedded;
 pub mod error;
+pub mod ffi_bridge;
 pub mod handler;
 mod heartbeat;
 pub mod http;
@@ -34,6 +36,8 @@ pub mod step_reporter;
 pub mod worker;
 
 pub use builder::WorkerBuilder;
+pub use embedded::{EmbeddedOptions, EmbeddedWorker};
+pub use ffi_bridge::{FfiBridge, StepEvent};
 pub use error::{Result, WorkerError};
 pub use handler::{handler_fn, StepContext, StepError, StepErrorKind, StepHandler};
 pub use registry::HandlerRegistry;

@@ -45,14 +45,16 @@ pub struct ClaimBatch {
 }
 
 /// Read up to `qty` messages from `queue` and claim their steps for `worker_id` under a `lease_seconds` lease.
+/// `durable`: wait for the WAL flush at commit (see `DatabaseConfig::synchronous_step_commits`).
 pub async fn claim_batch(
     pool: &PgPool,
     queue: &str,
     worker_id: &str,
     lease_seconds: i32,
     qty: i32,
+    durable: bool,
 ) -> Result<ClaimBatch> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tasker_shared::db::begin_step_transaction(pool, durable).await?;
     let messages = read_batch::<StepMessage>(&mut tx, queue, lease_seconds, qty).await?;
     if messages.is_empty() {
         tx.commit().await?;

@@ -33,8 +33,8 @@ pub struct ReportSummary {
     pub rejected: usize,
 }
 
-/// Report `batch` in one transaction.
-pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportSummary> {
+/// Report `batch` in one transaction. `durable`: wait for the WAL flush at commit.
+pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) -> Result<ReportSummary> {
     if batch.is_empty() {
         return Ok(ReportSummary::default());
     }
@@ -56,7 +56,7 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportS
             }
         }
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = tasker_shared::db::begin_step_transaction(pool, durable).await?;
     let accepted: Vec<(Uuid, Uuid)> = sqlx::query_as(include_str!("sql/report_steps.sql"))
         .bind(&uuids)
         .bind(&tokens)
@@ -105,6 +105,7 @@ pub async fn run_reporter(
     in_flight: InFlight,
     batch_size: usize,
     give_up_after: Duration,
+    durable: bool,
 ) {
     let mut batch = Vec::with_capacity(batch_size);
     while let Some(first) = rx.recv().await {
@@ -118,7 +119,7 @@ pub async fn run_reporter(
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            match report_batch(&pool, &batch).await {
+            match report_batch(&pool, &batch, durable).await {
                 Ok(_) => break,
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");

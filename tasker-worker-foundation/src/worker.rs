@@ -29,6 +29,7 @@ pub struct Worker {
     pub(crate) serve_http: bool,
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
+    pub(crate) durable: bool,
 }
 
 /// Shared by the claim loops and executions of one worker.
@@ -42,6 +43,7 @@ struct Runtime {
     permits: Arc<Semaphore>,
     completions: mpsc::Sender<Completion>,
     hard_stop: CancellationToken,
+    durable: bool,
 }
 
 impl Worker {
@@ -88,6 +90,7 @@ impl Worker {
             self.in_flight.clone(),
             self.config.batch_size as usize,
             Duration::from_secs(self.config.lease_seconds as u64),
+            self.durable,
         ));
         let heartbeat_stop = CancellationToken::new();
         let lease = self.config.lease_seconds as i32;
@@ -106,6 +109,7 @@ impl Worker {
             permits: Arc::new(Semaphore::new(max)),
             completions: tx,
             hard_stop: CancellationToken::new(),
+            durable: self.durable,
         };
         let wakeups = Wakeup::start_many(
             &self.pool,
@@ -187,7 +191,7 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 Err(_) => break,
             }
         }
-        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32).await {
+        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32, rt.durable).await {
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());

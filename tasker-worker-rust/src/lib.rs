@@ -41,6 +41,7 @@ pub fn catalog() -> Vec<(&'static str, Arc<dyn StepHandler>)> {
             Arc::new(failures::PermanentFailure),
         ),
         ("bench.noop", Arc::new(noop::Noop)),
+        ("bench.sleep", Arc::new(noop::Sleep)),
         ("test_scenarios.panic_once", Arc::new(chaos::PanicOnce)),
         ("test_scenarios.hang", Arc::new(chaos::Hang)),
     ]

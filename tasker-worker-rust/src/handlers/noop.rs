@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use std::time::Duration;
 use tasker_worker_foundation::{StepContext, StepError, StepHandler};
 
 /// Returns `{"ok": true}` at once.
@@ -11,5 +12,17 @@ pub struct Noop;
 impl StepHandler for Noop {
     async fn call(&self, _ctx: &StepContext) -> Result<Value, StepError> {
         Ok(json!({"ok": true}))
+    }
+}
+
+/// Sleeps `context.sleep_ms`, then returns `{"slept_ms": …}`: steps that stay in flight for a while.
+pub struct Sleep;
+
+#[async_trait]
+impl StepHandler for Sleep {
+    async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
+        let ms = ctx.task_context.get("sleep_ms").and_then(Value::as_u64).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(json!({"slept_ms": ms}))
     }
 }

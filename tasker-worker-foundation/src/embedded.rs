@@ -1,0 +1,120 @@
+//! A worker embedded in a host-language process: its own tokio runtime on background threads, host
+//! handlers served through the [`FfiBridge`]. The bindings wrap this type and nothing else.
+
+use crate::builder::WorkerBuilder;
+use crate::ffi_bridge::{FfiBridge, StepEvent};
+use crate::{Result, WorkerError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_shared::config::TaskerConfig;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What a host passes to start a worker.
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddedOptions {
+    /// Overrides the configured database URL.
+    pub database_url: Option<String>,
+    /// Overrides the configured template directory.
+    pub template_path: Option<PathBuf>,
+    /// Serve exactly these namespaces instead of deriving them from the templates.
+    pub namespaces: Option<Vec<String>>,
+    /// Overrides the worker's HTTP bind address; `None` keeps the configuration's.
+    pub bind: Option<String>,
+    /// Serve `/health` and `/metrics` (default false for embedded workers).
+    pub serve_http: bool,
+    /// Most steps handed to the host at once (the worker's concurrency).
+    pub max_concurrency: Option<u32>,
+}
+
+/// A running embedded worker.
+pub struct EmbeddedWorker {
+    runtime: Option<Runtime>,
+    bridge: Arc<FfiBridge>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<Result<()>>>,
+    queues: Vec<String>,
+}
+
+impl EmbeddedWorker {
+    /// Load the configuration (`TaskerConfig::load` plus `options`), register `handler_names` as host
+    /// handlers and start claiming. Fails like [`WorkerBuilder::build`] (duplicate names, nothing to serve,
+    /// database unreachable).
+    pub fn start(handler_names: &[String], options: EmbeddedOptions) -> Result<Self> {
+        let mut config = TaskerConfig::load()?;
+        if let Some(url) = options.database_url {
+            config.database.url = url;
+        }
+        if let Some(path) = options.template_path {
+            config.templates.path = path;
+        }
+        if let Some(bind) = options.bind {
+            config.worker.bind = bind;
+        }
+        if let Some(n) = options.max_concurrency {
+            config.worker.max_concurrency = n.max(1);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tasker-worker")
+            .enable_all()
+            .build()
+            .map_err(|source| WorkerError::Bind { bind: "tokio runtime".into(), source })?;
+        let bridge = FfiBridge::new(config.worker.max_concurrency as usize);
+        let mut builder = WorkerBuilder::new(config).serve_http(options.serve_http);
+        for name in handler_names {
+            builder = builder.register_arc(name.clone(), bridge.handler());
+        }
+        if let Some(ns) = options.namespaces {
+            builder = builder.namespaces(ns);
+        }
+        let worker = runtime.block_on(builder.build())?;
+        let queues = worker.queues().to_vec();
+        let shutdown = CancellationToken::new();
+        let task = runtime.spawn(worker.run(shutdown.clone()));
+        Ok(Self { runtime: Some(runtime), bridge, shutdown, task: Some(task), queues })
+    }
+
+    /// The queues being read.
+    pub fn queues(&self) -> &[String] {
+        &self.queues
+    }
+
+    /// Wait up to `timeout` for the next step (call with the interpreter lock released).
+    pub fn next_event(&self, timeout: Duration) -> Option<StepEvent> {
+        let runtime = self.runtime.as_ref()?;
+        runtime.block_on(self.bridge.next_event(timeout))
+    }
+
+    /// Hand back an outcome (JSON, see [`crate::ffi_bridge::HostOutcome`]); false if nobody waits for it.
+    pub fn complete_json(&self, event_id: u64, outcome: &str) -> std::result::Result<bool, String> {
+        self.bridge.complete_json(event_id, outcome)
+    }
+
+    /// Whether the worker is still running.
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stop claiming, let in-flight steps finish within the grace period (their events can still be
+    /// completed meanwhile from other host threads), release the rest, and shut the runtime down.
+    pub fn stop(&mut self) -> Result<()> {
+        self.shutdown.cancel();
+        let outcome = match (self.runtime.as_ref(), self.task.take()) {
+            (Some(rt), Some(task)) => rt.block_on(task).unwrap_or(Ok(())),
+            _ => Ok(()),
+        };
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+        outcome
+    }
+}
+
+impl Drop for EmbeddedWorker {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

@@ -1,0 +1,266 @@
+//! The FFI event bridge: lets handlers live in a host language (Ruby, Python) while Rust keeps claiming,
+//! leases, heartbeats, timeouts, persistence and reporting.
+//!
+//! Each host handler name is registered with a [`BridgeHandler`]. When a step for it runs, the handler turns
+//! the step into a [`StepEvent`] on a bounded channel and waits for its outcome. The host's loop takes events
+//! with [`FfiBridge::next_event`] (a blocking wait with a timeout, so the host can release its interpreter
+//! lock and still see signals), runs the handler, and hands back the outcome as JSON with
+//! [`FfiBridge::complete_json`]. An event the host never completes is failed by the step timeout (retryable);
+//! its late completion is ignored.
+
+use crate::handler::{StepContext, StepError, StepErrorKind, StepHandler};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// A step handed to the host language.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepEvent {
+    /// Pass this back to [`FfiBridge::complete_json`].
+    pub event_id: u64,
+    /// The handler name the step was routed by.
+    pub handler: String,
+    /// The task.
+    pub task_uuid: Uuid,
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Step name from the template.
+    pub step_name: String,
+    /// This attempt's number (1 for the first run).
+    pub attempt: i32,
+    /// Attempts allowed in all.
+    pub max_attempts: i32,
+    /// The task's input context.
+    pub task_context: Value,
+    /// Results of the dependencies, by step name.
+    pub dependency_results: serde_json::Map<String, Value>,
+    /// The step's `config` from the template.
+    pub step_config: Value,
+    /// How long the handler may run before the step fails with a timeout.
+    pub timeout_ms: u64,
+}
+
+/// What the host hands back, as JSON: `{"success": true, "result": …}` or
+/// `{"success": false, "error": {"message", "retryable", "retry_after_ms", "error_class", "backtrace"}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostOutcome {
+    /// Whether the handler succeeded.
+    pub success: bool,
+    /// The result on success.
+    #[serde(default)]
+    pub result: Value,
+    /// The error on failure.
+    #[serde(default)]
+    pub error: Option<HostError>,
+}
+
+/// A host-language error.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostError {
+    /// The exception message.
+    pub message: String,
+    /// Retry while attempts remain (default true: an unexpected exception is worth retrying).
+    #[serde(default = "yes")]
+    pub retryable: bool,
+    /// Retry no sooner than this.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+    /// The exception class.
+    #[serde(default)]
+    pub error_class: Option<String>,
+    /// The backtrace, one frame per line.
+    #[serde(default)]
+    pub backtrace: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<HostOutcome> for Result<Value, StepError> {
+    fn from(o: HostOutcome) -> Self {
+        if o.success {
+            return Ok(o.result);
+        }
+        let e = o.error.unwrap_or(HostError {
+            message: "handler failed without an error".into(),
+            retryable: true,
+            retry_after_ms: None,
+            error_class: None,
+            backtrace: None,
+        });
+        Err(StepError {
+            kind: if e.retryable { StepErrorKind::Retryable } else { StepErrorKind::Permanent },
+            message: e.message,
+            retry_after: e.retry_after_ms.map(Duration::from_millis),
+            error_class: e.error_class,
+            backtrace: e.backtrace,
+        })
+    }
+}
+
+type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, StepError>>>>;
+
+/// The channel between the worker and the host language.
+pub struct FfiBridge {
+    sender: mpsc::Sender<StepEvent>,
+    receiver: tokio::sync::Mutex<mpsc::Receiver<StepEvent>>,
+    pending: Pending,
+    next_id: AtomicU64,
+}
+
+impl FfiBridge {
+    /// A bridge holding at most `capacity` undelivered events.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        Arc::new(Self {
+            sender,
+            receiver: tokio::sync::Mutex::new(receiver),
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The handler to register under every host handler name.
+    pub fn handler(self: &Arc<Self>) -> Arc<dyn StepHandler> {
+        Arc::new(BridgeHandler(self.clone()))
+    }
+
+    /// The next event still awaited, or `None` after `timeout`. Events whose step already timed out are
+    /// skipped.
+    pub async fn next_event(&self, timeout: Duration) -> Option<StepEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut receiver = tokio::time::timeout_at(deadline, self.receiver.lock()).await.ok()?;
+        loop {
+            let event = tokio::time::timeout_at(deadline, receiver.recv()).await.ok()??;
+            if self.pending.lock().expect("bridge poisoned").contains_key(&event.event_id) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Complete an event. Returns false when nobody waits for it any more (timed out, or unknown).
+    pub fn complete(&self, event_id: u64, outcome: Result<Value, StepError>) -> bool {
+        let waiter = self.pending.lock().expect("bridge poisoned").remove(&event_id);
+        waiter.is_some_and(|w| w.send(outcome).is_ok())
+    }
+
+    /// Complete an event from the host's JSON outcome (see [`HostOutcome`]).
+    pub fn complete_json(&self, event_id: u64, outcome: &str) -> Result<bool, String> {
+        let parsed: HostOutcome = serde_json::from_str(outcome).map_err(|e| format!("invalid outcome JSON: {e}"))?;
+        Ok(self.complete(event_id, parsed.into()))
+    }
+
+    /// Events handed out and not yet completed.
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().expect("bridge poisoned").len()
+    }
+}
+
+/// A [`StepHandler`] that delegates to the host language through the bridge.
+pub struct BridgeHandler(Arc<FfiBridge>);
+
+/// Forgets a pending event when the step's wait ends for any reason (completion, timeout, shutdown).
+struct PendingGuard<'a>(&'a FfiBridge, u64);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.pending.lock().expect("bridge poisoned").remove(&self.1);
+    }
+}
+
+#[async_trait]
+impl StepHandler for BridgeHandler {
+    async fn call(&self, step: &StepContext) -> Result<Value, StepError> {
+        let bridge = &self.0;
+        let event_id = bridge.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        bridge.pending.lock().expect("bridge poisoned").insert(event_id, tx);
+        let _guard = PendingGuard(bridge, event_id);
+        let event = StepEvent {
+            event_id,
+            handler: step.handler.clone(),
+            task_uuid: step.task_uuid,
+            step_uuid: step.step_uuid,
+            step_name: step.step_name.clone(),
+            attempt: step.attempt,
+            max_attempts: step.max_attempts,
+            task_context: step.task_context.clone(),
+            dependency_results: step.dependency_results.clone(),
+            step_config: step.step_config.clone(),
+            timeout_ms: step.timeout.as_millis() as u64,
+        };
+        if bridge.sender.send(event).await.is_err() {
+            return Err(StepError::retryable("the host language bridge is closed").with_class("BridgeClosed"));
+        }
+        rx.await.unwrap_or_else(|_| Err(StepError::retryable("the host dropped the step").with_class("BridgeClosed")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> StepContext {
+        StepContext {
+            task_uuid: Uuid::nil(),
+            step_uuid: Uuid::nil(),
+            step_name: "s".into(),
+            handler: "ns.h".into(),
+            attempt: 1,
+            max_attempts: 3,
+            task_context: json!({"n": 2}),
+            dependency_results: Default::default(),
+            step_config: json!({}),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_round_trips_through_the_host() {
+        let bridge = FfiBridge::new(4);
+        let handler = bridge.handler();
+        let call = tokio::spawn(async move { handler.call(&ctx()).await });
+        let event = bridge.next_event(Duration::from_secs(1)).await.expect("event");
+        assert_eq!((event.handler.as_str(), event.task_context["n"].as_i64()), ("ns.h", Some(2)));
+        assert!(bridge.complete_json(event.event_id, r#"{"success": true, "result": {"v": 4}}"#).unwrap());
+        assert_eq!(call.await.unwrap().unwrap(), json!({"v": 4}));
+        assert_eq!(bridge.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn host_errors_keep_class_backtrace_and_retry_hint() {
+        let bridge = FfiBridge::new(4);
+        let handler = bridge.handler();
+        let call = tokio::spawn(async move { handler.call(&ctx()).await });
+        let event = bridge.next_event(Duration::from_secs(1)).await.unwrap();
+        let outcome = json!({"success": false, "error": {"message": "boom", "retryable": false,
+            "error_class": "KeyError", "backtrace": ["a.py:1"], "retry_after_ms": 5}});
+        bridge.complete_json(event.event_id, &outcome.to_string()).unwrap();
+        let err = call.await.unwrap().unwrap_err();
+        assert_eq!(err.kind, StepErrorKind::Permanent);
+        assert_eq!(err.error_class.as_deref(), Some("KeyError"));
+        assert_eq!(err.backtrace, Some(vec!["a.py:1".to_string()]));
+        assert_eq!(err.retry_after, Some(Duration::from_millis(5)));
+    }
+
+    #[tokio::test]
+    async fn late_completions_are_ignored_and_stale_events_skipped() {
+        let bridge = FfiBridge::new(4);
+        let handler = bridge.handler();
+        // The step's wait ends (as at a timeout) before the host looks at the event.
+        let waited = tokio::time::timeout(Duration::from_millis(20), handler.call(&ctx())).await;
+        assert!(waited.is_err());
+        assert!(bridge.next_event(Duration::from_millis(20)).await.is_none(), "stale event must be skipped");
+        assert!(!bridge.complete_json(1, r#"{"success": true}"#).unwrap());
+        assert!(bridge.complete_json(1, "not json").is_err());
+    }
+}
