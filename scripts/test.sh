@@ -73,6 +73,14 @@ echo "== Rust tests passed (${runner})"
 # PLACEHOLDER: Ruby binding tests (bindings/ruby) are added here once the gem exists.
 
 # --- Python bindings ---------------------------------------------------------------------------
-# PLACEHOLDER: Python binding tests (bindings/python) are added here once the package exists.
+# A virtualenv at .venv with maturin/pytest/mypy from PyPI; the extension is built into it (editable), so
+# afterwards `.venv/bin/python -c 'import tasker'` works from the repository root.
+stage="python bindings"
+echo "== Python bindings: venv, maturin develop, mypy --strict, pytest"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check maturin pytest mypy
+(cd bindings/python && VIRTUAL_ENV="$PWD/../../.venv" PATH="$PWD/../../.venv/bin:$PATH" maturin develop -q)
+.venv/bin/mypy --strict bindings/python/examples bindings/python/python/tasker
+.venv/bin/python -m pytest bindings/python/tests -q
 
 stage="done"

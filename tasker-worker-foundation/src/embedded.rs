@@ -5,7 +5,7 @@ use crate::builder::WorkerBuilder;
 use crate::ffi_bridge::{FfiBridge, StepEvent};
 use crate::{Result, WorkerError};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tasker_shared::config::TaskerConfig;
 use tokio::runtime::Runtime;
@@ -29,12 +29,13 @@ pub struct EmbeddedOptions {
     pub max_concurrency: Option<u32>,
 }
 
-/// A running embedded worker.
+/// A running embedded worker. Every method takes `&self`, so host threads can wait for events, complete
+/// them and stop the worker concurrently.
 pub struct EmbeddedWorker {
-    runtime: Option<Runtime>,
+    runtime: Runtime,
     bridge: Arc<FfiBridge>,
     shutdown: CancellationToken,
-    task: Option<JoinHandle<Result<()>>>,
+    task: Mutex<Option<JoinHandle<Result<()>>>>,
     queues: Vec<String>,
 }
 
@@ -74,7 +75,7 @@ impl EmbeddedWorker {
         let queues = worker.queues().to_vec();
         let shutdown = CancellationToken::new();
         let task = runtime.spawn(worker.run(shutdown.clone()));
-        Ok(Self { runtime: Some(runtime), bridge, shutdown, task: Some(task), queues })
+        Ok(Self { runtime, bridge, shutdown, task: Mutex::new(Some(task)), queues })
     }
 
     /// The queues being read.
@@ -84,8 +85,7 @@ impl EmbeddedWorker {
 
     /// Wait up to `timeout` for the next step (call with the interpreter lock released).
     pub fn next_event(&self, timeout: Duration) -> Option<StepEvent> {
-        let runtime = self.runtime.as_ref()?;
-        runtime.block_on(self.bridge.next_event(timeout))
+        self.runtime.block_on(self.bridge.next_event(timeout))
     }
 
     /// Hand back an outcome (JSON, see [`crate::ffi_bridge::HostOutcome`]); false if nobody waits for it.
@@ -95,21 +95,18 @@ impl EmbeddedWorker {
 
     /// Whether the worker is still running.
     pub fn is_running(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| !t.is_finished())
+        self.task.lock().expect("embedded worker poisoned").as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Stop claiming, let in-flight steps finish within the grace period (their events can still be
-    /// completed meanwhile from other host threads), release the rest, and shut the runtime down.
-    pub fn stop(&mut self) -> Result<()> {
+    /// completed meanwhile from other host threads), release the rest. Idempotent.
+    pub fn stop(&self) -> Result<()> {
         self.shutdown.cancel();
-        let outcome = match (self.runtime.as_ref(), self.task.take()) {
-            (Some(rt), Some(task)) => rt.block_on(task).unwrap_or(Ok(())),
-            _ => Ok(()),
-        };
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(1));
+        let task = self.task.lock().expect("embedded worker poisoned").take();
+        match task {
+            Some(task) => self.runtime.block_on(task).unwrap_or(Ok(())),
+            None => Ok(()),
         }
-        outcome
     }
 }
 

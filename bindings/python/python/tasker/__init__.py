@@ -1,0 +1,32 @@
+"""Tasker step handlers in Python.
+
+The Rust worker foundation runs inside this process: it claims steps, keeps their leases, enforces
+timeouts and persists results. Python code only implements handlers::
+
+    import tasker
+
+    class Square(tasker.StepHandler):
+        def call(self, ctx):
+            n = ctx.task_context["even_number"]
+            return self.success({"value": str(n * n)})
+
+    worker = tasker.Worker(database_url=os.environ["DATABASE_URL"], template_path="config/templates")
+    worker.register("linear_workflow_py.square", Square)
+    worker.run()  # until SIGTERM / SIGINT
+"""
+
+from tasker.context import StepContext
+from tasker.errors import PermanentError, RetryableError, TaskerError
+from tasker.handler import StepHandler, handler, registered_handlers
+from tasker.worker import Worker
+
+__all__ = [
+    "PermanentError",
+    "RetryableError",
+    "StepContext",
+    "StepHandler",
+    "TaskerError",
+    "Worker",
+    "handler",
+    "registered_handlers",
+]

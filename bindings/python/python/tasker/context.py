@@ -1,0 +1,47 @@
+"""What a handler sees of the step it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """One attempt of one step. ``task_context`` and dependency results are plain dicts (JSON objects)."""
+
+    task_uuid: str
+    step_uuid: str
+    step_name: str
+    handler: str
+    attempt: int
+    max_attempts: int
+    task_context: Dict[str, Any] = field(default_factory=dict)
+    dependency_results: Dict[str, Any] = field(default_factory=dict)
+    step_config: Dict[str, Any] = field(default_factory=dict)
+    timeout_ms: int = 0
+
+    def dependency_result(self, step_name: str) -> Optional[Any]:
+        """The result of dependency ``step_name``, or None if this step does not depend on it."""
+        return self.dependency_results.get(step_name)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        """Whether a failure now fails the step for good."""
+        return self.attempt >= self.max_attempts
+
+    @classmethod
+    def from_event(cls, event: Dict[str, Any]) -> "StepContext":
+        """Build a context from a native step event."""
+        return cls(
+            task_uuid=event["task_uuid"],
+            step_uuid=event["step_uuid"],
+            step_name=event["step_name"],
+            handler=event["handler"],
+            attempt=event["attempt"],
+            max_attempts=event["max_attempts"],
+            task_context=event.get("task_context") or {},
+            dependency_results=event.get("dependency_results") or {},
+            step_config=event.get("step_config") or {},
+            timeout_ms=event.get("timeout_ms", 0),
+        )

@@ -1,0 +1,21 @@
+"""Exceptions a handler raises to say what happens next. Any other exception is a retryable failure."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class TaskerError(Exception):
+    """Base class of Tasker's exceptions."""
+
+
+class RetryableError(TaskerError):
+    """The step failed but may succeed later: retry with backoff, or after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(TaskerError):
+    """The step failed and retrying cannot help: fail it now."""

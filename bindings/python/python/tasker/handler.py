@@ -1,0 +1,93 @@
+"""Handlers: subclasses of :class:`StepHandler`, or functions (sync or ``async``) registered with
+:func:`handler`. Both return the step's result (any JSON value)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import traceback
+from typing import Any, Awaitable, Callable, Dict, Union
+
+from tasker.context import StepContext
+from tasker.errors import PermanentError, RetryableError
+
+HandlerFn = Callable[[StepContext], Union[Any, Awaitable[Any]]]
+
+_DECORATED: Dict[str, HandlerFn] = {}
+
+
+class StepHandler:
+    """Base class of handler classes. Override :meth:`call` (it may be ``async def``)."""
+
+    def call(self, ctx: StepContext) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
+
+    def success(self, result: Any = None, /, **fields: Any) -> Any:
+        """The step's result: ``result`` (any JSON value), or the keyword fields as a dict."""
+        if fields:
+            if result is not None:
+                raise TypeError("pass either a result or keyword fields, not both")
+            return dict(fields)
+        return result
+
+
+def handler(name: str) -> Callable[[HandlerFn], HandlerFn]:
+    """Register a function as the handler ``name``; :class:`tasker.Worker` picks it up."""
+
+    def register(fn: HandlerFn) -> HandlerFn:
+        if name in _DECORATED:
+            raise ValueError(f"handler {name!r} is registered twice")
+        _DECORATED[name] = fn
+        return fn
+
+    return register
+
+
+def registered_handlers() -> Dict[str, HandlerFn]:
+    """Every function registered with :func:`handler` so far."""
+    return dict(_DECORATED)
+
+
+def as_callable(target: Any) -> HandlerFn:
+    """A handler class, instance or function as one callable."""
+    if inspect.isclass(target) and issubclass(target, StepHandler):
+        return target().call
+    if isinstance(target, StepHandler):
+        return target.call
+    if callable(target):
+        return target  # type: ignore[no-any-return]
+    raise TypeError(f"not a handler: {target!r} (use a StepHandler subclass, instance or a function)")
+
+
+def invoke(fn: HandlerFn, ctx: StepContext, loop: "asyncio.AbstractEventLoop | None") -> Dict[str, Any]:
+    """Run a handler and describe its outcome the way the native bridge expects."""
+    try:
+        value = fn(ctx)
+        if inspect.isawaitable(value):
+            if loop is None:
+                raise RuntimeError("async handler without an event loop")
+            value = asyncio.run_coroutine_threadsafe(_await(value), loop).result()
+        return {"success": True, "result": value}
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a step error
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return {"success": False, "error": error_payload(exc)}
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+def error_payload(exc: BaseException) -> Dict[str, Any]:
+    """A Python exception as a step error: type, message, traceback, and whether to retry."""
+    payload: Dict[str, Any] = {
+        "message": str(exc) or type(exc).__name__,
+        "retryable": not isinstance(exc, PermanentError),
+        "error_class": f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if type(exc).__module__ not in ("builtins", "__main__")
+        else type(exc).__qualname__,
+        "backtrace": [line.rstrip("\n") for line in traceback.format_exception(type(exc), exc, exc.__traceback__)],
+    }
+    if isinstance(exc, RetryableError) and exc.retry_after is not None:
+        payload["retry_after_ms"] = int(exc.retry_after * 1000)
+    return payload

@@ -1,0 +1,153 @@
+"""The worker: registers Python handlers and runs them for steps the native worker claims."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+from typing import Any, Dict, List, Optional
+
+from tasker.context import StepContext
+from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
+
+_POLL_MS = 100
+
+
+class Worker:
+    """A Tasker worker whose handlers are Python code.
+
+    ``run()`` blocks until SIGTERM/SIGINT; ``start()``/``stop()`` embed it in a larger program. Handlers run on
+    ``concurrency`` threads; ``async`` handlers run on one asyncio loop in its own thread.
+    """
+
+    def __init__(
+        self,
+        database_url: Optional[str] = None,
+        template_path: Optional[str] = None,
+        namespaces: Optional[List[str]] = None,
+        concurrency: int = 4,
+        bind: Optional[str] = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.database_url = database_url or os.environ.get("DATABASE_URL")
+        self.template_path = template_path
+        self.namespaces = namespaces
+        self.concurrency = concurrency
+        self.bind = bind
+        self._handlers: Dict[str, HandlerFn] = {}
+        self._native: Any = None
+        self._threads: List[threading.Thread] = []
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop_thread: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
+
+    def register(self, name: str, target: Any) -> "Worker":
+        """Register a handler class, instance or function under ``name``. A name may be registered once."""
+        if name in self._handlers:
+            raise ValueError(f"handler {name!r} is registered twice")
+        self._handlers[name] = as_callable(target)
+        return self
+
+    @property
+    def handler_names(self) -> List[str]:
+        return sorted(set(self._handlers) | set(registered_handlers()))
+
+    @property
+    def queues(self) -> List[str]:
+        return list(self._native.queues) if self._native is not None else []
+
+    def start(self) -> "Worker":
+        """Connect, start claiming and start the handler threads."""
+        from tasker._native import NativeWorker
+
+        handlers = {**registered_handlers(), **self._handlers}
+        self._handlers = handlers
+        if not handlers:
+            raise ValueError("register at least one handler before starting")
+        self._native = NativeWorker(
+            sorted(handlers),
+            database_url=self.database_url,
+            template_path=self.template_path,
+            namespaces=self.namespaces,
+            concurrency=self.concurrency,
+            bind=self.bind,
+        )
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="tasker-asyncio", daemon=True)
+        self._loop_thread.start()
+        self._stopping.clear()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"tasker-handler-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _serve(self) -> None:
+        native = self._native
+        while True:
+            raw = native.next_event(_POLL_MS)
+            if raw is None:
+                if not native.is_running():
+                    return
+                continue
+            event = json.loads(raw)
+            fn = self._handlers.get(event["handler"])
+            ctx = StepContext.from_event(event)
+            if fn is None:
+                outcome: Dict[str, Any] = {
+                    "success": False,
+                    "error": {"message": f"no Python handler {event['handler']!r}", "retryable": False},
+                }
+            else:
+                outcome = invoke(fn, ctx, self._loop)
+            try:
+                payload = json.dumps(outcome)
+            except (TypeError, ValueError) as exc:
+                payload = json.dumps(
+                    {"success": False, "error": {"message": f"result is not JSON: {exc}", "retryable": False,
+                                                 "error_class": type(exc).__name__}}
+                )
+            native.complete(event["event_id"], payload)
+
+    def stop(self) -> None:
+        """Stop claiming, let in-flight steps finish (within the configured grace period), then return."""
+        if self._native is None:
+            return
+        self._stopping.set()
+        self._native.stop()
+        for t in self._threads:
+            t.join(timeout=10)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._loop_thread is not None:
+            self._loop_thread.join(timeout=5)
+        self._native = None
+
+    def run(self) -> None:
+        """Start, then block until SIGTERM or SIGINT, then stop gracefully."""
+        self.start()
+        done = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            done.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not done.wait(0.2):
+                if self._native is None or not self._native.is_running():
+                    break
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self.stop()
+
+    def __enter__(self) -> "Worker":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

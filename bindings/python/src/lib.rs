@@ -1,0 +1,93 @@
+//! `tasker._native`: the Python face of the embedded Tasker worker. Thin glue only: the worker foundation
+//! claims, times out, persists and reports; Python waits for step events (with the GIL released) and hands
+//! back outcomes as JSON.
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tasker_worker_foundation::{EmbeddedOptions, EmbeddedWorker};
+
+/// How long one wait holds the GIL released before checking for signals (Ctrl-C).
+const SLICE: Duration = Duration::from_millis(100);
+
+/// A running worker whose handlers live in Python.
+#[pyclass(module = "tasker._native", frozen)]
+struct NativeWorker {
+    inner: EmbeddedWorker,
+}
+
+#[pymethods]
+impl NativeWorker {
+    /// Start a worker serving `handler_names`; raises `RuntimeError` if it cannot (nothing to serve,
+    /// database unreachable, duplicate names).
+    #[new]
+    #[pyo3(signature = (handler_names, database_url=None, template_path=None, namespaces=None, concurrency=None, bind=None))]
+    fn new(
+        py: Python<'_>,
+        handler_names: Vec<String>,
+        database_url: Option<String>,
+        template_path: Option<PathBuf>,
+        namespaces: Option<Vec<String>>,
+        concurrency: Option<u32>,
+        bind: Option<String>,
+    ) -> PyResult<Self> {
+        let options = EmbeddedOptions {
+            database_url,
+            template_path,
+            namespaces,
+            serve_http: bind.is_some(),
+            bind,
+            max_concurrency: concurrency,
+        };
+        let inner = py
+            .detach(|| EmbeddedWorker::start(&handler_names, options))
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        Ok(Self { inner })
+    }
+
+    /// The next step event as a JSON string, or `None` after `timeout_ms`. The GIL is released while
+    /// waiting, in short slices so that signals are seen.
+    fn next_event(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<Option<String>> {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).min(SLICE);
+            if let Some(event) = py.detach(|| self.inner.next_event(left)) {
+                return serde_json::to_string(&event).map(Some).map_err(|e| PyRuntimeError::new_err(e.to_string()));
+            }
+            py.check_signals()?;
+            if Instant::now() >= deadline || !self.inner.is_running() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Hand back the outcome of event `event_id` (JSON); returns False if the step no longer waits for it.
+    fn complete(&self, event_id: u64, outcome_json: &str) -> PyResult<bool> {
+        self.inner.complete_json(event_id, outcome_json).map_err(PyValueError::new_err)
+    }
+
+    /// Whether the worker is running.
+    fn is_running(&self) -> bool {
+        self.inner.is_running()
+    }
+
+    /// The queues this worker reads.
+    #[getter]
+    fn queues(&self) -> Vec<String> {
+        self.inner.queues().to_vec()
+    }
+
+    /// Stop claiming, let in-flight steps finish within the grace period, release the rest. The GIL is
+    /// released meanwhile so that handler threads can complete their events.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.stop()).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+}
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeWorker>()?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+"""End to end: a real tasker-server process, this process as a Python worker, every `_py` example."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, Iterator
+
+import pytest
+
+import tasker
+from conftest import Api, ROOT, step
+from handlers import register_catalog
+
+ORDER = {
+    "customer": {"id": 1, "name": "Ada", "email": "ada@example.com"},
+    "items": [{"sku": "WIDGET-001", "quantity": 2, "price": 29.99}, {"sku": "GADGET-002", "quantity": 1, "price": 149.99}],
+    "payment": {"method": "credit_card", "token": "tok_test"},
+    "shipping": {"method": "standard", "address": "1 Main St"},
+}
+
+
+@pytest.fixture(scope="module")
+def worker(server: Api, database: str) -> Iterator[tasker.Worker]:
+    w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates"), concurrency=4)
+    register_catalog(w)
+    w.start()
+    yield w
+    w.stop()
+
+
+def value(task: Dict[str, Any], name: str) -> int:
+    return int(step(task, name)["result"]["value"])
+
+
+def test_serves_only_python_namespaces(worker: tasker.Worker) -> None:
+    assert "worker_linear_workflow_py_queue" in worker.queues
+    assert all(q.endswith("_py_queue") for q in worker.queues), worker.queues
+
+
+@pytest.mark.parametrize(
+    "namespace,name,ctx,final,expected",
+    [
+        ("linear_workflow_py", "mathematical_sequence", {"even_number": 6}, "linear_step_4", 6**16),
+        ("diamond_workflow_py", "diamond_pattern", {"even_number": 6}, "diamond_end", 6**16),
+        ("tree_workflow_py", "hierarchical_tree", {"even_number": 2}, "tree_final_convergence", 2**64),
+        ("mixed_dag_workflow_py", "complex_dag", {"even_number": 4}, "dag_finalize", 4**64),
+    ],
+)
+def test_math_workflows_are_exact(worker: tasker.Worker, server: Api, namespace: str, name: str,
+                                  ctx: Dict[str, Any], final: str, expected: int) -> None:
+    task = server.wait(server.create(namespace, name, ctx))
+    assert task["state"] == "complete", task
+    assert value(task, final) == expected
+
+
+def test_order_fulfillment(worker: tasker.Worker, server: Api) -> None:
+    task = server.wait(server.create("order_fulfillment_py", "business_workflow", ORDER))
+    assert task["state"] == "complete", task
+    assert step(task, "validate_order")["result"]["order_total"] == "209.97"
+    assert step(task, "process_payment")["result"]["amount_charged"] == "209.97"
+    assert step(task, "ship_order")["result"]["shipping_status"] == "label_created"
+
+
+def test_retries_then_succeeds(worker: tasker.Worker, server: Api) -> None:
+    task = server.wait(server.create("retry_workflow_py", "retry_mechanics", {"fail_count": 2}))
+    s = step(task, "flaky_step")
+    assert (task["state"], s["attempts"], s["result"]) == ("complete", 3, {"attempts_before_success": 2})
+
+
+def test_exhaustion_and_permanent_errors_carry_python_tracebacks(worker: tasker.Worker, server: Api) -> None:
+    exhausted = server.wait(server.create("retry_workflow_py", "retry_exhaustion", {}))
+    s = step(exhausted, "always_failing_step")
+    assert (exhausted["state"], s["state"], s["attempts"]) == ("error", "error", 3)
+    assert s["error"]["error_class"] == "tasker.errors.RetryableError"
+
+    permanent = server.wait(server.create("error_workflow_py", "permanent_error", {}))
+    s = step(permanent, "permanent_failure_step")
+    assert (permanent["state"], s["attempts"]) == ("error", 1)
+    assert s["error"]["retryable"] is False
+    assert s["error"]["error_class"] == "tasker.errors.PermanentError"
+    assert any("handlers.py" in line and "call" in line for line in s["error"]["backtrace"]), s["error"]
+
+
+def test_bad_input_is_rejected_before_any_python_runs(server: Api) -> None:
+    status, body = server.request("POST", "/v1/tasks", {"namespace": "linear_workflow_py",
+                                                        "name": "mathematical_sequence", "context": {"even_number": 3}})
+    assert status == 422 and body["error"]["field"] == "context.even_number"
+
+
+def test_shutdown_finishes_in_flight_steps(server: Api, database: str) -> None:
+    """A separate worker: stop() while a slow handler runs lets it finish and the task complete."""
+    started = threading.Event()
+
+    def slow(ctx: tasker.StepContext) -> Dict[str, str]:
+        started.set()
+        time.sleep(0.5)
+        n = int(ctx.task_context["even_number"]) if not ctx.dependency_results else 1
+        return {"value": str(n * n)}
+
+    w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates" / "python"),
+                      namespaces=["linear_workflow_py"], concurrency=1)
+    w.register("linear_workflow_py.square", slow)
+    w.start()
+    task_uuid = server.create("linear_workflow_py", "mathematical_sequence", {"even_number": 2})
+    assert started.wait(10)
+    t0 = time.time()
+    w.stop()
+    assert time.time() - t0 < 5
+    _, task = server.request("GET", f"/v1/tasks/{task_uuid}")
+    assert step(task, "linear_step_1")["state"] in ("enqueued_for_orchestration", "complete"), task
