@@ -119,7 +119,9 @@ impl ResultProcessor {
 
     /// Process up to `batch_size` result messages in one transaction.
     pub async fn process_batch(&self) -> Result<BatchSummary> {
-        let mut tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
+        let mut tx =
+            tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits)
+                .await?;
         let messages = read_batch::<ResultMessage>(
             &mut tx,
             RESULTS_QUEUE,

@@ -56,15 +56,12 @@ impl OrchestrationServer {
             catalog: self.catalog.clone(),
             execution: self.config.execution.clone(),
         };
-        api::router(state, &self.config.orchestration)
+        api::router(state, &self.config)
     }
 
     /// A result processor configured like this server's.
     pub fn result_processor(&self) -> ResultProcessor {
-        ResultProcessor::new(
-            self.pool.clone(),
-            ResultProcessorConfig::from(&self.config),
-        )
+        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config))
     }
 
     /// Serve HTTP on `listener` and process results until `shutdown` is cancelled; then stop accepting

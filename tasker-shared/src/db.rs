@@ -49,10 +49,15 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
 
 /// Begin a step-progress transaction (claim, report, result batch). With `durable == false` it commits
 /// without waiting for the WAL flush (see `DatabaseConfig::synchronous_step_commits`).
-pub async fn begin_step_transaction(pool: &PgPool, durable: bool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+pub async fn begin_step_transaction(
+    pool: &PgPool,
+    durable: bool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
     if !durable {
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(tx)
 }

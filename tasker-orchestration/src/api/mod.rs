@@ -1,5 +1,6 @@
 //! The REST API (axum). Every error answers `{"error": {"code", "message", "field"}}`; see [`error`].
 
+mod auth;
 pub mod error;
 mod extract;
 mod health;
@@ -13,7 +14,7 @@ use axum::Router;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tasker_shared::config::{ExecutionConfig, OrchestrationConfig};
+use tasker_shared::config::{ExecutionConfig, TaskerConfig};
 
 /// What request handlers share.
 #[derive(Clone)]
@@ -26,8 +27,11 @@ pub struct AppState {
     pub execution: ExecutionConfig,
 }
 
-/// The router with every route, body limit and request deadline.
-pub fn router(state: AppState, config: &OrchestrationConfig) -> Router {
+/// The router with every route, authentication, CORS, body limit and request deadline.
+pub fn router(state: AppState, config: &TaskerConfig) -> Router {
+    let auth = Arc::new(config.auth.clone());
+    let cors = cors_layer(&config.cors.allowed_origins);
+    let config = &config.orchestration;
     Router::new()
         .route("/v1/tasks", get(tasks::list).post(tasks::create))
         .route("/v1/tasks/{task_uuid}", get(tasks::show))
@@ -37,10 +41,34 @@ pub fn router(state: AppState, config: &OrchestrationConfig) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(error::not_found_route)
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::require_auth,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(config.request_timeout_ms),
         ))
+        .layer(cors)
         .with_state(state)
+}
+
+/// CORS for the configured origins only (none by default: browsers on other origins are refused).
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    let allowed: Vec<axum::http::HeaderValue> =
+        origins.iter().filter_map(|o| o.parse().ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::DELETE,
+            axum::http::Method::PATCH,
+        ])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("x-api-key"),
+        ])
 }

@@ -2,6 +2,10 @@
 //! then `TASKER__SECTION__KEY` environment variables, then the well-known variables `DATABASE_URL`,
 //! `TASKER_BIND`, `TASKER_WORKER_BIND` and `TASKER_TEMPLATE_PATH`. Validated once at start-up.
 
+mod auth;
+
+pub use auth::{ApiKey, AuthConfig, CorsConfig};
+
 use crate::error::{Result, TaskerError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -20,6 +24,10 @@ pub struct TaskerConfig {
     pub execution: ExecutionConfig,
     /// Where task templates are loaded from.
     pub templates: TemplatesConfig,
+    /// API authentication.
+    pub auth: AuthConfig,
+    /// Cross-origin requests to the API.
+    pub cors: CorsConfig,
 }
 
 /// How a loop learns about new work.
@@ -284,6 +292,23 @@ impl TaskerConfig {
             && !self.database.url.starts_with("postgresql://")
         {
             return Err(invalid("database.url", "must be a postgres:// URL"));
+        }
+        for (i, key) in self.auth.api_keys.iter().enumerate() {
+            if key.sha256.len() != 64 || !key.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    &format!("auth.api_keys[{i}].sha256"),
+                    "must be 64 hex digits (a SHA-256 digest)",
+                ));
+            }
+        }
+        if self.auth.enabled && self.auth.api_keys.is_empty() && self.auth.jwt_secret.is_none() {
+            return Err(invalid("auth.enabled", "needs api_keys or jwt_secret"));
+        }
+        if self.orchestration.max_body_bytes == 0 {
+            return Err(invalid(
+                "orchestration.max_body_bytes",
+                "must be greater than zero",
+            ));
         }
         if self.execution.default_backoff_base_ms > self.execution.default_backoff_max_ms {
             return Err(invalid(
