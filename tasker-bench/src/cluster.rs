@@ -157,7 +157,12 @@ pub fn bench_config(url: &str, durable: bool) -> TaskerConfig {
 }
 
 impl Cluster {
-    pub async fn start(db: &ScratchDatabase, servers: usize, workers: usize, durable: bool) -> anyhow::Result<Self> {
+    pub async fn start(
+        db: &ScratchDatabase,
+        servers: usize,
+        workers: usize,
+        durable: bool,
+    ) -> anyhow::Result<Self> {
         let config = bench_config(&db.url, durable);
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
@@ -214,8 +219,13 @@ impl Client {
     }
 
     /// Create a `bench/<name>` task with `context`.
-    pub async fn submit_with(&self, name: &str, context: serde_json::Value) -> anyhow::Result<Uuid> {
-        let body = serde_json::json!({"namespace": "bench", "name": name, "context": context}).to_string();
+    pub async fn submit_with(
+        &self,
+        name: &str,
+        context: serde_json::Value,
+    ) -> anyhow::Result<Uuid> {
+        let body =
+            serde_json::json!({"namespace": "bench", "name": name, "context": context}).to_string();
         let req = Request::post("/v1/tasks")
             .header("content-type", "application/json")
             .body(Body::from(body))?;

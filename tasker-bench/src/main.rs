@@ -113,8 +113,10 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
 
     eprintln!("== latency with synchronous_step_commits = false");
     let relaxed = cluster::Cluster::start(db, args.servers, args.workers, false).await?;
-    report.linear_relaxed = scenarios::sequential_latency(&relaxed, "linear_noop", args.samples()).await?;
-    report.diamond_relaxed = scenarios::sequential_latency(&relaxed, "diamond_noop", args.samples()).await?;
+    report.linear_relaxed =
+        scenarios::sequential_latency(&relaxed, "linear_noop", args.samples()).await?;
+    report.diamond_relaxed =
+        scenarios::sequential_latency(&relaxed, "diamond_noop", args.samples()).await?;
     scenarios::shutdown_ms(relaxed).await?;
     Ok(report)
 }

@@ -161,13 +161,18 @@ pub async fn idle_cpu_percent(duration: Duration) -> f64 {
 /// stop claiming, let them finish within the grace period); time until every component exited.
 pub async fn shutdown_ms(cluster: Cluster) -> anyhow::Result<f64> {
     for _ in 0..20 {
-        cluster.client.submit_with("sleepy_noop", serde_json::json!({"sleep_ms": 200})).await?;
+        cluster
+            .client
+            .submit_with("sleepy_noop", serde_json::json!({"sleep_ms": 200}))
+            .await?;
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        let running: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.workflow_steps WHERE state = 'in_progress'")
-            .fetch_one(&cluster.pool)
-            .await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tasker.workflow_steps WHERE state = 'in_progress'",
+        )
+        .fetch_one(&cluster.pool)
+        .await?;
         if running >= 20 {
             break;
         }

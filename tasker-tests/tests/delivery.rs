@@ -55,7 +55,9 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
     .unwrap();
     drop(conn);
 
-    let first = claim_batch(&pool, &queue, "w1", 30, 10, true).await.unwrap();
+    let first = claim_batch(&pool, &queue, "w1", 30, 10, true)
+        .await
+        .unwrap();
     assert_eq!((first.messages, first.claimed.len()), (2, 1));
     // The duplicate was deleted, the claimed one stays hidden under the lease.
     assert_eq!(
@@ -66,7 +68,9 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
         .await,
         1
     );
-    let again = claim_batch(&pool, &queue, "w2", 30, 10, true).await.unwrap();
+    let again = claim_batch(&pool, &queue, "w2", 30, 10, true)
+        .await
+        .unwrap();
     assert_eq!((again.messages, again.claimed.len()), (0, 0));
     assert_eq!(
         count(&pool, "SELECT attempts::bigint FROM tasker.workflow_steps").await,
@@ -115,7 +119,10 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
         task_uuid,
         outcome: Ok(json!({"from": "owner"})),
     };
-    assert_eq!(report_batch(&pool, &[good], true).await.unwrap().accepted, 1);
+    assert_eq!(
+        report_batch(&pool, &[good], true).await.unwrap().accepted,
+        1
+    );
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
     let result: serde_json::Value = sqlx::query_scalar("SELECT results FROM tasker.workflow_steps")

@@ -37,8 +37,8 @@ pub mod worker;
 
 pub use builder::WorkerBuilder;
 pub use embedded::{EmbeddedOptions, EmbeddedWorker};
-pub use ffi_bridge::{FfiBridge, StepEvent};
 pub use error::{Result, WorkerError};
+pub use ffi_bridge::{FfiBridge, StepEvent};
 pub use handler::{handler_fn, StepContext, StepError, StepErrorKind, StepHandler};
 pub use registry::HandlerRegistry;
 pub use worker::Worker;

@@ -34,7 +34,11 @@ pub struct ReportSummary {
 }
 
 /// Report `batch` in one transaction. `durable`: wait for the WAL flush at commit.
-pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) -> Result<ReportSummary> {
+pub async fn report_batch(
+    pool: &PgPool,
+    batch: &[Completion],
+    durable: bool,
+) -> Result<ReportSummary> {
     if batch.is_empty() {
         return Ok(ReportSummary::default());
     }

@@ -191,7 +191,16 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 Err(_) => break,
             }
         }
-        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32, rt.durable).await {
+        match claim_batch(
+            &rt.pool,
+            &queue,
+            &rt.worker_id,
+            lease,
+            reserved as i32,
+            rt.durable,
+        )
+        .await
+        {
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
