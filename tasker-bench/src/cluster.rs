@@ -30,42 +30,21 @@ pub struct ScratchDatabase {
 
 impl ScratchDatabase {
     pub async fn create(admin_url: &str) -> anyhow::Result<Self> {
-        let name = format!(
-            "tasker_bench_{}",
-            &Uuid::new_v4().simple().to_string()[..10]
-        );
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .context("connecting to the admin database")?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or(admin_url);
-        Ok(Self {
-            admin_url: admin_url.into(),
-            url: format!("{base}/{name}"),
-            name,
-        })
+        let name = format!("tasker_bench_{}", &Uuid::new_v4().simple().to_string()[..10]);
+        let mut admin = PgConnection::connect(admin_url).await.context("connecting to the admin database")?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+        Ok(Self { admin_url: admin_url.into(), url: format!("{base}/{name}"), name })
     }
 
     pub async fn pool(&self, size: u32) -> anyhow::Result<PgPool> {
-        Ok(PgPoolOptions::new()
-            .max_connections(size)
-            .connect(&self.url)
-            .await?)
+        Ok(PgPoolOptions::new().max_connections(size).connect(&self.url).await?)
     }
 
     pub async fn drop_now(&self) {
         if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await;
+            let _ =
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin).await;
         }
     }
 }
@@ -151,18 +130,12 @@ pub fn bench_config(url: &str, durable: bool) -> TaskerConfig {
     let mut c = TaskerConfig::default();
     c.database.url = url.to_string();
     c.database.synchronous_step_commits = durable;
-    c.templates.path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/templates/examples");
+    c.templates.path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/templates/examples");
     c
 }
 
 impl Cluster {
-    pub async fn start(
-        db: &ScratchDatabase,
-        servers: usize,
-        workers: usize,
-        durable: bool,
-    ) -> anyhow::Result<Self> {
+    pub async fn start(db: &ScratchDatabase, servers: usize, workers: usize, durable: bool) -> anyhow::Result<Self> {
         let config = bench_config(&db.url, durable);
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
@@ -190,25 +163,15 @@ impl Cluster {
         }
         let pool = db.pool(4).await?;
         let finalized = Finalized::listen(&pool, shutdown.clone()).await?;
-        let client = Client {
-            router: router.context("need at least one server")?,
-            finalized,
-        };
-        Ok(Self {
-            pool,
-            client,
-            shutdown,
-            handles,
-        })
+        let client = Client { router: router.context("need at least one server")?, finalized };
+        Ok(Self { pool, client, shutdown, handles })
     }
 
     /// Transactions committed in the database so far.
     pub async fn commits(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-        )
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -219,16 +182,9 @@ impl Client {
     }
 
     /// Create a `bench/<name>` task with `context`.
-    pub async fn submit_with(
-        &self,
-        name: &str,
-        context: serde_json::Value,
-    ) -> anyhow::Result<Uuid> {
-        let body =
-            serde_json::json!({"namespace": "bench", "name": name, "context": context}).to_string();
-        let req = Request::post("/v1/tasks")
-            .header("content-type", "application/json")
-            .body(Body::from(body))?;
+    pub async fn submit_with(&self, name: &str, context: serde_json::Value) -> anyhow::Result<Uuid> {
+        let body = serde_json::json!({"namespace": "bench", "name": name, "context": context}).to_string();
+        let req = Request::post("/v1/tasks").header("content-type", "application/json").body(Body::from(body))?;
         let res = self.router.clone().oneshot(req).await?;
         let status = res.status();
         let bytes = res.into_body().collect().await?.to_bytes();

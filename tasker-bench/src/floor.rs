@@ -18,12 +18,7 @@ pub struct Floor {
     pub commit_rate_per_sec: f64,
 }
 
-async fn for_duration<F, Fut>(
-    pool: &PgPool,
-    clients: usize,
-    duration: Duration,
-    op: F,
-) -> anyhow::Result<f64>
+async fn for_duration<F, Fut>(pool: &PgPool, clients: usize, duration: Duration, op: F) -> anyhow::Result<f64>
 where
     F: Fn(PgPool, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<u64>> + Send,
@@ -50,10 +45,7 @@ where
 /// Measure every floor figure with `clients` concurrent clients for `duration` each.
 pub async fn measure(pool: &PgPool, clients: usize, duration: Duration) -> anyhow::Result<Floor> {
     for c in 0..clients {
-        sqlx::query("SELECT pgmq.create($1)")
-            .bind(format!("floor_{c}"))
-            .execute(pool)
-            .await?;
+        sqlx::query("SELECT pgmq.create($1)").bind(format!("floor_{c}")).execute(pool).await?;
     }
     sqlx::query("CREATE TABLE IF NOT EXISTS floor_commits (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
         .execute(pool)
@@ -61,19 +53,9 @@ pub async fn measure(pool: &PgPool, clients: usize, duration: Duration) -> anyho
 
     let single = for_duration(pool, clients, duration, |pool, c| async move {
         let q = format!("floor_{c}");
-        sqlx::query("SELECT pgmq.send($1, '{\"x\":1}'::jsonb)")
-            .bind(&q)
-            .execute(&pool)
-            .await?;
-        let id: i64 = sqlx::query_scalar("SELECT msg_id FROM pgmq.read($1, 30, 1)")
-            .bind(&q)
-            .fetch_one(&pool)
-            .await?;
-        sqlx::query("SELECT pgmq.delete($1, $2)")
-            .bind(&q)
-            .bind(id)
-            .execute(&pool)
-            .await?;
+        sqlx::query("SELECT pgmq.send($1, '{\"x\":1}'::jsonb)").bind(&q).execute(&pool).await?;
+        let id: i64 = sqlx::query_scalar("SELECT msg_id FROM pgmq.read($1, 30, 1)").bind(&q).fetch_one(&pool).await?;
+        sqlx::query("SELECT pgmq.delete($1, $2)").bind(&q).bind(id).execute(&pool).await?;
         Ok(1)
     })
     .await?;
@@ -81,28 +63,16 @@ pub async fn measure(pool: &PgPool, clients: usize, duration: Duration) -> anyho
     let batched = for_duration(pool, clients, duration, |pool, c| async move {
         let q = format!("floor_{c}");
         let msgs: Vec<serde_json::Value> = (0..100).map(|i| serde_json::json!({"x": i})).collect();
-        sqlx::query("SELECT pgmq.send_batch($1, $2::jsonb[])")
-            .bind(&q)
-            .bind(&msgs)
-            .execute(&pool)
-            .await?;
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT msg_id FROM pgmq.read($1, 30, 100)")
-            .bind(&q)
-            .fetch_all(&pool)
-            .await?;
-        sqlx::query("SELECT pgmq.delete($1, $2::bigint[])")
-            .bind(&q)
-            .bind(&ids)
-            .execute(&pool)
-            .await?;
+        sqlx::query("SELECT pgmq.send_batch($1, $2::jsonb[])").bind(&q).bind(&msgs).execute(&pool).await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT msg_id FROM pgmq.read($1, 30, 100)").bind(&q).fetch_all(&pool).await?;
+        sqlx::query("SELECT pgmq.delete($1, $2::bigint[])").bind(&q).bind(&ids).execute(&pool).await?;
         Ok(ids.len() as u64)
     })
     .await?;
 
     let commits = for_duration(pool, clients, duration, |pool, _| async move {
-        sqlx::query("INSERT INTO floor_commits DEFAULT VALUES")
-            .execute(&pool)
-            .await?;
+        sqlx::query("INSERT INTO floor_commits DEFAULT VALUES").execute(&pool).await?;
         Ok(1)
     })
     .await?;

@@ -44,11 +44,7 @@ pub struct Args {
     #[arg(long)]
     idle_seconds: Option<u64>,
     /// Server to create the throwaway database on.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
 }
 
@@ -86,10 +82,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Report> {
-    let mut report = Report {
-        mode: if args.quick { "quick" } else { "full" }.into(),
-        ..Default::default()
-    };
+    let mut report = Report { mode: if args.quick { "quick" } else { "full" }.into(), ..Default::default() };
     let pool = db.pool(10).await?;
     tasker_shared::db::prepare(&pool).await?;
     eprintln!("== floor references");
@@ -100,12 +93,10 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     report.throughput = scenarios::throughput(&cluster, args.tasks()).await?;
     eprintln!("== latency ({} sequential tasks per shape)", args.samples());
     report.linear = scenarios::sequential_latency(&cluster, "linear_noop", args.samples()).await?;
-    report.diamond =
-        scenarios::sequential_latency(&cluster, "diamond_noop", args.samples()).await?;
+    report.diamond = scenarios::sequential_latency(&cluster, "diamond_noop", args.samples()).await?;
     let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);
     eprintln!("== latency at {rate:.0} tasks/s offered (half the measured maximum)");
-    report.loaded =
-        scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
+    report.loaded = scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
     eprintln!("== idle cost ({} s)", args.idle().as_secs());
     report.idle_cpu_percent = scenarios::idle_cpu_percent(args.idle()).await;
     eprintln!("== shutdown with steps in flight");
@@ -113,10 +104,8 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
 
     eprintln!("== latency with synchronous_step_commits = false");
     let relaxed = cluster::Cluster::start(db, args.servers, args.workers, false).await?;
-    report.linear_relaxed =
-        scenarios::sequential_latency(&relaxed, "linear_noop", args.samples()).await?;
-    report.diamond_relaxed =
-        scenarios::sequential_latency(&relaxed, "diamond_noop", args.samples()).await?;
+    report.linear_relaxed = scenarios::sequential_latency(&relaxed, "linear_noop", args.samples()).await?;
+    report.diamond_relaxed = scenarios::sequential_latency(&relaxed, "diamond_noop", args.samples()).await?;
     scenarios::shutdown_ms(relaxed).await?;
     Ok(report)
 }

@@ -61,67 +61,27 @@ impl Report {
     pub fn print_table(&self) {
         let t = &self.throughput;
         let f = &self.floor;
-        println!(
-            "Tasker benchmark ({} mode; in-process server + worker, PostgreSQL over TCP)",
-            self.mode
-        );
+        println!("Tasker benchmark ({} mode; in-process server + worker, PostgreSQL over TCP)", self.mode);
         println!("{:-<78}", "");
         println!("{:<44} {:>14} {:>18}", "figure", "value", "ratio");
         let row = |name: &str, v: String, r: String| println!("{name:<44} {v:>14} {r:>18}");
-        row(
-            "floor: commit rate (1-row txn/s)",
-            format!("{:.0}", f.commit_rate_per_sec),
-            "baseline".into(),
-        );
+        row("floor: commit rate (1-row txn/s)", format!("{:.0}", f.commit_rate_per_sec), "baseline".into());
         row(
             "floor: pgmq single send+read+delete /s",
             format!("{:.0}", f.pgmq_single_cycles_per_sec),
             "baseline".into(),
         );
-        row(
-            "floor: pgmq batched(100) cycles /s",
-            format!("{:.0}", f.pgmq_batched_cycles_per_sec),
-            "baseline".into(),
-        );
+        row("floor: pgmq batched(100) cycles /s", format!("{:.0}", f.pgmq_batched_cycles_per_sec), "baseline".into());
         row(
             "throughput: steps/s",
             format!("{:.0}", t.steps_per_sec),
-            format!(
-                "{:.1}% of batched",
-                100.0 * ratio(t.steps_per_sec, f.pgmq_batched_cycles_per_sec)
-            ),
+            format!("{:.1}% of batched", 100.0 * ratio(t.steps_per_sec, f.pgmq_batched_cycles_per_sec)),
         );
-        row(
-            "",
-            String::new(),
-            format!(
-                "{:.2}x pgmq single",
-                ratio(t.steps_per_sec, f.pgmq_single_cycles_per_sec)
-            ),
-        );
-        row(
-            "",
-            String::new(),
-            format!(
-                "{:.2}x commit rate",
-                ratio(t.steps_per_sec, f.commit_rate_per_sec)
-            ),
-        );
-        row(
-            "throughput: tasks/s",
-            format!("{:.0}", t.tasks_per_sec),
-            format!("{} tasks", t.tasks),
-        );
-        row(
-            "throughput: API submissions/s",
-            format!("{:.0}", t.submit_per_sec),
-            String::new(),
-        );
-        row(
-            "commits per step",
-            format!("{:.2}", t.commits_per_step),
-            String::new(),
-        );
+        row("", String::new(), format!("{:.2}x pgmq single", ratio(t.steps_per_sec, f.pgmq_single_cycles_per_sec)));
+        row("", String::new(), format!("{:.2}x commit rate", ratio(t.steps_per_sec, f.commit_rate_per_sec)));
+        row("throughput: tasks/s", format!("{:.0}", t.tasks_per_sec), format!("{} tasks", t.tasks));
+        row("throughput: API submissions/s", format!("{:.0}", t.submit_per_sec), String::new());
+        row("commits per step", format!("{:.2}", t.commits_per_step), String::new());
         for (name, l) in [
             ("linear 4-step", &self.linear),
             ("diamond", &self.diamond),
@@ -135,15 +95,7 @@ impl Report {
                 format!("n={}", l.samples),
             );
         }
-        row(
-            "idle CPU (server + worker), % of a core",
-            format!("{:.2}", self.idle_cpu_percent),
-            String::new(),
-        );
-        row(
-            "shutdown with steps in flight, ms",
-            format!("{:.0}", self.shutdown_ms),
-            String::new(),
-        );
+        row("idle CPU (server + worker), % of a core", format!("{:.2}", self.idle_cpu_percent), String::new());
+        row("shutdown with steps in flight, ms", format!("{:.0}", self.shutdown_ms), String::new());
     }
 }

@@ -29,18 +29,8 @@ pub struct Latency {
 
 fn distribution(mut ms: Vec<f64>) -> Latency {
     ms.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Latency {
-        samples: ms.len(),
-        p50_ms: at(0.5),
-        p95_ms: at(0.95),
-        p99_ms: at(0.99),
-        max_ms: at(1.0),
-    }
+    let at = |q: f64| ms.get(((ms.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    Latency { samples: ms.len(), p50_ms: at(0.5), p95_ms: at(0.95), p99_ms: at(0.99), max_ms: at(1.0) }
 }
 
 /// Submit `tasks` tasks (half linear, half diamond) from 8 concurrent clients as fast as the API takes them,
@@ -59,12 +49,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
                 if i >= tasks {
                     break;
                 }
-                c.submit(if i % 2 == 0 {
-                    "linear_noop"
-                } else {
-                    "diamond_noop"
-                })
-                .await?;
+                c.submit(if i % 2 == 0 { "linear_noop" } else { "diamond_noop" }).await?;
             }
             anyhow::Ok(())
         }));
@@ -91,11 +76,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
 }
 
 /// One task at a time: submit → finalized.
-pub async fn sequential_latency(
-    cluster: &Cluster,
-    name: &str,
-    samples: usize,
-) -> anyhow::Result<Latency> {
+pub async fn sequential_latency(cluster: &Cluster, name: &str, samples: usize) -> anyhow::Result<Latency> {
     let mut ms = Vec::with_capacity(samples);
     for _ in 0..samples {
         let started = Instant::now();
@@ -107,11 +88,7 @@ pub async fn sequential_latency(
 }
 
 /// Offer linear tasks at `rate` per second for `duration`; latency of each.
-pub async fn latency_under_load(
-    cluster: &Cluster,
-    rate: f64,
-    duration: Duration,
-) -> anyhow::Result<Latency> {
+pub async fn latency_under_load(cluster: &Cluster, rate: f64, duration: Duration) -> anyhow::Result<Latency> {
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -139,12 +116,7 @@ fn process_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_comm = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -161,18 +133,13 @@ pub async fn idle_cpu_percent(duration: Duration) -> f64 {
 /// stop claiming, let them finish within the grace period); time until every component exited.
 pub async fn shutdown_ms(cluster: Cluster) -> anyhow::Result<f64> {
     for _ in 0..20 {
-        cluster
-            .client
-            .submit_with("sleepy_noop", serde_json::json!({"sleep_ms": 200}))
-            .await?;
+        cluster.client.submit_with("sleepy_noop", serde_json::json!({"sleep_ms": 200})).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM tasker.workflow_steps WHERE state = 'in_progress'",
-        )
-        .fetch_one(&cluster.pool)
-        .await?;
+        let running: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.workflow_steps WHERE state = 'in_progress'")
+            .fetch_one(&cluster.pool)
+            .await?;
         if running >= 20 {
             break;
         }

@@ -15,8 +15,7 @@ use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
 use tasker_shared::messaging::{
-    delete_batch, read_batch, send_batch, send_delayed, worker_queue, ResultMessage, StepMessage,
-    Wakeup, RESULTS_QUEUE,
+    delete_batch, read_batch, send_batch, send_delayed, worker_queue, ResultMessage, StepMessage, Wakeup, RESULTS_QUEUE,
 };
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
@@ -81,25 +80,13 @@ impl ReportedStep {
         let Some(error) = &self.error else {
             return (StepState::Complete, None);
         };
-        let retryable = error
-            .get("retryable")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let retryable = error.get("retryable").and_then(|v| v.as_bool()).unwrap_or(false);
         if !retryable || self.attempts >= self.max_attempts {
             return (StepState::Error, None);
         }
-        let explicit = error
-            .get("retry_after_ms")
-            .and_then(|v| v.as_u64())
-            .map(Duration::from_millis);
-        let delay = retry_delay(
-            self.attempts,
-            self.backoff_base_ms as u64,
-            self.backoff_max_ms as u64,
-            explicit,
-        );
-        let at = Utc::now()
-            + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::zero());
+        let explicit = error.get("retry_after_ms").and_then(|v| v.as_u64()).map(Duration::from_millis);
+        let delay = retry_delay(self.attempts, self.backoff_base_ms as u64, self.backoff_max_ms as u64, explicit);
+        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::zero());
         (StepState::WaitingForRetry, Some(at))
     }
 }
@@ -119,9 +106,7 @@ impl ResultProcessor {
 
     /// Process up to `batch_size` result messages in one transaction.
     pub async fn process_batch(&self) -> Result<BatchSummary> {
-        let mut tx =
-            tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits)
-                .await?;
+        let mut tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
         let messages = read_batch::<ResultMessage>(
             &mut tx,
             RESULTS_QUEUE,
@@ -148,8 +133,7 @@ impl ResultProcessor {
         .bind(&task_uuids)
         .fetch_all(&mut *tx)
         .await?;
-        let namespaces: HashMap<Uuid, String> =
-            locked.iter().map(|(t, _, ns)| (*t, ns.clone())).collect();
+        let namespaces: HashMap<Uuid, String> = locked.iter().map(|(t, _, ns)| (*t, ns.clone())).collect();
         let live: Vec<Uuid> = locked
             .iter()
             .filter(|(_, state, _)| state == TaskState::StepsInProcess.as_str())
@@ -157,25 +141,18 @@ impl ResultProcessor {
             .collect();
 
         let reported: Vec<ReportedStep> =
-            sqlx::query_as(include_str!("sql/load_reported_steps.sql"))
-                .bind(&step_uuids)
-                .fetch_all(&mut *tx)
-                .await?;
+            sqlx::query_as(include_str!("sql/load_reported_steps.sql")).bind(&step_uuids).fetch_all(&mut *tx).await?;
         let mut decided_uuids = Vec::with_capacity(reported.len());
         let mut decided_states = Vec::with_capacity(reported.len());
         let mut decided_at = Vec::with_capacity(reported.len());
         for step in &reported {
             let (state, at) = step.decide();
-            metrics::counter!("tasker_step_results_total", "outcome" => state.as_str())
-                .increment(1);
+            metrics::counter!("tasker_step_results_total", "outcome" => state.as_str()).increment(1);
             decided_uuids.push(step.step_uuid);
             decided_states.push(state.as_str().to_string());
             decided_at.push(at);
             if let Some(at) = at {
-                let msg = StepMessage {
-                    task_uuid: step.task_uuid,
-                    step_uuid: step.step_uuid,
-                };
+                let msg = StepMessage { task_uuid: step.task_uuid, step_uuid: step.step_uuid };
                 send_delayed(&mut tx, &worker_queue(&step.namespace), &msg, at).await?;
             }
         }
@@ -191,18 +168,12 @@ impl ResultProcessor {
         let ready: Vec<(Uuid, Uuid)> = if live.is_empty() {
             Vec::new()
         } else {
-            sqlx::query_as(include_str!("sql/enqueue_ready_steps.sql"))
-                .bind(&live)
-                .fetch_all(&mut *tx)
-                .await?
+            sqlx::query_as(include_str!("sql/enqueue_ready_steps.sql")).bind(&live).fetch_all(&mut *tx).await?
         };
         let mut by_queue: BTreeMap<String, Vec<StepMessage>> = BTreeMap::new();
         for (step_uuid, task_uuid) in &ready {
             let queue = worker_queue(&namespaces[task_uuid]);
-            by_queue.entry(queue).or_default().push(StepMessage {
-                task_uuid: *task_uuid,
-                step_uuid: *step_uuid,
-            });
+            by_queue.entry(queue).or_default().push(StepMessage { task_uuid: *task_uuid, step_uuid: *step_uuid });
         }
         for (queue, batch) in &by_queue {
             send_batch(&mut tx, queue, batch).await?;
@@ -211,10 +182,7 @@ impl ResultProcessor {
         let finalized: Vec<(Uuid, String, String)> = if live.is_empty() {
             Vec::new()
         } else {
-            sqlx::query_as(include_str!("sql/finalize_tasks.sql"))
-                .bind(&live)
-                .fetch_all(&mut *tx)
-                .await?
+            sqlx::query_as(include_str!("sql/finalize_tasks.sql")).bind(&live).fetch_all(&mut *tx).await?
         };
         delete_batch(&mut tx, RESULTS_QUEUE, &msg_ids).await?;
         tx.commit().await?;
@@ -310,8 +278,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured() {
-        let e =
-            serde_json::json!({"message": "later", "retryable": true, "retry_after_ms": 60_000});
+        let e = serde_json::json!({"message": "later", "retryable": true, "retry_after_ms": 60_000});
         let (_, at) = step(1, 3, Some(e)).decide();
         let wait = at.unwrap() - Utc::now();
         assert!(wait > chrono::Duration::seconds(55), "{wait}");

@@ -37,11 +37,7 @@ impl OrchestrationServer {
             catalog.register(template).await?;
             tracing::debug!(template = %key, "registered template");
         }
-        Ok(Self {
-            pool,
-            config,
-            catalog,
-        })
+        Ok(Self { pool, config, catalog })
     }
 
     /// The template catalog.
@@ -70,8 +66,7 @@ impl OrchestrationServer {
         let processor = tokio::spawn(self.result_processor().run(shutdown.clone()));
         let grace = Duration::from_millis(self.config.orchestration.shutdown_grace_ms);
         let stop = shutdown.clone();
-        let serve = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { stop.cancelled().await });
+        let serve = axum::serve(listener, self.router()).with_graceful_shutdown(async move { stop.cancelled().await });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "HTTP server failed");
             shutdown.cancel();

@@ -63,22 +63,13 @@ pub async fn create_task(
     defaults: &ExecutionConfig,
     request: CreateTaskRequest,
 ) -> Result<Created> {
-    let compiled = catalog
-        .find(
-            &request.namespace,
-            &request.name,
-            request.version.as_deref(),
-        )
-        .await?;
+    let compiled = catalog.find(&request.namespace, &request.name, request.version.as_deref()).await?;
     compiled.validate_context(&request.context)?;
     let template = &compiled.template;
 
     let task_uuid = Uuid::now_v7();
     let ordered = template.topological_order();
-    let step_uuids: HashMap<&str, Uuid> = ordered
-        .iter()
-        .map(|s| (s.name.as_str(), Uuid::now_v7()))
-        .collect();
+    let step_uuids: HashMap<&str, Uuid> = ordered.iter().map(|s| (s.name.as_str(), Uuid::now_v7())).collect();
 
     let mut cols = StepColumns::default();
     let mut edges_from = Vec::new();
@@ -87,16 +78,9 @@ pub async fn create_task(
     for (position, step) in ordered.iter().enumerate() {
         let uuid = step_uuids[step.name.as_str()];
         let retry = step.retry.clone().unwrap_or_default();
-        let state = if step.depends_on.is_empty() {
-            StepState::Enqueued
-        } else {
-            StepState::Pending
-        };
+        let state = if step.depends_on.is_empty() { StepState::Enqueued } else { StepState::Pending };
         if step.depends_on.is_empty() {
-            roots.push(StepMessage {
-                task_uuid,
-                step_uuid: uuid,
-            });
+            roots.push(StepMessage { task_uuid, step_uuid: uuid });
         }
         for dep in &step.depends_on {
             edges_from.push(step_uuids[dep.as_str()]);
@@ -107,60 +91,40 @@ pub async fn create_task(
         cols.handlers.push(step.handler.clone());
         cols.positions.push(position as i32);
         cols.states.push(state.as_str().to_string());
-        cols.max_attempts
-            .push(retry.max_attempts.unwrap_or(defaults.default_max_attempts) as i32);
-        cols.base_ms.push(
-            retry
-                .base_ms
-                .unwrap_or(defaults.default_backoff_base_ms)
-                .min(i32::MAX as u64) as i32,
-        );
-        cols.max_ms.push(
-            retry
-                .max_ms
-                .unwrap_or(defaults.default_backoff_max_ms)
-                .min(i32::MAX as u64) as i32,
-        );
-        cols.timeouts.push(
-            step.timeout_seconds
-                .unwrap_or(defaults.default_timeout_seconds) as i32,
-        );
-        cols.configs
-            .push(step.config.clone().unwrap_or_else(empty_object));
+        cols.max_attempts.push(retry.max_attempts.unwrap_or(defaults.default_max_attempts) as i32);
+        cols.base_ms.push(retry.base_ms.unwrap_or(defaults.default_backoff_base_ms).min(i32::MAX as u64) as i32);
+        cols.max_ms.push(retry.max_ms.unwrap_or(defaults.default_backoff_max_ms).min(i32::MAX as u64) as i32);
+        cols.timeouts.push(step.timeout_seconds.unwrap_or(defaults.default_timeout_seconds) as i32);
+        cols.configs.push(step.config.clone().unwrap_or_else(empty_object));
     }
 
     let mut tx = pool.begin().await?;
-    let inserted: Option<(chrono::DateTime<chrono::Utc>,)> =
-        sqlx::query_as(include_str!("sql/insert_task.sql"))
-            .bind(task_uuid)
-            .bind(compiled.template_id)
-            .bind(&template.namespace)
-            .bind(&template.name)
-            .bind(&template.version)
-            .bind(TaskState::StepsInProcess.as_str())
-            .bind(&request.context)
-            .bind(request.priority.unwrap_or(0))
-            .bind(&request.idempotency_key)
-            .bind(&request.correlation_id)
-            .bind(serde_json::json!(request.tags.clone().unwrap_or_default()))
-            .bind(&request.initiator)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let inserted: Option<(chrono::DateTime<chrono::Utc>,)> = sqlx::query_as(include_str!("sql/insert_task.sql"))
+        .bind(task_uuid)
+        .bind(compiled.template_id)
+        .bind(&template.namespace)
+        .bind(&template.name)
+        .bind(&template.version)
+        .bind(TaskState::StepsInProcess.as_str())
+        .bind(&request.context)
+        .bind(request.priority.unwrap_or(0))
+        .bind(&request.idempotency_key)
+        .bind(&request.correlation_id)
+        .bind(serde_json::json!(request.tags.clone().unwrap_or_default()))
+        .bind(&request.initiator)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((created_at,)) = inserted else {
         // The idempotency key was used before (possibly by a concurrent request that has now committed).
         tx.rollback().await?;
         let key = request.idempotency_key.as_deref().unwrap_or_default();
-        let existing: Uuid = sqlx::query_scalar(
-            "SELECT task_uuid FROM tasker.tasks WHERE template_id = $1 AND idempotency_key = $2",
-        )
-        .bind(compiled.template_id)
-        .bind(key)
-        .fetch_one(pool)
-        .await?;
-        return Ok(Created {
-            task: task_query::get_task(pool, existing).await?,
-            created: false,
-        });
+        let existing: Uuid =
+            sqlx::query_scalar("SELECT task_uuid FROM tasker.tasks WHERE template_id = $1 AND idempotency_key = $2")
+                .bind(compiled.template_id)
+                .bind(key)
+                .fetch_one(pool)
+                .await?;
+        return Ok(Created { task: task_query::get_task(pool, existing).await?, created: false });
     };
     sqlx::query(include_str!("sql/insert_steps.sql"))
         .bind(task_uuid)
@@ -188,8 +152,7 @@ pub async fn create_task(
     }
     send_batch(&mut tx, &worker_queue(&template.namespace), &roots).await?;
     tx.commit().await?;
-    metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone())
-        .increment(1);
+    metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone()).increment(1);
 
     let steps = (0..cols.uuids.len())
         .map(|i| StepView {
@@ -219,10 +182,7 @@ pub async fn create_task(
         completed_at: None,
         steps,
     };
-    Ok(Created {
-        task,
-        created: true,
-    })
+    Ok(Created { task, created: true })
 }
 
 /// Step rows as parallel arrays, bound to one `unnest` insert.

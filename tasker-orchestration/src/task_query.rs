@@ -62,19 +62,16 @@ pub struct StepView {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-const TASK_COLUMNS: &str =
-    "task_uuid, namespace, name, version, state, context, priority, idempotency_key, \
+const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, priority, idempotency_key, \
                             correlation_id, tags, created_at, completed_at";
 
 /// One task with its steps.
 pub async fn get_task(pool: &PgPool, task_uuid: Uuid) -> Result<TaskView> {
-    let mut task: TaskView = sqlx::query_as(&format!(
-        "SELECT {TASK_COLUMNS} FROM tasker.tasks WHERE task_uuid = $1"
-    ))
-    .bind(task_uuid)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
+    let mut task: TaskView = sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasker.tasks WHERE task_uuid = $1"))
+        .bind(task_uuid)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
     task.steps = get_steps(pool, task_uuid).await?;
     Ok(task)
 }
@@ -104,10 +101,7 @@ pub struct TaskFilter {
 }
 
 /// A page of tasks (without steps), newest first, and the cursor of the next page.
-pub async fn list_tasks(
-    pool: &PgPool,
-    filter: &TaskFilter,
-) -> Result<(Vec<TaskView>, Option<Uuid>)> {
+pub async fn list_tasks(pool: &PgPool, filter: &TaskFilter) -> Result<(Vec<TaskView>, Option<Uuid>)> {
     let tasks: Vec<TaskView> = sqlx::query_as(&format!(
         "SELECT {TASK_COLUMNS} FROM tasker.tasks
          WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR state = $2)

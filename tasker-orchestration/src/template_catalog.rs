@@ -20,19 +20,15 @@ pub struct CompiledTemplate {
 impl CompiledTemplate {
     fn compile(template_id: i64, template: TaskTemplate) -> Result<Self> {
         let validator = match &template.input_schema {
-            Some(schema) => Some(jsonschema::validator_for(schema).map_err(|e| {
-                tasker_shared::TaskerError::Config {
+            Some(schema) => {
+                Some(jsonschema::validator_for(schema).map_err(|e| tasker_shared::TaskerError::Config {
                     key: format!("{}.input_schema", template.key()),
                     message: e.to_string(),
-                }
-            })?),
+                })?)
+            }
             None => None,
         };
-        Ok(Self {
-            template_id,
-            template,
-            validator,
-        })
+        Ok(Self { template_id, template, validator })
     }
 
     /// Check `context` against the input schema; the error names the first offending field.
@@ -44,12 +40,7 @@ impl CompiledTemplate {
             return Ok(());
         };
         let mut field = String::from("context");
-        for segment in error
-            .instance_path
-            .to_string()
-            .split('/')
-            .filter(|s| !s.is_empty())
-        {
+        for segment in error.instance_path.to_string().split('/').filter(|s| !s.is_empty()) {
             if segment.chars().all(|c| c.is_ascii_digit()) {
                 field.push_str(&format!("[{segment}]"));
             } else {
@@ -61,10 +52,7 @@ impl CompiledTemplate {
             field.push('.');
             field.push_str(property.as_str().unwrap_or_default());
         }
-        Err(OrchestrationError::InvalidContext {
-            field,
-            message: error.to_string(),
-        })
+        Err(OrchestrationError::InvalidContext { field, message: error.to_string() })
     }
 }
 
@@ -78,18 +66,13 @@ pub struct TemplateCatalog {
 
 /// Orders versions numerically where they are numeric (`1.10.0` > `1.9.0`).
 fn version_key(v: &str) -> Vec<(u64, String)> {
-    v.split(['.', '-'])
-        .map(|p| (p.parse().unwrap_or(0), p.to_string()))
-        .collect()
+    v.split(['.', '-']).map(|p| (p.parse().unwrap_or(0), p.to_string())).collect()
 }
 
 impl TemplateCatalog {
     /// An empty catalog over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            cache: RwLock::new(HashMap::new()),
-        }
+        Self { pool, cache: RwLock::new(HashMap::new()) }
     }
 
     /// Register (or update) a template and create its namespace queue. Re-registering an unchanged template
@@ -102,8 +85,7 @@ impl TemplateCatalog {
             .bind(&queue)
             .execute(&self.pool)
             .await?;
-        let definition =
-            serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
+        let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
         let template_id: i64 = sqlx::query_scalar(include_str!("sql/register_template.sql"))
             .bind(&template.namespace)
             .bind(&template.name)
@@ -113,29 +95,19 @@ impl TemplateCatalog {
             .await?;
         let compiled = Arc::new(CompiledTemplate::compile(template_id, template)?);
         let t = &compiled.template;
-        self.cache.write().expect("template cache poisoned").insert(
-            (t.namespace.clone(), t.name.clone(), t.version.clone()),
-            compiled.clone(),
-        );
+        self.cache
+            .write()
+            .expect("template cache poisoned")
+            .insert((t.namespace.clone(), t.name.clone(), t.version.clone()), compiled.clone());
         Ok(compiled)
     }
 
     /// Find a template; without a version, the highest registered one. Falls back to the database so that
     /// templates registered by another server are found.
-    pub async fn find(
-        &self,
-        namespace: &str,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<Arc<CompiledTemplate>> {
+    pub async fn find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Arc<CompiledTemplate>> {
         if let Some(version) = version {
             let key = (namespace.to_string(), name.to_string(), version.to_string());
-            if let Some(found) = self
-                .cache
-                .read()
-                .expect("template cache poisoned")
-                .get(&key)
-            {
+            if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
                 return Ok(found.clone());
             }
         }
@@ -148,9 +120,7 @@ impl TemplateCatalog {
         .bind(version)
         .fetch_all(&self.pool)
         .await?;
-        let Some((id, version, definition)) =
-            rows.into_iter().max_by_key(|(_, v, _)| version_key(v))
-        else {
+        let Some((id, version, definition)) = rows.into_iter().max_by_key(|(_, v, _)| version_key(v)) else {
             return Err(OrchestrationError::TemplateNotFound {
                 namespace: namespace.into(),
                 name: name.into(),
@@ -158,37 +128,24 @@ impl TemplateCatalog {
             });
         };
         let key = (namespace.to_string(), name.to_string(), version);
-        if let Some(found) = self
-            .cache
-            .read()
-            .expect("template cache poisoned")
-            .get(&key)
-        {
+        if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
             if found.template_id == id {
                 return Ok(found.clone());
             }
         }
-        let template: TaskTemplate =
-            serde_json::from_value(definition).map_err(tasker_shared::TaskerError::from)?;
+        let template: TaskTemplate = serde_json::from_value(definition).map_err(tasker_shared::TaskerError::from)?;
         let compiled = Arc::new(CompiledTemplate::compile(id, template)?);
-        self.cache
-            .write()
-            .expect("template cache poisoned")
-            .insert(key, compiled.clone());
+        self.cache.write().expect("template cache poisoned").insert(key, compiled.clone());
         Ok(compiled)
     }
 
     /// Every registered template, newest version last.
     pub async fn list(&self) -> Result<Vec<TaskTemplate>> {
-        let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
-            "SELECT definition FROM tasker.task_templates ORDER BY namespace, name, template_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(d,)| serde_json::from_value(d).ok())
-            .collect())
+        let rows: Vec<(serde_json::Value,)> =
+            sqlx::query_as("SELECT definition FROM tasker.task_templates ORDER BY namespace, name, template_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().filter_map(|(d,)| serde_json::from_value(d).ok()).collect())
     }
 }
 

@@ -8,12 +8,7 @@ use std::time::Duration;
 ///
 /// The un-jittered delay is `base_ms · 2^(attempt-1)` capped at `max_ms`; the returned delay is uniformly drawn
 /// from `[d/2, d]` so that retries of many steps spread out instead of arriving together.
-pub fn retry_delay(
-    attempt: i32,
-    base_ms: u64,
-    max_ms: u64,
-    retry_after: Option<Duration>,
-) -> Duration {
+pub fn retry_delay(attempt: i32, base_ms: u64, max_ms: u64, retry_after: Option<Duration>) -> Duration {
     if let Some(explicit) = retry_after {
         return explicit;
     }
@@ -33,11 +28,7 @@ mod tests {
         for attempt in 1..=6 {
             let d = retry_delay(attempt, 100, 1_000_000, None).as_millis() as u64;
             let full = 100 * (1 << (attempt - 1));
-            assert!(
-                d >= full / 2 && d <= full,
-                "attempt {attempt}: {d} not in [{}, {full}]",
-                full / 2
-            );
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d} not in [{}, {full}]", full / 2);
         }
     }
 

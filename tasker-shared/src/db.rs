@@ -28,22 +28,14 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool> {
 /// Install pgmq (plain SQL, embedded in the `pgmq` crate) and run the migrations. Idempotent.
 pub async fn prepare(pool: &PgPool) -> Result<()> {
     let mut lock = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(PREPARE_LOCK)
-        .execute(&mut *lock)
-        .await?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
     let outcome = async {
-        pgmq::install::install_sql_from_embedded(pool)
-            .await
-            .map_err(|e| TaskerError::Pgmq(e.to_string()))?;
+        pgmq::install::install_sql_from_embedded(pool).await.map_err(|e| TaskerError::Pgmq(e.to_string()))?;
         crate::MIGRATOR.run(pool).await?;
         Ok::<_, TaskerError>(())
     }
     .await;
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(PREPARE_LOCK)
-        .execute(&mut *lock)
-        .await?;
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
     outcome
 }
 
@@ -55,9 +47,7 @@ pub async fn begin_step_transaction(
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
     if !durable {
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
     }
     Ok(tx)
 }

@@ -107,10 +107,7 @@ pub struct UnknownState(pub String);
 impl TaskState {
     /// Terminal states never change again (except `error`, which an operator may resolve or retry).
     pub const fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Complete | Self::Error | Self::Cancelled | Self::ResolvedManually
-        )
+        matches!(self, Self::Complete | Self::Error | Self::Cancelled | Self::ResolvedManually)
     }
 
     /// Whether the task state machine allows `self → to`.
@@ -129,10 +126,7 @@ impl TaskState {
 impl StepState {
     /// Terminal step states: the step will not run again without an operator.
     pub const fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Complete | Self::Error | Self::Cancelled | Self::ResolvedManually
-        )
+        matches!(self, Self::Complete | Self::Error | Self::Cancelled | Self::ResolvedManually)
     }
 
     /// States that satisfy a dependency.
@@ -167,38 +161,21 @@ mod tests {
     fn string_forms_round_trip() {
         for s in StepState::ALL {
             assert_eq!(s.as_str().parse::<StepState>().unwrap(), *s);
-            assert_eq!(
-                serde_json::to_value(s).unwrap(),
-                serde_json::json!(s.as_str())
-            );
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
         }
         for s in TaskState::ALL {
             assert_eq!(s.as_str().parse::<TaskState>().unwrap(), *s);
         }
-        assert_eq!(
-            "steps_in_process".parse::<TaskState>(),
-            Ok(TaskState::StepsInProcess)
-        );
+        assert_eq!("steps_in_process".parse::<TaskState>(), Ok(TaskState::StepsInProcess));
         assert!("Complete".parse::<TaskState>().is_err());
     }
 
     #[test]
     fn step_happy_path_is_allowed() {
         use StepState::*;
-        let path = [
-            Pending,
-            Enqueued,
-            InProgress,
-            EnqueuedForOrchestration,
-            Complete,
-        ];
+        let path = [Pending, Enqueued, InProgress, EnqueuedForOrchestration, Complete];
         for pair in path.windows(2) {
-            assert!(
-                pair[0].can_transition_to(pair[1]),
-                "{} -> {}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0].can_transition_to(pair[1]), "{} -> {}", pair[0], pair[1]);
         }
     }
 

@@ -11,15 +11,13 @@ const LINEAR: (&str, &str) = ("linear_workflow", "mathematical_sequence");
 #[sqlx::test(migrations = false)]
 async fn idempotency_key_returns_the_same_task(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
-    let body = json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 8}, "idempotency_key": "same-key"});
+    let body =
+        json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 8}, "idempotency_key": "same-key"});
     let (s1, t1) = c.post("/v1/tasks", body.clone()).await;
     let (s2, t2) = c.post("/v1/tasks", body).await;
     assert_eq!((s1.as_u16(), s2.as_u16()), (201, 200));
     assert_eq!(t1["task_uuid"], t2["task_uuid"]);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.tasks")
-        .fetch_one(&c.pool)
-        .await
-        .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.tasks").fetch_one(&c.pool).await.unwrap();
     assert_eq!(count, 1);
     c.stop().await;
 }
@@ -27,14 +25,12 @@ async fn idempotency_key_returns_the_same_task(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn concurrent_requests_with_one_key_create_one_task(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
-    let body = json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 8}, "idempotency_key": "race"});
+    let body =
+        json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 8}, "idempotency_key": "race"});
     let results = futures_join(&c, body, 8).await;
     let created = results.iter().filter(|(s, _)| *s == 201).count();
     assert_eq!(created, 1, "{results:?}");
-    assert!(
-        results.iter().all(|(s, _)| *s == 200 || *s == 201),
-        "{results:?}"
-    );
+    assert!(results.iter().all(|(s, _)| *s == 200 || *s == 201), "{results:?}");
     let ids: std::collections::HashSet<_> = results.iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(ids.len(), 1);
     c.stop().await;
@@ -53,15 +49,9 @@ async fn futures_join(c: &TestCluster, body: serde_json::Value, n: usize) -> Vec
                 .unwrap();
             let res = router.oneshot(req).await.unwrap();
             let status = res.status().as_u16();
-            let bytes = http_body_util::BodyExt::collect(res.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
+            let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
             let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            (
-                status,
-                v["task_uuid"].as_str().unwrap_or_default().to_string(),
-            )
+            (status, v["task_uuid"].as_str().unwrap_or_default().to_string())
         });
     }
     set.join_all().await
@@ -77,12 +67,54 @@ async fn bad_input_gets_4xx_with_the_error_shape(pool: PgPool) {
         ("POST", "/v1/tasks", Some(json!({"name": "x", "context": {}}).to_string()), 422, Some("namespace")),
         ("POST", "/v1/tasks", Some(json!({"namespace": 5, "name": "x"}).to_string()), 422, Some("namespace")),
         ("POST", "/v1/tasks", Some(json!({"namespace": "a", "name": "b", "bogus": 1}).to_string()), 422, Some("bogus")),
-        ("POST", "/v1/tasks", Some(json!({"namespace": "nope", "name": "nothing", "context": {}}).to_string()), 404, None),
-        ("POST", "/v1/tasks", Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 3}}).to_string()), 422, Some("context.even_number")),
-        ("POST", "/v1/tasks", Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {}}).to_string()), 422, Some("context.even_number")),
-        ("POST", "/v1/tasks", Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": [1]}).to_string()), 422, Some("context")),
-        ("POST", "/v1/tasks", Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 2, "s": "a\u{0}b"}}).to_string()), 422, Some("context")),
-        ("POST", "/v1/tasks", Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 2}, "priority": 1e40}).to_string()), 422, Some("priority")),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "nope", "name": "nothing", "context": {}}).to_string()),
+            404,
+            None,
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 3}}).to_string()),
+            422,
+            Some("context.even_number"),
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {}}).to_string()),
+            422,
+            Some("context.even_number"),
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": [1]}).to_string()),
+            422,
+            Some("context"),
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(
+                json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 2, "s": "a\u{0}b"}})
+                    .to_string(),
+            ),
+            422,
+            Some("context"),
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(
+                json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 2}, "priority": 1e40})
+                    .to_string(),
+            ),
+            422,
+            Some("priority"),
+        ),
         ("GET", "/v1/tasks/not-a-uuid", None, 400, Some("task_uuid")),
         ("GET", "/v1/tasks/0190a6e0-0000-7000-8000-000000000000", None, 404, None),
         ("GET", "/v1/tasks?limit=0", None, 400, Some("limit")),
@@ -94,21 +126,12 @@ async fn bad_input_gets_4xx_with_the_error_shape(pool: PgPool) {
     for (method, path, body, want, field) in cases {
         let (status, json) = c.request(method, path, body.as_deref()).await;
         assert_eq!(status.as_u16(), want, "{method} {path} {body:?} -> {json}");
-        assert!(
-            json["error"]["code"].is_string() && json["error"]["message"].is_string(),
-            "{path}: {json}"
-        );
+        assert!(json["error"]["code"].is_string() && json["error"]["message"].is_string(), "{path}: {json}");
         if let Some(field) = field {
-            assert_eq!(
-                json["error"]["field"], field,
-                "{method} {path} {body:?} -> {json}"
-            );
+            assert_eq!(json["error"]["field"], field, "{method} {path} {body:?} -> {json}");
         }
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.tasks")
-        .fetch_one(&c.pool)
-        .await
-        .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.tasks").fetch_one(&c.pool).await.unwrap();
     assert_eq!(count, 0, "bad input must write nothing");
     c.stop().await;
 }
@@ -129,43 +152,20 @@ async fn listing_filters_and_paginates(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
     let mut created = Vec::new();
     for n in [2, 4, 6, 8, 10] {
-        created.push(
-            c.create(LINEAR.0, LINEAR.1, json!({"even_number": n}))
-                .await,
-        );
+        created.push(c.create(LINEAR.0, LINEAR.1, json!({"even_number": n})).await);
     }
-    c.create(
-        "diamond_workflow",
-        "diamond_pattern",
-        json!({"even_number": 2}),
-    )
-    .await;
+    c.create("diamond_workflow", "diamond_pattern", json!({"even_number": 2})).await;
 
     let (s, page1) = c.get("/v1/tasks?namespace=linear_workflow&limit=2").await;
     assert_eq!(s, 200);
-    let ids: Vec<_> = page1["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["task_uuid"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        ids,
-        vec![created[4].clone(), created[3].clone()],
-        "newest first"
-    );
+    let ids: Vec<_> =
+        page1["tasks"].as_array().unwrap().iter().map(|t| t["task_uuid"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec![created[4].clone(), created[3].clone()], "newest first");
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let (_, page2) = c
-        .get(&format!(
-            "/v1/tasks?namespace=linear_workflow&limit=2&cursor={cursor}"
-        ))
-        .await;
+    let (_, page2) = c.get(&format!("/v1/tasks?namespace=linear_workflow&limit=2&cursor={cursor}")).await;
     assert_eq!(page2["tasks"][0]["task_uuid"], created[2].as_str());
     let (_, page3) = c
-        .get(&format!(
-            "/v1/tasks?namespace=linear_workflow&limit=2&cursor={}",
-            page2["next_cursor"].as_str().unwrap()
-        ))
+        .get(&format!("/v1/tasks?namespace=linear_workflow&limit=2&cursor={}", page2["next_cursor"].as_str().unwrap()))
         .await;
     assert_eq!(page3["tasks"].as_array().unwrap().len(), 1);
     assert!(page3["next_cursor"].is_null());
@@ -182,12 +182,8 @@ async fn templates_probes_and_metrics(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
     let (s, body) = c.get("/v1/templates").await;
     assert_eq!(s, 200);
-    let names: Vec<_> = body["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect();
+    let names: Vec<_> =
+        body["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
     for expected in [
         "mathematical_sequence",
         "diamond_pattern",
@@ -198,19 +194,12 @@ async fn templates_probes_and_metrics(pool: PgPool) {
         "retry_exhaustion",
         "permanent_error",
     ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} missing from {names:?}"
-        );
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
     assert_eq!(c.get("/health/live").await.0, 200);
     let (s, ready) = c.get("/health/ready").await;
-    assert_eq!(
-        (s.as_u16(), ready["checks"]["database"]["status"].as_str()),
-        (200, Some("up"))
-    );
-    c.create(LINEAR.0, LINEAR.1, json!({"even_number": 2}))
-        .await;
+    assert_eq!((s.as_u16(), ready["checks"]["database"]["status"].as_str()), (200, Some("up")));
+    c.create(LINEAR.0, LINEAR.1, json!({"even_number": 2})).await;
     let (s, _) = c.request("GET", "/metrics", None).await;
     assert_eq!(s, 200);
     c.stop().await;
@@ -221,18 +210,10 @@ async fn ready_answers_503_when_the_database_is_gone(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
     // From the server's maintenance database: forbid new connections to this test database and terminate
     // the existing ones, so the server's pool loses it.
-    let db: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&c.pool)
-        .await
-        .unwrap();
+    let db: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&c.pool).await.unwrap();
     let admin_url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-        .await
-        .unwrap();
-    sqlx::query(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false")).execute(&mut admin).await.unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
         .bind(&db)
         .execute(&mut admin)
@@ -241,10 +222,7 @@ async fn ready_answers_503_when_the_database_is_gone(pool: PgPool) {
     let (s, body) = c.get("/health/ready").await;
     assert_eq!(s.as_u16(), 503, "{body}");
     assert_eq!(body["checks"]["database"]["status"], "down");
-    sqlx::query(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
     let mut ok = false;
     for _ in 0..50 {
         if c.get("/health/ready").await.0 == 200 {
@@ -260,19 +238,17 @@ async fn ready_answers_503_when_the_database_is_gone(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn a_second_start_changes_nothing(pool: PgPool) {
     let c = TestCluster::start(pool.clone(), 1, 0).await;
-    let before: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT template_id, updated_at::text FROM tasker.task_templates ORDER BY 1",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let before: Vec<(i64, String)> =
+        sqlx::query_as("SELECT template_id, updated_at::text FROM tasker.task_templates ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     let again = TestCluster::start(pool.clone(), 1, 0).await;
-    let after: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT template_id, updated_at::text FROM tasker.task_templates ORDER BY 1",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let after: Vec<(i64, String)> =
+        sqlx::query_as("SELECT template_id, updated_at::text FROM tasker.task_templates ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert!(!before.is_empty());
     assert_eq!(before, after);
     again.stop().await;

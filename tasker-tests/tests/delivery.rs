@@ -8,23 +8,17 @@ use serde_json::json;
 use sqlx::PgPool;
 use tasker_orchestration::task_initializer::{create_task, CreateTaskRequest};
 use tasker_orchestration::OrchestrationServer;
-use tasker_shared::messaging::{
-    send_batch, worker_queue, ResultMessage, StepMessage, RESULTS_QUEUE,
-};
+use tasker_shared::messaging::{send_batch, worker_queue, ResultMessage, StepMessage, RESULTS_QUEUE};
 use tasker_worker_foundation::step_claimer::claim_batch;
 use tasker_worker_foundation::step_reporter::{report_batch, Completion};
 
 async fn one_step_task(pool: &PgPool) -> (OrchestrationServer, uuid::Uuid) {
-    let server = OrchestrationServer::new(component_pool(pool, 4).await, test_config())
-        .await
-        .unwrap();
+    let server = OrchestrationServer::new(component_pool(pool, 4).await, test_config()).await.unwrap();
     let request: CreateTaskRequest = serde_json::from_value(json!({
         "namespace": "retry_workflow", "name": "retry_mechanics", "context": {"fail_count": 0}
     }))
     .unwrap();
-    let created = create_task(pool, &server.catalog(), &test_config().execution, request)
-        .await
-        .unwrap();
+    let created = create_task(pool, &server.catalog(), &test_config().execution, request).await.unwrap();
     (server, created.task.task_uuid)
 }
 
@@ -36,99 +30,47 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
     let (_server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step_uuid: uuid::Uuid =
-        sqlx::query_scalar("SELECT step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1")
-            .bind(task_uuid)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let step_uuid: uuid::Uuid = sqlx::query_scalar("SELECT step_uuid FROM tasker.workflow_steps WHERE task_uuid = $1")
+        .bind(task_uuid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    send_batch(
-        &mut conn,
-        &queue,
-        &[StepMessage {
-            task_uuid,
-            step_uuid,
-        }],
-    )
-    .await
-    .unwrap();
+    send_batch(&mut conn, &queue, &[StepMessage { task_uuid, step_uuid }]).await.unwrap();
     drop(conn);
 
-    let first = claim_batch(&pool, &queue, "w1", 30, 10, true)
-        .await
-        .unwrap();
+    let first = claim_batch(&pool, &queue, "w1", 30, 10, true).await.unwrap();
     assert_eq!((first.messages, first.claimed.len()), (2, 1));
     // The duplicate was deleted, the claimed one stays hidden under the lease.
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue"
-        )
-        .await,
-        1
-    );
-    let again = claim_batch(&pool, &queue, "w2", 30, 10, true)
-        .await
-        .unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
+    let again = claim_batch(&pool, &queue, "w2", 30, 10, true).await.unwrap();
     assert_eq!((again.messages, again.claimed.len()), (0, 0));
-    assert_eq!(
-        count(&pool, "SELECT attempts::bigint FROM tasker.workflow_steps").await,
-        1
-    );
+    assert_eq!(count(&pool, "SELECT attempts::bigint FROM tasker.workflow_steps").await, 1);
 }
 
 #[sqlx::test(migrations = false)]
 async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let zombie = claim_batch(&pool, &queue, "zombie", 1, 10, true)
-        .await
-        .unwrap()
-        .claimed
-        .remove(0);
+    let zombie = claim_batch(&pool, &queue, "zombie", 1, 10, true).await.unwrap().claimed.remove(0);
     // The lease (1 s) runs out while the zombie is paused; another worker re-claims the step.
     tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
-    let owner = claim_batch(&pool, &queue, "owner", 30, 10, true)
-        .await
-        .unwrap()
-        .claimed
-        .remove(0);
+    let owner = claim_batch(&pool, &queue, "owner", 30, 10, true).await.unwrap().claimed.remove(0);
     assert_ne!(zombie.lease.claim_token, owner.lease.claim_token);
     assert_eq!(owner.context.attempt, 2);
 
-    let late = Completion {
-        lease: zombie.lease.clone(),
-        task_uuid,
-        outcome: Ok(json!({"from": "zombie"})),
-    };
+    let late = Completion { lease: zombie.lease.clone(), task_uuid, outcome: Ok(json!({"from": "zombie"})) };
     let summary = report_batch(&pool, &[late], true).await.unwrap();
     assert_eq!((summary.accepted, summary.rejected), (0, 1));
     // The owner's message is still there: the zombie must not delete it.
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue"
-        )
-        .await,
-        1
-    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
 
-    let good = Completion {
-        lease: owner.lease.clone(),
-        task_uuid,
-        outcome: Ok(json!({"from": "owner"})),
-    };
-    assert_eq!(
-        report_batch(&pool, &[good], true).await.unwrap().accepted,
-        1
-    );
+    let good = Completion { lease: owner.lease.clone(), task_uuid, outcome: Ok(json!({"from": "owner"})) };
+    assert_eq!(report_batch(&pool, &[good], true).await.unwrap().accepted, 1);
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
-    let result: serde_json::Value = sqlx::query_scalar("SELECT results FROM tasker.workflow_steps")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let result: serde_json::Value =
+        sqlx::query_scalar("SELECT results FROM tasker.workflow_steps").fetch_one(&pool).await.unwrap();
     assert_eq!(result, json!({"from": "owner"}));
 }
 
@@ -136,99 +78,38 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
 async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step = claim_batch(&pool, &queue, "w", 30, 10, true)
-        .await
-        .unwrap()
-        .claimed
-        .remove(0);
-    let done = Completion {
-        lease: step.lease.clone(),
-        task_uuid,
-        outcome: Ok(json!({"ok": 1})),
-    };
+    let step = claim_batch(&pool, &queue, "w", 30, 10, true).await.unwrap().claimed.remove(0);
+    let done = Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!({"ok": 1})) };
     report_batch(&pool, &[done], true).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    send_batch(
-        &mut conn,
-        RESULTS_QUEUE,
-        &[ResultMessage {
-            task_uuid,
-            step_uuid: step.context.step_uuid,
-        }],
-    )
-    .await
-    .unwrap();
+    send_batch(&mut conn, RESULTS_QUEUE, &[ResultMessage { task_uuid, step_uuid: step.context.step_uuid }])
+        .await
+        .unwrap();
     drop(conn);
 
     let summary = server.result_processor().process_batch().await.unwrap();
-    assert_eq!(
-        (summary.messages, summary.applied, summary.finalized),
-        (2, 1, 1)
-    );
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM tasker.step_transitions WHERE to_state = 'complete'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM tasker.task_transitions WHERE to_state = 'complete'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM pgmq.q_orchestration_step_results"
-        )
-        .await,
-        0
-    );
+    assert_eq!((summary.messages, summary.applied, summary.finalized), (2, 1, 1));
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.step_transitions WHERE to_state = 'complete'").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.task_transitions WHERE to_state = 'complete'").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_orchestration_step_results").await, 0);
     // A replay after everything is done changes nothing.
     let mut conn = pool.acquire().await.unwrap();
-    send_batch(
-        &mut conn,
-        RESULTS_QUEUE,
-        &[ResultMessage {
-            task_uuid,
-            step_uuid: step.context.step_uuid,
-        }],
-    )
-    .await
-    .unwrap();
+    send_batch(&mut conn, RESULTS_QUEUE, &[ResultMessage { task_uuid, step_uuid: step.context.step_uuid }])
+        .await
+        .unwrap();
     drop(conn);
     let replay = server.result_processor().process_batch().await.unwrap();
-    assert_eq!(
-        (replay.messages, replay.applied, replay.finalized),
-        (1, 0, 0)
-    );
+    assert_eq!((replay.messages, replay.applied, replay.finalized), (1, 0, 0));
 }
 
 #[sqlx::test(migrations = false)]
 async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step = claim_batch(&pool, &queue, "w", 30, 10, true)
+    let step = claim_batch(&pool, &queue, "w", 30, 10, true).await.unwrap().claimed.remove(0);
+    report_batch(&pool, &[Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!(1)) }], true)
         .await
-        .unwrap()
-        .claimed
-        .remove(0);
-    report_batch(
-        &pool,
-        &[Completion {
-            lease: step.lease.clone(),
-            task_uuid,
-            outcome: Ok(json!(1)),
-        }],
-        true,
-    )
-    .await
-    .unwrap();
+        .unwrap();
     // Hold the task row lock elsewhere with a short lock timeout for the processor: its batch fails.
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
@@ -236,30 +117,13 @@ async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool
         .execute(&mut *blocker)
         .await
         .unwrap();
-    let db: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{db}\" SET lock_timeout = '200ms'"
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let fresh = OrchestrationServer::new(component_pool(&pool, 2).await, test_config())
-        .await
-        .unwrap();
+    let db: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE \"{db}\" SET lock_timeout = '200ms'")).execute(&pool).await.unwrap();
+    let fresh = OrchestrationServer::new(component_pool(&pool, 2).await, test_config()).await.unwrap();
     assert!(fresh.result_processor().process_batch().await.is_err());
     blocker.rollback().await.unwrap();
     // Nothing was applied and the message is visible again at once.
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM tasker.step_transitions WHERE to_state = 'complete'"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.step_transitions WHERE to_state = 'complete'").await, 0);
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
 }

@@ -12,22 +12,12 @@ async fn two_orchestrators_two_workers_200_diamonds(pool: PgPool) {
     let c = TestCluster::start(pool, 2, 2).await;
     let mut ids = Vec::new();
     for i in 0..200u64 {
-        ids.push(
-            c.create(
-                "diamond_workflow",
-                "diamond_pattern",
-                json!({"even_number": 2 + 2 * (i % 5)}),
-            )
-            .await,
-        );
+        ids.push(c.create("diamond_workflow", "diamond_pattern", json!({"even_number": 2 + 2 * (i % 5)})).await);
     }
     c.wait_all_terminal(120).await;
 
     let states: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, count(*) FROM tasker.tasks GROUP BY state")
-            .fetch_all(&c.pool)
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT state, count(*) FROM tasker.tasks GROUP BY state").fetch_all(&c.pool).await.unwrap();
     assert_eq!(states, vec![("complete".to_string(), 200)]);
 
     // Exactly one transition to `complete` per step, and 800 steps in all.
@@ -39,10 +29,7 @@ async fn two_orchestrators_two_workers_200_diamonds(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(per_step.len(), 800);
-    assert!(
-        per_step.iter().all(|(n,)| *n == 1),
-        "a step completed more or less than once"
-    );
+    assert!(per_step.iter().all(|(n,)| *n == 1), "a step completed more or less than once");
 
     // No result applied twice: one report and one application per attempt; each step enqueued once.
     let (reported, applied, enqueued, attempts): (i64, i64, i64, i64) = sqlx::query_as(
@@ -54,18 +41,13 @@ async fn two_orchestrators_two_workers_200_diamonds(pool: PgPool) {
     .fetch_one(&c.pool)
     .await
     .unwrap();
-    assert_eq!(
-        (reported, applied, enqueued, attempts),
-        (800, 800, 800, 800)
-    );
+    assert_eq!((reported, applied, enqueued, attempts), (800, 800, 800, 800));
 
     // Each task finalized once.
-    let finals: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM tasker.task_transitions WHERE to_state = 'complete'",
-    )
-    .fetch_one(&c.pool)
-    .await
-    .unwrap();
+    let finals: i64 = sqlx::query_scalar("SELECT count(*) FROM tasker.task_transitions WHERE to_state = 'complete'")
+        .fetch_one(&c.pool)
+        .await
+        .unwrap();
     assert_eq!(finals, 200);
 
     // Every queue drained.

@@ -26,13 +26,7 @@ pub struct WorkerBuilder {
 impl WorkerBuilder {
     /// Start from a configuration (see `TaskerConfig::load`).
     pub fn new(config: TaskerConfig) -> Self {
-        Self {
-            config,
-            pool: None,
-            handlers: Vec::new(),
-            namespaces: None,
-            serve_http: true,
-        }
+        Self { config, pool: None, handlers: Vec::new(), namespaces: None, serve_http: true }
     }
 
     /// Register `handler` under `name` (the `handler:` of template steps).
@@ -79,11 +73,7 @@ impl WorkerBuilder {
                 }
                 // A namespace is served only when every one of its templates is fully handled here: the
                 // worker takes every message of a namespace queue it reads.
-                let all: BTreeSet<&str> = report
-                    .templates
-                    .iter()
-                    .map(|t| t.namespace.as_str())
-                    .collect();
+                let all: BTreeSet<&str> = report.templates.iter().map(|t| t.namespace.as_str()).collect();
                 all.into_iter()
                     .filter(|ns| {
                         report

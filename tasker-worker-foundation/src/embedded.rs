@@ -62,10 +62,7 @@ impl EmbeddedWorker {
             .thread_name("tasker-worker")
             .enable_all()
             .build()
-            .map_err(|source| WorkerError::Bind {
-                bind: "tokio runtime".into(),
-                source,
-            })?;
+            .map_err(|source| WorkerError::Bind { bind: "tokio runtime".into(), source })?;
         let bridge = FfiBridge::new(config.worker.max_concurrency as usize);
         let mut builder = WorkerBuilder::new(config).serve_http(options.serve_http);
         for name in handler_names {
@@ -78,13 +75,7 @@ impl EmbeddedWorker {
         let queues = worker.queues().to_vec();
         let shutdown = CancellationToken::new();
         let task = runtime.spawn(worker.run(shutdown.clone()));
-        Ok(Self {
-            runtime,
-            bridge,
-            shutdown,
-            task: Mutex::new(Some(task)),
-            queues,
-        })
+        Ok(Self { runtime, bridge, shutdown, task: Mutex::new(Some(task)), queues })
     }
 
     /// The queues being read.
@@ -104,11 +95,7 @@ impl EmbeddedWorker {
 
     /// Whether the worker is still running.
     pub fn is_running(&self) -> bool {
-        self.task
-            .lock()
-            .expect("embedded worker poisoned")
-            .as_ref()
-            .is_some_and(|t| !t.is_finished())
+        self.task.lock().expect("embedded worker poisoned").as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Stop claiming, let in-flight steps finish within the grace period (their events can still be

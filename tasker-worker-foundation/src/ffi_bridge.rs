@@ -97,11 +97,7 @@ impl From<HostOutcome> for Result<Value, StepError> {
             backtrace: None,
         });
         Err(StepError {
-            kind: if e.retryable {
-                StepErrorKind::Retryable
-            } else {
-                StepErrorKind::Permanent
-            },
+            kind: if e.retryable { StepErrorKind::Retryable } else { StepErrorKind::Permanent },
             message: e.message,
             retry_after: e.retry_after_ms.map(Duration::from_millis),
             error_class: e.error_class,
@@ -141,19 +137,10 @@ impl FfiBridge {
     /// skipped.
     pub async fn next_event(&self, timeout: Duration) -> Option<StepEvent> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut receiver = tokio::time::timeout_at(deadline, self.receiver.lock())
-            .await
-            .ok()?;
+        let mut receiver = tokio::time::timeout_at(deadline, self.receiver.lock()).await.ok()?;
         loop {
-            let event = tokio::time::timeout_at(deadline, receiver.recv())
-                .await
-                .ok()??;
-            if self
-                .pending
-                .lock()
-                .expect("bridge poisoned")
-                .contains_key(&event.event_id)
-            {
+            let event = tokio::time::timeout_at(deadline, receiver.recv()).await.ok()??;
+            if self.pending.lock().expect("bridge poisoned").contains_key(&event.event_id) {
                 return Some(event);
             }
         }
@@ -161,18 +148,13 @@ impl FfiBridge {
 
     /// Complete an event. Returns false when nobody waits for it any more (timed out, or unknown).
     pub fn complete(&self, event_id: u64, outcome: Result<Value, StepError>) -> bool {
-        let waiter = self
-            .pending
-            .lock()
-            .expect("bridge poisoned")
-            .remove(&event_id);
+        let waiter = self.pending.lock().expect("bridge poisoned").remove(&event_id);
         waiter.is_some_and(|w| w.send(outcome).is_ok())
     }
 
     /// Complete an event from the host's JSON outcome (see [`HostOutcome`]).
     pub fn complete_json(&self, event_id: u64, outcome: &str) -> Result<bool, String> {
-        let parsed: HostOutcome =
-            serde_json::from_str(outcome).map_err(|e| format!("invalid outcome JSON: {e}"))?;
+        let parsed: HostOutcome = serde_json::from_str(outcome).map_err(|e| format!("invalid outcome JSON: {e}"))?;
         Ok(self.complete(event_id, parsed.into()))
     }
 
@@ -190,11 +172,7 @@ struct PendingGuard<'a>(&'a FfiBridge, u64);
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.0
-            .pending
-            .lock()
-            .expect("bridge poisoned")
-            .remove(&self.1);
+        self.0.pending.lock().expect("bridge poisoned").remove(&self.1);
     }
 }
 
@@ -204,11 +182,7 @@ impl StepHandler for BridgeHandler {
         let bridge = &self.0;
         let event_id = bridge.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        bridge
-            .pending
-            .lock()
-            .expect("bridge poisoned")
-            .insert(event_id, tx);
+        bridge.pending.lock().expect("bridge poisoned").insert(event_id, tx);
         let _guard = PendingGuard(bridge, event_id);
         let event = StepEvent {
             event_id,
@@ -224,12 +198,9 @@ impl StepHandler for BridgeHandler {
             timeout_ms: step.timeout.as_millis() as u64,
         };
         if bridge.sender.send(event).await.is_err() {
-            return Err(StepError::retryable("the host language bridge is closed")
-                .with_class("BridgeClosed"));
+            return Err(StepError::retryable("the host language bridge is closed").with_class("BridgeClosed"));
         }
-        rx.await.unwrap_or_else(|_| {
-            Err(StepError::retryable("the host dropped the step").with_class("BridgeClosed"))
-        })
+        rx.await.unwrap_or_else(|_| Err(StepError::retryable("the host dropped the step").with_class("BridgeClosed")))
     }
 }
 
@@ -258,17 +229,9 @@ mod tests {
         let bridge = FfiBridge::new(4);
         let handler = bridge.handler();
         let call = tokio::spawn(async move { handler.call(&ctx()).await });
-        let event = bridge
-            .next_event(Duration::from_secs(1))
-            .await
-            .expect("event");
-        assert_eq!(
-            (event.handler.as_str(), event.task_context["n"].as_i64()),
-            ("ns.h", Some(2))
-        );
-        assert!(bridge
-            .complete_json(event.event_id, r#"{"success": true, "result": {"v": 4}}"#)
-            .unwrap());
+        let event = bridge.next_event(Duration::from_secs(1)).await.expect("event");
+        assert_eq!((event.handler.as_str(), event.task_context["n"].as_i64()), ("ns.h", Some(2)));
+        assert!(bridge.complete_json(event.event_id, r#"{"success": true, "result": {"v": 4}}"#).unwrap());
         assert_eq!(call.await.unwrap().unwrap(), json!({"v": 4}));
         assert_eq!(bridge.in_flight(), 0);
     }
@@ -281,9 +244,7 @@ mod tests {
         let event = bridge.next_event(Duration::from_secs(1)).await.unwrap();
         let outcome = json!({"success": false, "error": {"message": "boom", "retryable": false,
             "error_class": "KeyError", "backtrace": ["a.py:1"], "retry_after_ms": 5}});
-        bridge
-            .complete_json(event.event_id, &outcome.to_string())
-            .unwrap();
+        bridge.complete_json(event.event_id, &outcome.to_string()).unwrap();
         let err = call.await.unwrap().unwrap_err();
         assert_eq!(err.kind, StepErrorKind::Permanent);
         assert_eq!(err.error_class.as_deref(), Some("KeyError"));
@@ -298,10 +259,7 @@ mod tests {
         // The step's wait ends (as at a timeout) before the host looks at the event.
         let waited = tokio::time::timeout(Duration::from_millis(20), handler.call(&ctx())).await;
         assert!(waited.is_err());
-        assert!(
-            bridge.next_event(Duration::from_millis(20)).await.is_none(),
-            "stale event must be skipped"
-        );
+        assert!(bridge.next_event(Duration::from_millis(20)).await.is_none(), "stale event must be skipped");
         assert!(!bridge.complete_json(1, r#"{"success": true}"#).unwrap());
         assert!(bridge.complete_json(1, "not json").is_err());
     }

@@ -42,8 +42,7 @@ impl StepContext {
     /// Deserialize field `key` of the task context.
     pub fn context_field<T: DeserializeOwned>(&self, key: &str) -> Result<T, StepError> {
         let value = self.task_context.get(key).cloned().unwrap_or(Value::Null);
-        serde_json::from_value(value)
-            .map_err(|e| StepError::permanent(format!("context field `{key}`: {e}")))
+        serde_json::from_value(value).map_err(|e| StepError::permanent(format!("context field `{key}`: {e}")))
     }
 
     /// Whether this is the last attempt allowed.
@@ -91,10 +90,7 @@ impl StepError {
 
     /// A failure that retrying cannot fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self {
-            kind: StepErrorKind::Permanent,
-            ..Self::retryable(message)
-        }
+        Self { kind: StepErrorKind::Permanent, ..Self::retryable(message) }
     }
 
     /// Ask for the retry to wait at least `delay`.
@@ -170,16 +166,11 @@ mod tests {
 
     #[test]
     fn error_json_says_what_happens_next() {
-        let e = StepError::retryable("busy")
-            .retry_after(Duration::from_secs(2))
-            .with_class("Busy");
+        let e = StepError::retryable("busy").retry_after(Duration::from_secs(2)).with_class("Busy");
         assert_eq!(
             e.to_json(),
             json!({"message": "busy", "retryable": true, "retry_after_ms": 2000, "error_class": "Busy"})
         );
-        assert_eq!(
-            StepError::permanent("no").to_json()["retryable"],
-            json!(false)
-        );
+        assert_eq!(StepError::permanent("no").to_json()["retryable"], json!(false));
     }
 }

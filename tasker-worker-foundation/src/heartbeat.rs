@@ -23,11 +23,7 @@ fn held_by_queue<'a>(steps: &'a [InFlightStep], held: &[Uuid]) -> BTreeMap<&'a s
 }
 
 /// Extend the leases of `steps` by `lease_seconds` from now (only where the claim still holds).
-pub async fn extend_leases(
-    pool: &PgPool,
-    steps: &[InFlightStep],
-    lease_seconds: i32,
-) -> Result<()> {
+pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<()> {
     if steps.is_empty() {
         return Ok(());
     }
@@ -78,12 +74,7 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
 }
 
 /// Every third of a lease, extend the leases of all held steps, until `stop`.
-pub async fn run_heartbeat(
-    pool: PgPool,
-    in_flight: InFlight,
-    lease_seconds: i32,
-    stop: CancellationToken,
-) {
+pub async fn run_heartbeat(pool: PgPool, in_flight: InFlight, lease_seconds: i32, stop: CancellationToken) {
     let period = Duration::from_millis((lease_seconds as u64 * 1000 / 3).max(200));
     loop {
         tokio::select! {

@@ -21,17 +21,10 @@ struct HealthState {
 /// `/health/live`, `/health/ready` (database reachable and claim loops running) and `/metrics`.
 pub fn router(pool: PgPool, running: Arc<AtomicBool>, queues: Vec<String>) -> Router {
     Router::new()
-        .route(
-            "/health/live",
-            get(|| async { Json(json!({"status": "alive"})) }),
-        )
+        .route("/health/live", get(|| async { Json(json!({"status": "alive"})) }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(HealthState {
-            pool,
-            running,
-            queues,
-        })
+        .with_state(HealthState { pool, running, queues })
 }
 
 async fn ready(State(s): State<HealthState>) -> impl IntoResponse {
@@ -45,21 +38,11 @@ async fn ready(State(s): State<HealthState>) -> impl IntoResponse {
             "consumers": {"status": if running { "up" } else { "down" }, "queues": s.queues},
         }
     });
-    (
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
 async fn metrics() -> impl IntoResponse {
     let handle = tasker_shared::observability::prometheus();
     handle.run_upkeep();
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        handle.render(),
-    )
+    ([("content-type", "text/plain; version=0.0.4")], handle.render())
 }

@@ -26,28 +26,17 @@ pub struct InFlight {
 impl InFlight {
     /// Remember a claimed step.
     pub fn insert(&self, step: InFlightStep) {
-        self.steps
-            .lock()
-            .expect("in-flight set poisoned")
-            .insert(step.step_uuid, step);
+        self.steps.lock().expect("in-flight set poisoned").insert(step.step_uuid, step);
     }
 
     /// Forget a step (reported or released).
     pub fn remove(&self, step_uuid: &Uuid) {
-        self.steps
-            .lock()
-            .expect("in-flight set poisoned")
-            .remove(step_uuid);
+        self.steps.lock().expect("in-flight set poisoned").remove(step_uuid);
     }
 
     /// A snapshot of every held step.
     pub fn snapshot(&self) -> Vec<InFlightStep> {
-        self.steps
-            .lock()
-            .expect("in-flight set poisoned")
-            .values()
-            .cloned()
-            .collect()
+        self.steps.lock().expect("in-flight set poisoned").values().cloned().collect()
     }
 
     /// How many steps are held.

@@ -13,11 +13,7 @@ pub struct HandlerRegistry {
 
 impl HandlerRegistry {
     /// Add `handler` under `name`; fails if the name is taken.
-    pub fn register(
-        &mut self,
-        name: impl Into<String>,
-        handler: Arc<dyn StepHandler>,
-    ) -> Result<()> {
+    pub fn register(&mut self, name: impl Into<String>, handler: Arc<dyn StepHandler>) -> Result<()> {
         let name = name.into();
         if self.handlers.contains_key(&name) {
             return Err(WorkerError::DuplicateHandler(name));
@@ -54,9 +50,7 @@ mod tests {
         let mut r = HandlerRegistry::default();
         let h = Arc::new(handler_fn(|_| async { Ok(serde_json::json!(1)) }));
         r.register("a.b", h.clone()).unwrap();
-        assert!(
-            matches!(r.register("a.b", h), Err(WorkerError::DuplicateHandler(n)) if n == "a.b")
-        );
+        assert!(matches!(r.register("a.b", h), Err(WorkerError::DuplicateHandler(n)) if n == "a.b"));
         assert!(r.contains("a.b") && !r.contains("a.c"));
     }
 }

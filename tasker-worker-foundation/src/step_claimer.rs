@@ -81,9 +81,7 @@ pub async fn claim_batch(
     let claimed: Vec<ClaimedStep> = rows
         .into_iter()
         .map(|r| {
-            let msg_id = msg_of_step
-                .remove(&r.step_uuid)
-                .expect("claimed step came from a message");
+            let msg_id = msg_of_step.remove(&r.step_uuid).expect("claimed step came from a message");
             ClaimedStep {
                 lease: InFlightStep {
                     queue: queue.to_string(),
@@ -113,8 +111,5 @@ pub async fn claim_batch(
     tx.commit().await?;
     metrics::counter!("tasker_steps_claimed_total").increment(claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total").increment(discard.len() as u64);
-    Ok(ClaimBatch {
-        messages: messages.len(),
-        claimed,
-    })
+    Ok(ClaimBatch { messages: messages.len(), claimed })
 }

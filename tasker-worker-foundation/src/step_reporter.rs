@@ -34,11 +34,7 @@ pub struct ReportSummary {
 }
 
 /// Report `batch` in one transaction. `durable`: wait for the WAL flush at commit.
-pub async fn report_batch(
-    pool: &PgPool,
-    batch: &[Completion],
-    durable: bool,
-) -> Result<ReportSummary> {
+pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) -> Result<ReportSummary> {
     if batch.is_empty() {
         return Ok(ReportSummary::default());
     }
@@ -73,14 +69,8 @@ pub async fn report_batch(
     let mut messages = Vec::with_capacity(accepted_tasks.len());
     for c in batch {
         if let Some(task_uuid) = accepted_tasks.get(&c.lease.step_uuid) {
-            by_queue
-                .entry(c.lease.queue.as_str())
-                .or_default()
-                .push(c.lease.msg_id);
-            messages.push(ResultMessage {
-                task_uuid: *task_uuid,
-                step_uuid: c.lease.step_uuid,
-            });
+            by_queue.entry(c.lease.queue.as_str()).or_default().push(c.lease.msg_id);
+            messages.push(ResultMessage { task_uuid: *task_uuid, step_uuid: c.lease.step_uuid });
         } else {
             tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
         }
@@ -90,10 +80,7 @@ pub async fn report_batch(
     }
     send_batch(&mut tx, RESULTS_QUEUE, &messages).await?;
     tx.commit().await?;
-    let summary = ReportSummary {
-        accepted: messages.len(),
-        rejected: batch.len() - messages.len(),
-    };
+    let summary = ReportSummary { accepted: messages.len(), rejected: batch.len() - messages.len() };
     metrics::counter!("tasker_steps_reported_total").increment(summary.accepted as u64);
     metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
     Ok(summary)

@@ -67,16 +67,13 @@ impl Worker {
         if self.serve_http {
             let listener = tokio::net::TcpListener::bind(&self.config.bind)
                 .await
-                .map_err(|source| WorkerError::Bind {
-                    bind: self.config.bind.clone(),
-                    source,
-                })?;
+                .map_err(|source| WorkerError::Bind { bind: self.config.bind.clone(), source })?;
             tracing::info!(bind = %self.config.bind, "worker health endpoint listening");
             let router = self.router();
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { stop.cancelled().await });
+                let served =
+                    axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(e) = served.await {
                     tracing::error!(error = %e, "worker HTTP server failed");
                 }
@@ -94,12 +91,8 @@ impl Worker {
         ));
         let heartbeat_stop = CancellationToken::new();
         let lease = self.config.lease_seconds as i32;
-        let heartbeat = tokio::spawn(run_heartbeat(
-            self.pool.clone(),
-            self.in_flight.clone(),
-            lease,
-            heartbeat_stop.clone(),
-        ));
+        let heartbeat =
+            tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
         let rt = Runtime {
             pool: self.pool.clone(),
             config: self.config.clone(),
@@ -123,14 +116,7 @@ impl Worker {
             .queues
             .iter()
             .zip(wakeups)
-            .map(|(queue, wakeup)| {
-                tokio::spawn(claim_loop(
-                    rt.clone(),
-                    queue.clone(),
-                    wakeup,
-                    shutdown.clone(),
-                ))
-            })
+            .map(|(queue, wakeup)| tokio::spawn(claim_loop(rt.clone(), queue.clone(), wakeup, shutdown.clone())))
             .collect();
         self.running.store(true, Ordering::SeqCst);
         tracing::info!(worker_id = %self.worker_id, queues = ?self.queues, "worker started");
@@ -144,10 +130,7 @@ impl Worker {
         let grace = Duration::from_millis(self.config.shutdown_grace_ms);
         let all = rt.permits.clone().acquire_many_owned(max as u32);
         if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!(
-                steps = self.in_flight.len(),
-                "grace period over; releasing unfinished steps"
-            );
+            tracing::warn!(steps = self.in_flight.len(), "grace period over; releasing unfinished steps");
             rt.hard_stop.cancel();
             let _ = rt.permits.acquire_many(max as u32).await;
         }
@@ -157,10 +140,7 @@ impl Worker {
         if let Err(e) = release(&self.pool, &unfinished).await {
             tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire");
         } else if !unfinished.is_empty() {
-            tracing::info!(
-                steps = unfinished.len(),
-                "released unfinished steps to other workers"
-            );
+            tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
         }
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
@@ -191,16 +171,7 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 Err(_) => break,
             }
         }
-        match claim_batch(
-            &rt.pool,
-            &queue,
-            &rt.worker_id,
-            lease,
-            reserved as i32,
-            rt.durable,
-        )
-        .await
-        {
+        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32, rt.durable).await {
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
@@ -253,24 +224,14 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
             tracing::info!(error = %e.message, retryable = ?e.kind, "step failed");
         }
     });
-    let _ = rt
-        .completions
-        .send(Completion {
-            lease,
-            task_uuid,
-            outcome,
-        })
-        .await;
+    let _ = rt.completions.send(Completion { lease, task_uuid, outcome }).await;
 }
 
 /// Call the handler in its own task (so a panic becomes an error, not a dead worker) under the step timeout.
 async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result<Value, StepError> {
     let Some(handler) = registry.get(&context.handler) else {
-        return Err(StepError::permanent(format!(
-            "no handler `{}` is registered in this worker",
-            context.handler
-        ))
-        .with_class("HandlerNotFound"));
+        return Err(StepError::permanent(format!("no handler `{}` is registered in this worker", context.handler))
+            .with_class("HandlerNotFound"));
     };
     let timeout = context.timeout;
     let mut call = tokio::spawn(async move { handler.call(&context).await });
@@ -287,16 +248,10 @@ async fn run_handler(registry: &HandlerRegistry, context: StepContext) -> Result
                 .unwrap_or_else(|| "handler panicked".into());
             Err(StepError::retryable(format!("handler panicked: {message}")).with_class("Panic"))
         }
-        Ok(Err(join)) => {
-            Err(StepError::retryable(format!("handler task failed: {join}"))
-                .with_class("Cancelled"))
-        }
+        Ok(Err(join)) => Err(StepError::retryable(format!("handler task failed: {join}")).with_class("Cancelled")),
         Err(_) => {
             call.abort();
-            Err(
-                StepError::retryable(format!("handler timed out after {} s", timeout.as_secs()))
-                    .with_class("Timeout"),
-            )
+            Err(StepError::retryable(format!("handler timed out after {} s", timeout.as_secs())).with_class("Timeout"))
         }
     }
 }

@@ -18,28 +18,13 @@ pub fn catalog() -> Vec<(&'static str, Arc<dyn StepHandler>)> {
         ("tree_workflow.square", square.clone()),
         ("mixed_dag_workflow.square", square),
         ("test_scenarios.sleepy_square", Arc::new(math::SleepySquare)),
-        (
-            "order_fulfillment.validate_order",
-            Arc::new(order::ValidateOrder),
-        ),
-        (
-            "order_fulfillment.reserve_inventory",
-            Arc::new(order::ReserveInventory),
-        ),
-        (
-            "order_fulfillment.process_payment",
-            Arc::new(order::ProcessPayment),
-        ),
+        ("order_fulfillment.validate_order", Arc::new(order::ValidateOrder)),
+        ("order_fulfillment.reserve_inventory", Arc::new(order::ReserveInventory)),
+        ("order_fulfillment.process_payment", Arc::new(order::ProcessPayment)),
         ("order_fulfillment.ship_order", Arc::new(order::ShipOrder)),
         ("retry_workflow.flaky", Arc::new(failures::Flaky)),
-        (
-            "retry_workflow.always_failing",
-            Arc::new(failures::AlwaysFailing),
-        ),
-        (
-            "error_workflow.permanent_failure",
-            Arc::new(failures::PermanentFailure),
-        ),
+        ("retry_workflow.always_failing", Arc::new(failures::AlwaysFailing)),
+        ("error_workflow.permanent_failure", Arc::new(failures::PermanentFailure)),
         ("bench.noop", Arc::new(noop::Noop)),
         ("bench.sleep", Arc::new(noop::Sleep)),
         ("test_scenarios.panic_once", Arc::new(chaos::PanicOnce)),

@@ -51,13 +51,9 @@ impl NativeWorker {
     fn next_event(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<Option<String>> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         loop {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .min(SLICE);
+            let left = deadline.saturating_duration_since(Instant::now()).min(SLICE);
             if let Some(event) = py.detach(|| self.inner.next_event(left)) {
-                return serde_json::to_string(&event)
-                    .map(Some)
-                    .map_err(|e| PyRuntimeError::new_err(e.to_string()));
+                return serde_json::to_string(&event).map(Some).map_err(|e| PyRuntimeError::new_err(e.to_string()));
             }
             py.check_signals()?;
             if Instant::now() >= deadline || !self.inner.is_running() {
@@ -68,9 +64,7 @@ impl NativeWorker {
 
     /// Hand back the outcome of event `event_id` (JSON); returns False if the step no longer waits for it.
     fn complete(&self, event_id: u64, outcome_json: &str) -> PyResult<bool> {
-        self.inner
-            .complete_json(event_id, outcome_json)
-            .map_err(PyValueError::new_err)
+        self.inner.complete_json(event_id, outcome_json).map_err(PyValueError::new_err)
     }
 
     /// Whether the worker is running.
@@ -87,8 +81,7 @@ impl NativeWorker {
     /// Stop claiming, let in-flight steps finish within the grace period, release the rest. The GIL is
     /// released meanwhile so that handler threads can complete their events.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.stop())
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        py.detach(|| self.inner.stop()).map_err(|e| PyRuntimeError::new_err(e.to_string()))
     }
 }
 

@@ -15,18 +15,10 @@ use tasker_shared::config::AuthConfig;
 /// The permission a request needs, from its method and path.
 fn required_permission(method: &Method, path: &str) -> Option<&'static str> {
     if path.starts_with("/v1/templates") {
-        return Some(if method == Method::GET {
-            "templates:read"
-        } else {
-            "templates:write"
-        });
+        return Some(if method == Method::GET { "templates:read" } else { "templates:write" });
     }
     if path.starts_with("/v1/") {
-        return Some(if method == Method::GET {
-            "tasks:read"
-        } else {
-            "tasks:write"
-        });
+        return Some(if method == Method::GET { "tasks:read" } else { "tasks:write" });
     }
     None
 }
@@ -38,12 +30,7 @@ struct Claims {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        code: "unauthorized",
-        message: message.into(),
-        field: None,
-    }
+    ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: message.into(), field: None }
 }
 
 fn presented_token(headers: &HeaderMap) -> Option<&str> {
@@ -57,23 +44,14 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The permissions `token` grants, or `None` if it is not a valid credential.
 fn permissions_of(config: &AuthConfig, token: &str) -> Option<Vec<String>> {
-    let digest: String = Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if let Some(key) = config
-        .api_keys
-        .iter()
-        .find(|k| k.sha256.eq_ignore_ascii_case(&digest))
-    {
+    let digest: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(key) = config.api_keys.iter().find(|k| k.sha256.eq_ignore_ascii_case(&digest)) {
         return Some(key.permissions.clone());
     }
     let secret = config.jwt_secret.as_ref()?;
     let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
-    jsonwebtoken::decode::<Claims>(token, &key, &validation)
-        .ok()
-        .map(|data| data.claims.permissions)
+    jsonwebtoken::decode::<Claims>(token, &key, &validation).ok().map(|data| data.claims.permissions)
 }
 
 /// Middleware: enforce `config` on every request it wraps.
@@ -88,10 +66,8 @@ pub async fn require_auth(
     if !config.enabled || !protected {
         return Ok(next.run(request).await);
     }
-    let token =
-        presented_token(request.headers()).ok_or_else(|| unauthorized("credentials required"))?;
-    let granted =
-        permissions_of(&config, token).ok_or_else(|| unauthorized("invalid credentials"))?;
+    let token = presented_token(request.headers()).ok_or_else(|| unauthorized("credentials required"))?;
+    let granted = permissions_of(&config, token).ok_or_else(|| unauthorized("invalid credentials"))?;
     if let Some(needed) = needed {
         if !granted.iter().any(|p| p == "*" || p == needed) {
             tracing::info!(%path, needed, "request denied: missing permission");
@@ -118,10 +94,7 @@ mod tests {
             api_keys: vec![ApiKey {
                 name: "reader".into(),
                 // sha256("reader-key")
-                sha256: Sha256::digest(b"reader-key")
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
+                sha256: Sha256::digest(b"reader-key").iter().map(|b| format!("{b:02x}")).collect(),
                 permissions: vec!["tasks:read".into()],
             }],
             jwt_secret: Some("s3cret".into()),
@@ -130,10 +103,7 @@ mod tests {
 
     #[test]
     fn api_keys_match_by_digest() {
-        assert_eq!(
-            permissions_of(&config(), "reader-key"),
-            Some(vec!["tasks:read".to_string()])
-        );
+        assert_eq!(permissions_of(&config(), "reader-key"), Some(vec!["tasks:read".to_string()]));
         assert_eq!(permissions_of(&config(), "wrong"), None);
     }
 
@@ -146,10 +116,7 @@ mod tests {
             &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
         )
         .unwrap();
-        assert_eq!(
-            permissions_of(&config(), &token),
-            Some(vec!["tasks:write".to_string()])
-        );
+        assert_eq!(permissions_of(&config(), &token), Some(vec!["tasks:write".to_string()]));
         let forged = jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &claims,
@@ -161,18 +128,9 @@ mod tests {
 
     #[test]
     fn routes_need_the_right_permission() {
-        assert_eq!(
-            required_permission(&Method::GET, "/v1/tasks"),
-            Some("tasks:read")
-        );
-        assert_eq!(
-            required_permission(&Method::POST, "/v1/tasks"),
-            Some("tasks:write")
-        );
-        assert_eq!(
-            required_permission(&Method::GET, "/v1/templates"),
-            Some("templates:read")
-        );
+        assert_eq!(required_permission(&Method::GET, "/v1/tasks"), Some("tasks:read"));
+        assert_eq!(required_permission(&Method::POST, "/v1/tasks"), Some("tasks:write"));
+        assert_eq!(required_permission(&Method::GET, "/v1/templates"), Some("templates:read"));
         assert_eq!(required_permission(&Method::GET, "/health/ready"), None);
     }
 }

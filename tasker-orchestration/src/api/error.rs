@@ -23,12 +23,7 @@ pub struct ApiError {
 impl ApiError {
     /// 400 naming a field.
     pub fn bad_request(field: impl Into<Option<String>>, message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_request",
-            message: message.into(),
-            field: field.into(),
-        }
+        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into(), field: field.into() }
     }
 
     /// 422 naming a field.
@@ -43,28 +38,32 @@ impl ApiError {
 
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: message.into(),
-            field: None,
-        }
+        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), field: None }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let body = json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
         (self.status, Json(body)).into_response()
     }
 }
 
 fn database_error(e: &sqlx::Error) -> ApiError {
-    let unavailable = matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    );
+    // SQLSTATE class 22 (data exception: bad encoding, out-of-range value, ...) can only come from input
+    // that slipped past validation: a client error, not a server fault.
+    if let Some(code) = e.as_database_error().and_then(|d| d.code()) {
+        if code.starts_with("22") {
+            tracing::info!(error = %e, "request rejected by the database as invalid data");
+            return ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_value",
+                message: "a value in the request is not acceptable".into(),
+                field: None,
+            };
+        }
+    }
+    let unavailable = matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed);
     if unavailable {
         tracing::warn!(error = %e, "database unavailable");
         return ApiError {
@@ -88,13 +87,9 @@ impl From<OrchestrationError> for ApiError {
         match &e {
             OrchestrationError::TemplateNotFound { .. } => ApiError::not_found(e.to_string()),
             OrchestrationError::TaskNotFound(_) => ApiError::not_found(e.to_string()),
-            OrchestrationError::InvalidContext { field, message } => {
-                ApiError::invalid(field.clone(), message.clone())
-            }
+            OrchestrationError::InvalidContext { field, message } => ApiError::invalid(field.clone(), message.clone()),
             OrchestrationError::Database(db) => database_error(db),
-            OrchestrationError::Shared(tasker_shared::TaskerError::Database(db)) => {
-                database_error(db)
-            }
+            OrchestrationError::Shared(tasker_shared::TaskerError::Database(db)) => database_error(db),
             _ => {
                 tracing::error!(error = %e, "internal error");
                 ApiError {

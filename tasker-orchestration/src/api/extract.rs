@@ -13,10 +13,7 @@ pub struct JsonBody<T>(pub T);
 
 /// The field path serde_path_to_error puts at the start of axum's data-error text (`context.x: invalid …`).
 fn field_of(text: &str) -> Option<String> {
-    let detail = text
-        .split_once("target type: ")
-        .map(|(_, d)| d)
-        .unwrap_or(text);
+    let detail = text.split_once("target type: ").map(|(_, d)| d).unwrap_or(text);
     if let Some(rest) = detail.strip_prefix("missing field `") {
         return rest.split('`').next().map(str::to_string);
     }
@@ -41,9 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let text = rejection.body_text();
     match rejection {
-        JsonRejection::JsonDataError(_) => {
-            ApiError::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text)
-        }
+        JsonRejection::JsonDataError(_) => ApiError::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text),
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(Some("body".to_string()), text),
         JsonRejection::MissingJsonContentType(_) => ApiError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -81,9 +76,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 
 /// Parse a UUID path segment, naming the parameter when it is not one.
 pub fn parse_uuid(name: &str, raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request(Some(name.to_string()), format!("`{raw}` is not a UUID"))
-    })
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(Some(name.to_string()), format!("`{raw}` is not a UUID")))
 }
 
 #[cfg(test)]
@@ -101,7 +94,9 @@ mod tests {
             Some("priority".into())
         );
         assert_eq!(
-            field_of("Failed to deserialize the JSON body into the target type: unknown field `bogus`, expected one of"),
+            field_of(
+                "Failed to deserialize the JSON body into the target type: unknown field `bogus`, expected one of"
+            ),
             Some("bogus".into())
         );
     }

@@ -16,15 +16,10 @@ pub async fn live() -> impl IntoResponse {
 /// Readiness: 200 when the database answers, 503 (with the failing component) when it does not.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match tasker_shared::db::ping(&state.pool, Duration::from_secs(2)).await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "checks": {"database": {"status": "up"}}})),
-        ),
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": {"status": "up"}}}))),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({"status": "unavailable", "checks": {"database": {"status": "down", "error": e}}}),
-            ),
+            Json(json!({"status": "unavailable", "checks": {"database": {"status": "down", "error": e}}})),
         ),
     }
 }
@@ -33,8 +28,5 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics() -> impl IntoResponse {
     let handle = tasker_shared::observability::prometheus();
     handle.run_upkeep();
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        handle.render(),
-    )
+    ([("content-type", "text/plain; version=0.0.4")], handle.render())
 }

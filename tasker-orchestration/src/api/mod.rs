@@ -41,10 +41,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(error::not_found_route)
-        .layer(axum::middleware::from_fn_with_state(
-            auth,
-            auth::require_auth,
-        ))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require_auth))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -56,8 +53,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
 
 /// CORS for the configured origins only (none by default: browsers on other origins are refused).
 fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
-    let allowed: Vec<axum::http::HeaderValue> =
-        origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let allowed: Vec<axum::http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
     tower_http::cors::CorsLayer::new()
         .allow_origin(allowed)
         .allow_methods([

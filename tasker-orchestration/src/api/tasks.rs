@@ -21,35 +21,33 @@ pub async fn create(
     JsonBody(request): JsonBody<CreateTaskRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     for (field, value) in [
-        ("idempotency_key", &request.idempotency_key),
-        ("correlation_id", &request.correlation_id),
-        ("version", &request.version),
+        ("namespace", Some(&request.namespace)),
+        ("name", Some(&request.name)),
+        ("idempotency_key", request.idempotency_key.as_ref()),
+        ("correlation_id", request.correlation_id.as_ref()),
+        ("version", request.version.as_ref()),
+        ("initiator", request.initiator.as_ref()),
     ] {
-        if value
-            .as_ref()
-            .is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN)
-        {
-            return Err(ApiError::invalid(
-                field,
-                format!("must be 1-{MAX_KEY_LEN} characters"),
-            ));
+        if value.is_some_and(|v| v.is_empty() || v.len() > MAX_KEY_LEN) {
+            return Err(ApiError::invalid(field, format!("must be 1-{MAX_KEY_LEN} characters")));
+        }
+        if value.is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::invalid(field, "must not contain NUL characters"));
+        }
+    }
+    if let Some(tags) = &request.tags {
+        if tags.len() > 100 || tags.iter().any(|t| t.len() > MAX_KEY_LEN || t.contains('\0')) {
+            return Err(ApiError::invalid("tags", format!("at most 100 tags of 1-{MAX_KEY_LEN} characters, no NUL")));
         }
     }
     if !request.context.is_object() {
         return Err(ApiError::invalid("context", "must be a JSON object"));
     }
     if contains_nul(&request.context) {
-        return Err(ApiError::invalid(
-            "context",
-            "strings must not contain NUL characters",
-        ));
+        return Err(ApiError::invalid("context", "strings must not contain NUL characters"));
     }
     let created = create_task(&state.pool, &state.catalog, &state.execution, request).await?;
-    let status = if created.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(created.task)))
 }
 
@@ -64,24 +62,16 @@ fn contains_nul(v: &serde_json::Value) -> bool {
 }
 
 /// `GET /v1/tasks/{task_uuid}`.
-pub async fn show(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     Ok(Json(task_query::get_task(&state.pool, task_uuid).await?))
 }
 
 /// `GET /v1/tasks/{task_uuid}/steps`.
-pub async fn steps(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn steps(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let task = task_query::get_task(&state.pool, task_uuid).await?;
-    Ok(Json(
-        json!({"task_uuid": task.task_uuid, "steps": task.steps}),
-    ))
+    Ok(Json(json!({"task_uuid": task.task_uuid, "steps": task.steps})))
 }
 
 /// Query of `GET /v1/tasks`.
@@ -101,26 +91,16 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            Some("limit".to_string()),
-            "must be between 1 and 1000",
-        ));
+        return Err(ApiError::bad_request(Some("limit".to_string()), "must be between 1 and 1000"));
+    }
+    if q.namespace.as_ref().is_some_and(|n| n.contains('\0') || n.len() > MAX_KEY_LEN) {
+        return Err(ApiError::bad_request(Some("namespace".to_string()), "not a valid namespace"));
     }
     if let Some(s) = &q.state {
-        s.parse::<TaskState>()
-            .map_err(|e| ApiError::bad_request(Some("state".to_string()), e.to_string()))?;
+        s.parse::<TaskState>().map_err(|e| ApiError::bad_request(Some("state".to_string()), e.to_string()))?;
     }
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| parse_uuid("cursor", c))
-        .transpose()?;
-    let filter = TaskFilter {
-        namespace: q.namespace,
-        state: q.state,
-        cursor,
-        limit,
-    };
+    let cursor = q.cursor.as_deref().map(|c| parse_uuid("cursor", c)).transpose()?;
+    let filter = TaskFilter { namespace: q.namespace, state: q.state, cursor, limit };
     let (tasks, next) = task_query::list_tasks(&state.pool, &filter).await?;
     Ok(Json(json!({"tasks": tasks, "next_cursor": next})))
 }

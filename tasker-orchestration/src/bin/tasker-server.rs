@@ -15,12 +15,8 @@ async fn main() -> anyhow::Result<()> {
     let config = TaskerConfig::load().context("loading configuration")?;
     let pool = connect_with_retry(&config).await?;
     let bind = config.orchestration.bind.clone();
-    let server = OrchestrationServer::new(pool, config)
-        .await
-        .context("preparing the database")?;
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
+    let server = OrchestrationServer::new(pool, config).await.context("preparing the database")?;
+    let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
     tracing::info!(%bind, "tasker-server listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(tasker_shared::shutdown::cancel_on_signal(shutdown.clone()));

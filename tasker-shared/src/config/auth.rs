@@ -27,10 +27,7 @@ impl fmt::Debug for AuthConfig {
             .field("enabled", &self.enabled)
             .field("protect_health", &self.protect_health)
             .field("api_keys", &self.api_keys)
-            .field(
-                "jwt_secret",
-                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
-            )
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

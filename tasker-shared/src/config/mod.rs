@@ -191,17 +191,12 @@ pub struct TemplatesConfig {
 
 impl Default for TemplatesConfig {
     fn default() -> Self {
-        Self {
-            path: PathBuf::from("config/templates"),
-        }
+        Self { path: PathBuf::from("config/templates") }
     }
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> TaskerError {
-    TaskerError::Config {
-        key: key.into(),
-        message: message.into(),
-    }
+    TaskerError::Config { key: key.into(), message: message.into() }
 }
 
 impl TaskerConfig {
@@ -218,8 +213,7 @@ impl TaskerConfig {
         let mut builder = config::Config::builder();
         for sub in [dir.join("base"), dir.join("environments").join(env)] {
             for file in toml_files(&sub) {
-                builder =
-                    builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+                builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
             }
         }
         let overrides: Vec<(String, String)> = std::env::vars()
@@ -227,13 +221,8 @@ impl TaskerConfig {
             .filter_map(|(k, _)| var(&k).map(|v| (k, v)))
             .collect();
         for (k, v) in overrides {
-            let key = k
-                .trim_start_matches("TASKER__")
-                .to_lowercase()
-                .replace("__", ".");
-            builder = builder
-                .set_override(key.clone(), v)
-                .map_err(|e| invalid(&key, e.to_string()))?;
+            let key = k.trim_start_matches("TASKER__").to_lowercase().replace("__", ".");
+            builder = builder.set_override(key.clone(), v).map_err(|e| invalid(&key, e.to_string()))?;
         }
         let mut cfg: TaskerConfig = builder
             .build()
@@ -258,63 +247,37 @@ impl TaskerConfig {
     /// Check value ranges; the error names the offending key.
     pub fn validate(&self) -> Result<()> {
         let positive = [
-            (
-                "database.max_connections",
-                self.database.max_connections as u64,
-            ),
-            (
-                "orchestration.batch_size",
-                self.orchestration.batch_size as u64,
-            ),
-            (
-                "orchestration.poll_interval_ms",
-                self.orchestration.poll_interval_ms,
-            ),
+            ("database.max_connections", self.database.max_connections as u64),
+            ("orchestration.batch_size", self.orchestration.batch_size as u64),
+            ("orchestration.poll_interval_ms", self.orchestration.poll_interval_ms),
             ("worker.batch_size", self.worker.batch_size as u64),
             ("worker.max_concurrency", self.worker.max_concurrency as u64),
             ("worker.lease_seconds", self.worker.lease_seconds as u64),
             ("worker.poll_interval_ms", self.worker.poll_interval_ms),
-            (
-                "execution.default_max_attempts",
-                self.execution.default_max_attempts as u64,
-            ),
-            (
-                "execution.default_timeout_seconds",
-                self.execution.default_timeout_seconds as u64,
-            ),
+            ("execution.default_max_attempts", self.execution.default_max_attempts as u64),
+            ("execution.default_timeout_seconds", self.execution.default_timeout_seconds as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
                 return Err(invalid(key, "must be greater than zero"));
             }
         }
-        if !self.database.url.starts_with("postgres://")
-            && !self.database.url.starts_with("postgresql://")
-        {
+        if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
             return Err(invalid("database.url", "must be a postgres:// URL"));
         }
         for (i, key) in self.auth.api_keys.iter().enumerate() {
             if key.sha256.len() != 64 || !key.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(invalid(
-                    &format!("auth.api_keys[{i}].sha256"),
-                    "must be 64 hex digits (a SHA-256 digest)",
-                ));
+                return Err(invalid(&format!("auth.api_keys[{i}].sha256"), "must be 64 hex digits (a SHA-256 digest)"));
             }
         }
         if self.auth.enabled && self.auth.api_keys.is_empty() && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.enabled", "needs api_keys or jwt_secret"));
         }
         if self.orchestration.max_body_bytes == 0 {
-            return Err(invalid(
-                "orchestration.max_body_bytes",
-                "must be greater than zero",
-            ));
+            return Err(invalid("orchestration.max_body_bytes", "must be greater than zero"));
         }
         if self.execution.default_backoff_base_ms > self.execution.default_backoff_max_ms {
-            return Err(invalid(
-                "execution.default_backoff_base_ms",
-                "must not exceed default_backoff_max_ms",
-            ));
+            return Err(invalid("execution.default_backoff_base_ms", "must not exceed default_backoff_max_ms"));
         }
         Ok(())
     }
@@ -330,12 +293,7 @@ fn config_error_key(e: &config::ConfigError) -> String {
 
 fn toml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect()
-        })
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect())
         .unwrap_or_default();
     files.sort();
     files
@@ -373,10 +331,8 @@ mod tests {
             ("TASKER_TEMPLATE_PATH", "/tmp/templates"),
         ]
         .into();
-        let cfg = TaskerConfig::load_from(&repo_config_dir(), "development", |k| {
-            vars.get(k).map(|v| v.to_string())
-        })
-        .unwrap();
+        let cfg =
+            TaskerConfig::load_from(&repo_config_dir(), "development", |k| vars.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(cfg.database.url, "postgres://db.example:5432/x");
         assert_eq!(cfg.orchestration.bind, "0.0.0.0:9000");
         assert_eq!(cfg.templates.path, PathBuf::from("/tmp/templates"));
@@ -386,11 +342,7 @@ mod tests {
     fn unknown_keys_are_rejected_with_their_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("base")).unwrap();
-        std::fs::write(
-            dir.path().join("base/worker.toml"),
-            "[worker]\nbatch_sise = 3\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("base/worker.toml"), "[worker]\nbatch_sise = 3\n").unwrap();
         let err = TaskerConfig::load_from(dir.path(), "development", |_| None).unwrap_err();
         assert!(err.to_string().contains("batch_sise"), "{err}");
     }
@@ -399,22 +351,14 @@ mod tests {
     fn zero_values_are_rejected_naming_the_key() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("base")).unwrap();
-        std::fs::write(
-            dir.path().join("base/worker.toml"),
-            "[worker]\nlease_seconds = 0\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("base/worker.toml"), "[worker]\nlease_seconds = 0\n").unwrap();
         let err = TaskerConfig::load_from(dir.path(), "development", |_| None).unwrap_err();
-        assert!(
-            matches!(&err, TaskerError::Config { key, .. } if key == "worker.lease_seconds"),
-            "{err}"
-        );
+        assert!(matches!(&err, TaskerError::Config { key, .. } if key == "worker.lease_seconds"), "{err}");
     }
 
     #[test]
     fn missing_directory_gives_defaults() {
-        let cfg =
-            TaskerConfig::load_from(Path::new("/nonexistent"), "development", |_| None).unwrap();
+        let cfg = TaskerConfig::load_from(Path::new("/nonexistent"), "development", |_| None).unwrap();
         assert_eq!(cfg, TaskerConfig::default());
     }
 }

@@ -10,8 +10,8 @@ mod queue;
 mod wakeup;
 
 pub use queue::{
-    delete_batch, ensure_queue, extend_visibility, next_visible_in, read_batch, release_now,
-    send_batch, send_delayed, QueuedMessage,
+    delete_batch, ensure_queue, extend_visibility, next_visible_in, read_batch, release_now, send_batch, send_delayed,
+    QueuedMessage,
 };
 pub use wakeup::{WakeSource, Wakeup};
 
@@ -64,9 +64,6 @@ mod tests {
         // pgmq prefixes tables with `q_`/`a_` and PostgreSQL identifiers are at most 63 bytes.
         assert!(q.len() <= 47, "pgmq allows 47 characters, got {}", q.len());
         assert!(notify_channel(&q).len() <= 63);
-        assert_eq!(
-            worker_queue("linear_workflow"),
-            "worker_linear_workflow_queue"
-        );
+        assert_eq!(worker_queue("linear_workflow"), "worker_linear_workflow_queue");
     }
 }

@@ -30,34 +30,22 @@ pub struct QueuedMessage<T> {
 /// The table holding `queue`'s messages. Queue names are validated identifiers (namespaces are checked by
 /// template validation, and pgmq rejects anything longer than 47 characters at creation).
 fn table(queue: &str) -> String {
-    debug_assert!(queue
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+    debug_assert!(queue.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
     format!("pgmq.q_{queue}")
 }
 
 /// Create `queue` if it does not exist (pgmq serialises concurrent creators with an advisory lock).
 pub async fn ensure_queue(pool: &PgPool, queue: &str) -> Result<()> {
-    sqlx::query("SELECT pgmq.create($1)")
-        .bind(queue)
-        .execute(pool)
-        .await?;
+    sqlx::query("SELECT pgmq.create($1)").bind(queue).execute(pool).await?;
     Ok(())
 }
 
 /// Send `messages` to `queue`, visible now, and notify its listeners at commit.
-pub async fn send_batch<T: Serialize>(
-    conn: &mut PgConnection,
-    queue: &str,
-    messages: &[T],
-) -> Result<()> {
+pub async fn send_batch<T: Serialize>(conn: &mut PgConnection, queue: &str, messages: &[T]) -> Result<()> {
     if messages.is_empty() {
         return Ok(());
     }
-    let bodies = messages
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<_>, _>>()?;
+    let bodies = messages.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
     // PostgreSQL folds identical notifications of one transaction into one.
     sqlx::query(&format!(
         "WITH sent AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), unnest($1::jsonb[]) RETURNING 1)
@@ -116,11 +104,7 @@ pub async fn read_batch<T: DeserializeOwned>(
     .await?;
     let mut messages: Vec<QueuedMessage<T>> = rows
         .into_iter()
-        .map(|(msg_id, read_ct, message)| QueuedMessage {
-            msg_id,
-            read_ct,
-            body: serde_json::from_value(message).ok(),
-        })
+        .map(|(msg_id, read_ct, message)| QueuedMessage { msg_id, read_ct, body: serde_json::from_value(message).ok() })
         .collect();
     messages.sort_by_key(|m| m.msg_id);
     Ok(messages)
@@ -141,24 +125,16 @@ pub async fn next_visible_in(pool: &PgPool, queue: &str) -> Result<Option<Durati
 /// Delete messages (acknowledge them).
 pub async fn delete_batch(conn: &mut PgConnection, queue: &str, msg_ids: &[i64]) -> Result<()> {
     if !msg_ids.is_empty() {
-        sqlx::query(&format!(
-            "DELETE FROM {} WHERE msg_id = ANY($1)",
-            table(queue)
-        ))
-        .bind(msg_ids)
-        .execute(conn)
-        .await?;
+        sqlx::query(&format!("DELETE FROM {} WHERE msg_id = ANY($1)", table(queue)))
+            .bind(msg_ids)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
 
 /// Keep messages hidden for another `seconds` from now (a lease heartbeat).
-pub async fn extend_visibility(
-    conn: &mut PgConnection,
-    queue: &str,
-    msg_ids: &[i64],
-    seconds: i32,
-) -> Result<()> {
+pub async fn extend_visibility(conn: &mut PgConnection, queue: &str, msg_ids: &[i64], seconds: i32) -> Result<()> {
     if !msg_ids.is_empty() {
         sqlx::query(&format!(
             "UPDATE {} SET vt = clock_timestamp() + make_interval(secs => $2) WHERE msg_id = ANY($1)",

@@ -39,27 +39,14 @@ impl Wakeup {
         poll_interval: Duration,
         stop: CancellationToken,
     ) -> crate::Result<Vec<Self>> {
-        let wakeups: Vec<Self> = queues
-            .iter()
-            .map(|_| Self {
-                notify: Arc::new(Notify::new()),
-                mode,
-                poll_interval,
-            })
-            .collect();
+        let wakeups: Vec<Self> =
+            queues.iter().map(|_| Self { notify: Arc::new(Notify::new()), mode, poll_interval }).collect();
         if mode.listens() && !queues.is_empty() {
-            let channels: HashMap<String, Arc<Notify>> = queues
-                .iter()
-                .zip(&wakeups)
-                .map(|(q, w)| (notify_channel(q), w.notify.clone()))
-                .collect();
+            let channels: HashMap<String, Arc<Notify>> =
+                queues.iter().zip(&wakeups).map(|(q, w)| (notify_channel(q), w.notify.clone())).collect();
             let mut listener = PgListener::connect_with(pool).await?;
-            listener
-                .listen_all(channels.keys().map(String::as_str))
-                .await?;
-            let wake_all = |channels: &HashMap<String, Arc<Notify>>| {
-                channels.values().for_each(|n| n.notify_one())
-            };
+            listener.listen_all(channels.keys().map(String::as_str)).await?;
+            let wake_all = |channels: &HashMap<String, Arc<Notify>>| channels.values().for_each(|n| n.notify_one());
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
@@ -93,8 +80,7 @@ impl Wakeup {
         poll_interval: Duration,
         stop: CancellationToken,
     ) -> crate::Result<Self> {
-        let mut all =
-            Self::start_many(pool, &[queue.to_string()], mode, poll_interval, stop).await?;
+        let mut all = Self::start_many(pool, &[queue.to_string()], mode, poll_interval, stop).await?;
         Ok(all.remove(0))
     }
 

@@ -18,12 +18,7 @@ pub struct TemplateError {
 
 impl TemplateError {
     pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            file: None,
-            step: None,
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { file: None, step: None, field: field.into(), message: message.into() }
     }
 
     pub(crate) fn at_step(mut self, step: &str) -> Self {

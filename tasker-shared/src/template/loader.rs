@@ -8,12 +8,7 @@ pub fn parse_template(yaml: &str) -> Result<TaskTemplate, TemplateError> {
     let template: TaskTemplate = serde_yaml::from_str(yaml).map_err(|e| {
         let msg = e.to_string();
         // serde_yaml names the path (e.g. `steps[1]: unknown field ...`) at the start of its message.
-        let field = msg
-            .split(": ")
-            .next()
-            .filter(|p| !p.contains(' '))
-            .unwrap_or("(document)")
-            .to_string();
+        let field = msg.split(": ").next().filter(|p| !p.contains(' ')).unwrap_or("(document)").to_string();
         TemplateError::new(field, msg)
     })?;
     validate(&template)?;
@@ -43,10 +38,9 @@ pub fn load_dir(dir: &Path) -> LoadReport {
         match loaded {
             Ok(t) => {
                 if report.templates.iter().any(|o| o.key() == t.key()) {
-                    report.errors.push(
-                        TemplateError::new("version", format!("{} is defined twice", t.key()))
-                            .in_file(file),
-                    );
+                    report
+                        .errors
+                        .push(TemplateError::new("version", format!("{} is defined twice", t.key())).in_file(file));
                 } else {
                     report.templates.push(t);
                 }
@@ -65,10 +59,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             collect_files(&path, out);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(path);
         }
     }
@@ -103,11 +94,7 @@ steps:
         assert_eq!(t.key(), "linear_workflow/mathematical_sequence@1.0.0");
         assert_eq!(t.steps[1].depends_on, vec!["linear_step_1"]);
         assert_eq!(t.steps[0].retry.as_ref().unwrap().max_attempts, Some(3));
-        let order: Vec<_> = t
-            .topological_order()
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let order: Vec<_> = t.topological_order().iter().map(|s| s.name.clone()).collect();
         assert_eq!(order, vec!["linear_step_1", "linear_step_2"]);
     }
 
@@ -133,10 +120,8 @@ steps:
 
     #[test]
     fn rejects_cycles() {
-        let yaml = VALID.replace(
-            "    timeout_seconds: 30\n",
-            "    timeout_seconds: 30\n    depends_on: [linear_step_2]\n",
-        );
+        let yaml =
+            VALID.replace("    timeout_seconds: 30\n", "    timeout_seconds: 30\n    depends_on: [linear_step_2]\n");
         let e = err(&yaml);
         assert!(e.message.contains("cycle"), "{e}");
         assert!(e.step.is_some());
@@ -164,20 +149,13 @@ steps:
     fn load_dir_keeps_valid_and_reports_invalid_with_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("good.yaml"), VALID).unwrap();
-        std::fs::write(
-            dir.path().join("bad.yaml"),
-            VALID.replace("[linear_step_1]", "[ghost]"),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("bad.yaml"), VALID.replace("[linear_step_1]", "[ghost]")).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let report = load_dir(dir.path());
         assert_eq!(report.templates.len(), 1);
         assert_eq!(report.errors.len(), 1);
         let e = &report.errors[0];
         assert!(e.file.as_ref().unwrap().ends_with("bad.yaml"));
-        assert!(
-            e.to_string().contains("bad.yaml") && e.to_string().contains("linear_step_2"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("bad.yaml") && e.to_string().contains("linear_step_2"), "{e}");
     }
 }

@@ -8,8 +8,7 @@ pub const MAX_NAMESPACE_LEN: usize = 34;
 
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
@@ -31,96 +30,62 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
         return Err(TemplateError::new("version", "must not be empty"));
     }
     if t.steps.is_empty() {
-        return Err(TemplateError::new(
-            "steps",
-            "a template needs at least one step",
-        ));
+        return Err(TemplateError::new("steps", "a template needs at least one step"));
     }
     let mut seen = HashSet::new();
     for (i, step) in t.steps.iter().enumerate() {
         if step.name.trim().is_empty() {
-            return Err(TemplateError::new(
-                format!("steps[{i}].name"),
-                "must not be empty",
-            ));
+            return Err(TemplateError::new(format!("steps[{i}].name"), "must not be empty"));
         }
         if !seen.insert(step.name.as_str()) {
-            return Err(
-                TemplateError::new(format!("steps[{i}].name"), "duplicate step name")
-                    .at_step(&step.name),
-            );
+            return Err(TemplateError::new(format!("steps[{i}].name"), "duplicate step name").at_step(&step.name));
         }
         if step.handler.trim().is_empty() {
-            return Err(
-                TemplateError::new(format!("steps[{i}].handler"), "must not be empty")
-                    .at_step(&step.name),
-            );
+            return Err(TemplateError::new(format!("steps[{i}].handler"), "must not be empty").at_step(&step.name));
         }
         if let Some(retry) = &step.retry {
             if retry.max_attempts == Some(0) {
-                return Err(TemplateError::new(
-                    format!("steps[{i}].retry.max_attempts"),
-                    "must be at least 1",
-                )
-                .at_step(&step.name));
+                return Err(TemplateError::new(format!("steps[{i}].retry.max_attempts"), "must be at least 1")
+                    .at_step(&step.name));
             }
             if let (Some(base), Some(max)) = (retry.base_ms, retry.max_ms) {
                 if base > max {
-                    return Err(TemplateError::new(
-                        format!("steps[{i}].retry.base_ms"),
-                        "must not exceed max_ms",
-                    )
-                    .at_step(&step.name));
+                    return Err(TemplateError::new(format!("steps[{i}].retry.base_ms"), "must not exceed max_ms")
+                        .at_step(&step.name));
                 }
             }
         }
         if step.timeout_seconds == Some(0) {
-            return Err(TemplateError::new(
-                format!("steps[{i}].timeout_seconds"),
-                "must be at least 1",
-            )
-            .at_step(&step.name));
+            return Err(
+                TemplateError::new(format!("steps[{i}].timeout_seconds"), "must be at least 1").at_step(&step.name)
+            );
         }
     }
     for (i, step) in t.steps.iter().enumerate() {
         for dep in &step.depends_on {
             if dep == &step.name {
-                return Err(TemplateError::new(
-                    format!("steps[{i}].depends_on"),
-                    "a step cannot depend on itself",
-                )
-                .at_step(&step.name));
+                return Err(TemplateError::new(format!("steps[{i}].depends_on"), "a step cannot depend on itself")
+                    .at_step(&step.name));
             }
             if !seen.contains(dep.as_str()) {
-                return Err(TemplateError::new(
-                    format!("steps[{i}].depends_on"),
-                    format!("unknown step `{dep}`"),
-                )
-                .at_step(&step.name));
+                return Err(TemplateError::new(format!("steps[{i}].depends_on"), format!("unknown step `{dep}`"))
+                    .at_step(&step.name));
             }
         }
     }
     topological_order(&t.steps)?;
     if let Some(schema) = &t.input_schema {
-        jsonschema::meta::validate(schema).map_err(|e| {
-            TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}"))
-        })?;
-        jsonschema::validator_for(schema).map_err(|e| {
-            TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}"))
-        })?;
+        jsonschema::meta::validate(schema)
+            .map_err(|e| TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}")))?;
+        jsonschema::validator_for(schema)
+            .map_err(|e| TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}")))?;
     }
     Ok(())
 }
 
 /// Kahn's algorithm; a leftover step is on a cycle and is named in the error.
-pub(super) fn topological_order(
-    steps: &[StepTemplate],
-) -> Result<Vec<&StepTemplate>, TemplateError> {
-    let index: HashMap<&str, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+pub(super) fn topological_order(steps: &[StepTemplate]) -> Result<Vec<&StepTemplate>, TemplateError> {
+    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     let mut indegree: Vec<usize> = steps.iter().map(|s| s.depends_on.len()).collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     for (i, s) in steps.iter().enumerate() {
@@ -143,15 +108,8 @@ pub(super) fn topological_order(
         }
     }
     if order.len() < steps.len() {
-        let (i, s) = steps
-            .iter()
-            .enumerate()
-            .find(|(i, _)| indegree[*i] > 0)
-            .expect("a step on the cycle");
-        return Err(
-            TemplateError::new(format!("steps[{i}].depends_on"), "dependency cycle")
-                .at_step(&s.name),
-        );
+        let (i, s) = steps.iter().enumerate().find(|(i, _)| indegree[*i] > 0).expect("a step on the cycle");
+        return Err(TemplateError::new(format!("steps[{i}].depends_on"), "dependency cycle").at_step(&s.name));
     }
     Ok(order)
 }

@@ -56,12 +56,7 @@ impl TestCluster {
         Self::start_with(pool, orchestrators, workers, test_config()).await
     }
 
-    pub async fn start_with(
-        pool: PgPool,
-        orchestrators: usize,
-        workers: usize,
-        config: TaskerConfig,
-    ) -> Self {
+    pub async fn start_with(pool: PgPool, orchestrators: usize, workers: usize, config: TaskerConfig) -> Self {
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
         let mut router = None;
@@ -88,28 +83,15 @@ impl TestCluster {
                 worker.run(stop).await.expect("worker runs");
             }));
         }
-        Self {
-            pool,
-            router: router.expect("at least one orchestrator"),
-            shutdown,
-            handles,
-        }
+        Self { pool, router: router.expect("at least one orchestrator"), shutdown, handles }
     }
 
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-    ) -> (StatusCode, Value) {
+    pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/json")
-            .body(
-                body.map(|b| Body::from(b.to_string()))
-                    .unwrap_or_else(Body::empty),
-            )
+            .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
             .unwrap();
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
@@ -128,12 +110,8 @@ impl TestCluster {
 
     /// Create a task and expect 201.
     pub async fn create(&self, namespace: &str, name: &str, context: Value) -> String {
-        let (status, body) = self
-            .post(
-                "/v1/tasks",
-                serde_json::json!({"namespace": namespace, "name": name, "context": context}),
-            )
-            .await;
+        let (status, body) =
+            self.post("/v1/tasks", serde_json::json!({"namespace": namespace, "name": name, "context": context})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["task_uuid"].as_str().unwrap().to_string()
     }
@@ -144,16 +122,10 @@ impl TestCluster {
         loop {
             let (status, task) = self.get(&format!("/v1/tasks/{task_uuid}")).await;
             assert_eq!(status, StatusCode::OK, "{task}");
-            if matches!(
-                task["state"].as_str(),
-                Some("complete" | "error" | "cancelled" | "resolved_manually")
-            ) {
+            if matches!(task["state"].as_str(), Some("complete" | "error" | "cancelled" | "resolved_manually")) {
                 return task;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "task {task_uuid} not terminal in {seconds}s: {task}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "task {task_uuid} not terminal in {seconds}s: {task}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -171,10 +143,7 @@ impl TestCluster {
             if open == 0 {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{open} tasks still open after {seconds}s"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "{open} tasks still open after {seconds}s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -189,20 +158,12 @@ impl TestCluster {
 
 /// A step of a task view by name.
 pub fn step<'a>(task: &'a Value, name: &str) -> &'a Value {
-    task["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}"))
+    task["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}"))
 }
 
 /// The exact integer value a math step produced.
 pub fn value(task: &Value, name: &str) -> String {
-    step(task, name)["result"]["value"]
-        .as_str()
-        .unwrap_or_else(|| panic!("step {name} has no value"))
-        .to_string()
+    step(task, name)["result"]["value"].as_str().unwrap_or_else(|| panic!("step {name} has no value")).to_string()
 }
 
 /// n^k as a decimal string, exactly.
@@ -220,9 +181,5 @@ pub fn pow(n: u64, k: u32) -> String {
             carry /= 10;
         }
     }
-    digits
-        .iter()
-        .rev()
-        .map(|d| char::from_digit(*d, 10).unwrap())
-        .collect()
+    digits.iter().rev().map(|d| char::from_digit(*d, 10).unwrap()).collect()
 }

@@ -17,10 +17,7 @@ use std::time::Duration;
 
 /// The workspace root (`tasker-tests/..`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
 }
 
 /// The directory holding `tasker-server` and `tasker-worker`: next to this test binary (`target/debug/deps/..`),
@@ -49,21 +46,14 @@ pub fn bin_dir() -> PathBuf {
 
 /// A TCP port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
 }
 
 /// The URL of the test's database (`#[sqlx::test]` creates one per test): `DATABASE_URL` with its database
 /// name replaced.
 pub async fn database_url(pool: &PgPool) -> String {
-    let db: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("current_database()");
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.expect("current_database()");
+    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let (without_query, query) = match base.split_once('?') {
         Some((b, q)) => (b.to_string(), format!("?{q}")),
         None => (base.clone(), String::new()),
@@ -108,22 +98,14 @@ pub fn spawn(kind: Kind, name: &str, database_url: &str, env: &[(&str, &str)]) -
         Kind::Worker => "tasker-worker",
     });
     let port = free_port();
-    let db = database_url
-        .rsplit('/')
-        .next()
-        .unwrap_or("db")
-        .split('?')
-        .next()
-        .unwrap_or("db");
+    let db = database_url.rsplit('/').next().unwrap_or("db").split('?').next().unwrap_or("db");
     let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults");
     std::fs::create_dir_all(&log_dir).expect("create log dir");
     let log_path = log_dir.join(format!("{db}-{name}.log"));
     let log = File::create(&log_path).expect("create log file");
     // Tag every connection with the process name, so tests can find its sessions in pg_stat_activity.
-    let tagged_url = format!(
-        "{database_url}{}application_name={name}",
-        if database_url.contains('?') { '&' } else { '?' }
-    );
+    let tagged_url =
+        format!("{database_url}{}application_name={name}", if database_url.contains('?') { '&' } else { '?' });
     let mut cmd = Command::new(&binary);
     cmd.current_dir(&root)
         .env("DATABASE_URL", tagged_url)
@@ -147,15 +129,8 @@ pub fn spawn(kind: Kind, name: &str, database_url: &str, env: &[(&str, &str)]) -
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    Proc {
-        name: name.to_string(),
-        port,
-        log_path,
-        child: Some(child),
-    }
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    Proc { name: name.to_string(), port, log_path, child: Some(child) }
 }
 
 impl Proc {
@@ -166,11 +141,8 @@ impl Proc {
 
     /// Send a signal by name (`STOP`, `CONT`, `TERM`, `KILL`) with `kill(1)`.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill(1)");
+        let status =
+            Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().expect("run kill(1)");
         assert!(status.success(), "kill -{signal} {} failed", self.name);
     }
 
@@ -217,11 +189,7 @@ impl Proc {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if self.has_exited() {
-                panic!(
-                    "{} exited during start-up; log:\n{}",
-                    self.name,
-                    tail(&self.log(), 60)
-                );
+                panic!("{} exited during start-up; log:\n{}", self.name, tail(&self.log(), 60));
             }
             if let Ok((200, _)) = try_http(self.port, "GET", "/health/ready", None).await {
                 return;
@@ -244,12 +212,7 @@ impl Drop for Proc {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            eprintln!(
-                "---- log of {} ({}) ----\n{}",
-                self.name,
-                self.log_path.display(),
-                tail(&self.log(), 40)
-            );
+            eprintln!("---- log of {} ({}) ----\n{}", self.name, self.log_path.display(), tail(&self.log(), 40));
         } else {
             // Logs are kept only for failed tests.
             let _ = std::fs::remove_file(&self.log_path);
@@ -279,12 +242,7 @@ pub async fn start_worker(name: &str, database_url: &str, env: &[(&str, &str)]) 
 
 /// One HTTP/1.1 request to 127.0.0.1:`port` (Connection: close); the status and the JSON body
 /// (`Null` when the body is not JSON).
-pub async fn try_http(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, Value)> {
+pub async fn try_http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
     let method = method.to_string();
     let path = path.to_string();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -300,26 +258,17 @@ pub async fn try_http(
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw)?;
         let text = String::from_utf8_lossy(&raw);
-        let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "no end of headers")
-        })?;
+        let (head, rest) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no end of headers"))?;
         let status: u16 = head
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no status"))?;
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        let payload = if chunked {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        Ok((
-            status,
-            serde_json::from_str(&payload).unwrap_or(Value::Null),
-        ))
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        let payload = if chunked { dechunk(rest) } else { rest.to_string() };
+        Ok((status, serde_json::from_str(&payload).unwrap_or(Value::Null)))
     })
     .await
     .expect("HTTP thread")
@@ -340,9 +289,7 @@ fn dechunk(mut rest: &str) -> String {
 
 /// [`try_http`] that panics on a transport error.
 pub async fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    try_http(port, method, path, body)
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
+    try_http(port, method, path, body).await.unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
 }
 
 /// `POST /v1/tasks` on a server process; expects 201 and returns the task uuid.
@@ -350,20 +297,14 @@ pub async fn create_task(port: u16, namespace: &str, name: &str, context: Value)
     let body = serde_json::json!({"namespace": namespace, "name": name, "context": context});
     let (status, created) = http(port, "POST", "/v1/tasks", Some(&body)).await;
     assert_eq!(status, 201, "create {namespace}/{name}: {created}");
-    created["task_uuid"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no task_uuid in {created}"))
+    created["task_uuid"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no task_uuid in {created}"))
 }
 
 // ---- Database observations ------------------------------------------------------------------------------
 
 /// `SELECT` one bigint.
 pub async fn scalar(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Poll until `sql` (one bigint) returns a value for which `done` holds; panics after `seconds`.
@@ -385,11 +326,10 @@ pub async fn wait_for(pool: &PgPool, sql: &str, seconds: u64, done: impl Fn(i64)
 
 /// Task and step counts by state, for failure messages.
 pub async fn describe(pool: &PgPool) -> String {
-    let tasks: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, count(*) FROM tasker.tasks GROUP BY 1 ORDER BY 1")
-            .fetch_all(pool)
-            .await
-            .unwrap_or_default();
+    let tasks: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM tasker.tasks GROUP BY 1 ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
     let steps: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, count(*) FROM tasker.workflow_steps GROUP BY 1 ORDER BY 1")
             .fetch_all(pool)
@@ -461,10 +401,7 @@ pub async fn assert_exactly_once(pool: &PgPool) {
     .fetch_all(pool)
     .await
     .unwrap();
-    assert!(
-        bad_enqueue.is_empty(),
-        "steps enqueued other than exactly once: {bad_enqueue:?}"
-    );
+    assert!(bad_enqueue.is_empty(), "steps enqueued other than exactly once: {bad_enqueue:?}");
     let (reported, applied): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE to_state = 'enqueued_for_orchestration'),
                 count(*) FILTER (WHERE from_state = 'enqueued_for_orchestration')
@@ -484,10 +421,7 @@ pub async fn assert_exactly_once(pool: &PgPool) {
             WHERE t.step_uuid = s.step_uuid AND t.to_state = 'in_progress') <> s.attempts",
     )
     .await;
-    assert_eq!(
-        over_reported, 0,
-        "steps with more reports than attempts, or claims not matching attempts"
-    );
+    assert_eq!(over_reported, 0, "steps with more reports than attempts, or claims not matching attempts");
     let bad_finals = scalar(
         pool,
         "SELECT count(*) FROM tasker.tasks k WHERE k.state IN ('complete', 'error') AND
@@ -496,19 +430,12 @@ pub async fn assert_exactly_once(pool: &PgPool) {
     )
     .await;
     assert_eq!(bad_finals, 0, "tasks finalized other than exactly once");
-    let left: Vec<(String, i64)> = queue_depths(pool)
-        .await
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let left: Vec<(String, i64)> = queue_depths(pool).await.into_iter().filter(|(_, n)| *n > 0).collect();
     assert!(left.is_empty(), "queues not drained: {left:?}");
 }
 
 /// One step's row: (attempts, state, claimed_by, result value).
-pub async fn step_row(
-    pool: &PgPool,
-    step_uuid: uuid::Uuid,
-) -> (i32, String, Option<String>, Option<String>) {
+pub async fn step_row(pool: &PgPool, step_uuid: uuid::Uuid) -> (i32, String, Option<String>, Option<String>) {
     sqlx::query_as(
         "SELECT attempts, state, claimed_by, results->>'value' FROM tasker.workflow_steps
          WHERE step_uuid = $1",
@@ -536,12 +463,7 @@ pub async fn claimers(pool: &PgPool, step_uuid: uuid::Uuid) -> Vec<String> {
 
 /// Wait until a step of `task_uuid` is `in_progress` under a claim of `worker` (any worker when `None`);
 /// returns the step.
-pub async fn wait_claimed(
-    pool: &PgPool,
-    task_uuid: uuid::Uuid,
-    worker: Option<&str>,
-    seconds: u64,
-) -> uuid::Uuid {
+pub async fn wait_claimed(pool: &PgPool, task_uuid: uuid::Uuid, worker: Option<&str>, seconds: u64) -> uuid::Uuid {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         let claimed: Option<uuid::Uuid> = sqlx::query_scalar(

@@ -13,9 +13,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     tasker_shared::observability::init_tracing();
     let config = TaskerConfig::load().context("loading configuration")?;
-    let worker = tasker_worker_rust::register_catalog(WorkerBuilder::new(config))
-        .build()
-        .await?;
+    let worker = tasker_worker_rust::register_catalog(WorkerBuilder::new(config)).build().await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(tasker_shared::shutdown::cancel_on_signal(shutdown.clone()));
     worker.run(shutdown).await?;

@@ -12,11 +12,7 @@ pub struct PanicOnce;
 #[async_trait]
 impl StepHandler for PanicOnce {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        let panic_count = ctx
-            .task_context
-            .get("panic_count")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
+        let panic_count = ctx.task_context.get("panic_count").and_then(Value::as_i64).unwrap_or(1);
         if i64::from(ctx.attempt) <= panic_count {
             panic!("chaos: deliberate panic on attempt {}", ctx.attempt);
         }

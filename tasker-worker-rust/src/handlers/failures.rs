@@ -10,17 +10,11 @@ pub struct Flaky;
 #[async_trait]
 impl StepHandler for Flaky {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        let fail_count = ctx
-            .task_context
-            .get("fail_count")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let fail_count = ctx.task_context.get("fail_count").and_then(Value::as_i64).unwrap_or(0);
         if i64::from(ctx.attempt) <= fail_count {
-            return Err(StepError::retryable(format!(
-                "flaky failure {} of {fail_count}",
-                ctx.attempt
-            ))
-            .with_class("FlakyError"));
+            return Err(
+                StepError::retryable(format!("flaky failure {} of {fail_count}", ctx.attempt)).with_class("FlakyError")
+            );
         }
         Ok(json!({"attempts_before_success": ctx.attempt - 1}))
     }
@@ -32,10 +26,8 @@ pub struct AlwaysFailing;
 #[async_trait]
 impl StepHandler for AlwaysFailing {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        Err(
-            StepError::retryable(format!("attempt {} failed, as it always does", ctx.attempt))
-                .with_class("AlwaysFails"),
-        )
+        Err(StepError::retryable(format!("attempt {} failed, as it always does", ctx.attempt))
+            .with_class("AlwaysFails"))
     }
 }
 

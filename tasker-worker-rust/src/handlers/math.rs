@@ -12,17 +12,9 @@ fn parse_value(step: &str, v: &Value) -> Result<BigInt, StepError> {
     let raw = match v.get("value") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(StepError::permanent(format!(
-                "dependency `{step}` has no `value`"
-            )))
-        }
+        _ => return Err(StepError::permanent(format!("dependency `{step}` has no `value`"))),
     };
-    raw.parse().map_err(|_| {
-        StepError::permanent(format!(
-            "dependency `{step}` value `{raw}` is not an integer"
-        ))
-    })
+    raw.parse().map_err(|_| StepError::permanent(format!("dependency `{step}` value `{raw}` is not an integer")))
 }
 
 /// The product of the step's inputs.
@@ -55,11 +47,7 @@ pub struct SleepySquare;
 #[async_trait]
 impl StepHandler for SleepySquare {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        let sleep_ms = ctx
-            .task_context
-            .get("sleep_ms")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let sleep_ms = ctx.task_context.get("sleep_ms").and_then(Value::as_u64).unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
         SquareOfProduct.call(ctx).await
     }
@@ -92,29 +80,20 @@ mod tests {
 
     #[tokio::test]
     async fn root_squares_even_number() {
-        let out = SquareOfProduct
-            .call(&ctx(json!({"even_number": 6}), &[]))
-            .await
-            .unwrap();
+        let out = SquareOfProduct.call(&ctx(json!({"even_number": 6}), &[])).await.unwrap();
         assert_eq!(out, json!({"value": "36"}));
     }
 
     #[tokio::test]
     async fn squares_product_of_dependencies_exactly() {
         let big = BigInt::from(2).pow(32).to_string();
-        let out = SquareOfProduct
-            .call(&ctx(json!({}), &[("a", &big), ("b", &big)]))
-            .await
-            .unwrap();
+        let out = SquareOfProduct.call(&ctx(json!({}), &[("a", &big), ("b", &big)])).await.unwrap();
         assert_eq!(out["value"], json!(BigInt::from(2).pow(128).to_string()));
     }
 
     #[tokio::test]
     async fn missing_input_is_permanent() {
-        let err = SquareOfProduct
-            .call(&ctx(json!({}), &[]))
-            .await
-            .unwrap_err();
+        let err = SquareOfProduct.call(&ctx(json!({}), &[])).await.unwrap_err();
         assert_eq!(err.kind, tasker_worker_foundation::StepErrorKind::Permanent);
     }
 }

@@ -21,11 +21,7 @@ pub struct Sleep;
 #[async_trait]
 impl StepHandler for Sleep {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        let ms = ctx
-            .task_context
-            .get("sleep_ms")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let ms = ctx.task_context.get("sleep_ms").and_then(Value::as_u64).unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         Ok(json!({"slept_ms": ms}))
     }

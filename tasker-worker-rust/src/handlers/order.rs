@@ -15,8 +15,7 @@ struct Item {
 }
 
 fn dependency<'a>(ctx: &'a StepContext, step: &str) -> Result<&'a Value, StepError> {
-    ctx.dependency_result(step)
-        .ok_or_else(|| StepError::permanent(format!("missing result of `{step}`")))
+    ctx.dependency_result(step).ok_or_else(|| StepError::permanent(format!("missing result of `{step}`")))
 }
 
 /// Checks the items and computes the exact order total (Σ price × quantity).
@@ -32,10 +31,7 @@ impl StepHandler for ValidateOrder {
         let mut total = Decimal::ZERO;
         for item in &items {
             if item.quantity < 1 {
-                return Err(StepError::permanent(format!(
-                    "item {} has quantity {}",
-                    item.sku, item.quantity
-                )));
+                return Err(StepError::permanent(format!("item {} has quantity {}", item.sku, item.quantity)));
             }
             let price = Decimal::from_str(&item.price.to_string())
                 .or_else(|_| Decimal::from_scientific(&item.price.to_string()))
@@ -58,13 +54,8 @@ pub struct ReserveInventory;
 impl StepHandler for ReserveInventory {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
         let items: Vec<Item> = ctx.context_field("items")?;
-        let reserved: Vec<Value> = items
-            .iter()
-            .map(|i| json!({"sku": i.sku, "quantity": i.quantity}))
-            .collect();
-        Ok(
-            json!({"reservation_id": format!("RES-{}", ctx.task_uuid.simple()), "reserved_items": reserved}),
-        )
+        let reserved: Vec<Value> = items.iter().map(|i| json!({"sku": i.sku, "quantity": i.quantity})).collect();
+        Ok(json!({"reservation_id": format!("RES-{}", ctx.task_uuid.simple()), "reserved_items": reserved}))
     }
 }
 
@@ -77,11 +68,7 @@ impl StepHandler for ProcessPayment {
         // The template makes payment depend on validation too, so the total arrives as a dependency result.
         let total = dependency(ctx, "validate_order")?["order_total"].clone();
         dependency(ctx, "reserve_inventory")?;
-        let method = ctx
-            .task_context
-            .pointer("/payment/method")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
+        let method = ctx.task_context.pointer("/payment/method").and_then(Value::as_str).unwrap_or("unknown");
         Ok(json!({
             "payment_id": format!("PAY-{}", ctx.task_uuid.simple()),
             "amount_charged": total,
@@ -101,11 +88,7 @@ impl StepHandler for ShipOrder {
         if payment["status"] != "captured" {
             return Err(StepError::permanent("payment not captured"));
         }
-        let method = ctx
-            .task_context
-            .pointer("/shipping/method")
-            .and_then(Value::as_str)
-            .unwrap_or("standard");
+        let method = ctx.task_context.pointer("/shipping/method").and_then(Value::as_str).unwrap_or("standard");
         Ok(json!({
             "shipping_status": "label_created",
             "tracking_number": format!("TRK{}", &ctx.task_uuid.simple().to_string()[..12].to_uppercase()),
