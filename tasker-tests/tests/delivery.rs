@@ -127,3 +127,26 @@ async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_step_whose_worker_dies_on_its_last_attempt_fails_instead_of_looping(pool: PgPool) {
+    let (server, _task_uuid) = one_step_task(&pool).await;
+    sqlx::query("UPDATE tasker.workflow_steps SET max_attempts = 1").execute(&pool).await.unwrap();
+    let queue = worker_queue("retry_workflow");
+    let first = claim_batch(&pool, &queue, "doomed", 1, 10, true).await.unwrap();
+    assert_eq!(first.claimed.len(), 1);
+    // The worker dies: its lease (1 s) runs out and the message becomes visible again.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    let again = claim_batch(&pool, &queue, "next", 30, 10, true).await.unwrap();
+    assert_eq!((again.messages, again.claimed.len()), (1, 0), "the last attempt is not re-run");
+    let summary = server.result_processor().process_batch().await.unwrap();
+    assert_eq!((summary.applied, summary.finalized), (1, 1));
+    let (state, attempts, class): (String, i32, String) =
+        sqlx::query_as("SELECT state, attempts, error->>'error_class' FROM tasker.workflow_steps")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), attempts, class.as_str()), ("error", 1, "LeaseExpired"));
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.tasks WHERE state = 'error'").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 0);
+}

@@ -8,7 +8,7 @@ use crate::Result;
 use sqlx::{FromRow, PgPool};
 use std::collections::HashMap;
 use std::time::Duration;
-use tasker_shared::messaging::{delete_batch, read_batch, StepMessage};
+use tasker_shared::messaging::{delete_batch, read_batch, send_batch, ResultMessage, StepMessage, RESULTS_QUEUE};
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -104,8 +104,19 @@ pub async fn claim_batch(
             }
         })
         .collect();
-    // Whatever was not claimed is not claimable: already done, cancelled, or held under a live lease (then
-    // this message is a duplicate of the one that lease holds).
+    if !msg_of_step.is_empty() {
+        // A dead worker's step on its last attempt is failed, not re-run.
+        let unclaimed: Vec<Uuid> = msg_of_step.keys().copied().collect();
+        let exhausted: Vec<(Uuid, Uuid)> =
+            sqlx::query_as(include_str!("sql/fail_exhausted_leases.sql")).bind(&unclaimed).fetch_all(&mut *tx).await?;
+        let results: Vec<ResultMessage> = exhausted
+            .iter()
+            .map(|(step_uuid, task_uuid)| ResultMessage { task_uuid: *task_uuid, step_uuid: *step_uuid })
+            .collect();
+        send_batch(&mut tx, RESULTS_QUEUE, &results).await?;
+    }
+    // Whatever was not claimed is not claimable: already done, cancelled, failed just above, or held under a
+    // live lease (then this message is a duplicate of the one that lease holds).
     discard.extend(msg_of_step.values());
     delete_batch(&mut tx, queue, &discard).await?;
     tx.commit().await?;

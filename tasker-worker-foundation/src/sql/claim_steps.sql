@@ -1,6 +1,7 @@
 -- Claim steps for this worker under a lease: `enqueued`, a retry that is due, or `in_progress` whose lease
--- has expired (its worker died). Locks in step_uuid order so concurrent claimers never deadlock. Each claim
--- gets a fresh claim token, counts an attempt and writes an audit row. Returns what the handler needs.
+-- has expired (its worker died) with attempts left (fail_exhausted_leases.sql handles the others). Locks in
+-- step_uuid order so concurrent claimers never deadlock. Each claim gets a fresh claim token, counts an
+-- attempt and writes an audit row. Returns what the handler needs.
 -- clock_timestamp(), not now(): pgmq judged visibility by the clock, and so must we.
 -- $1 step_uuids, $2 worker id, $3 lease seconds
 WITH candidates AS (
@@ -11,7 +12,7 @@ WITH candidates AS (
       AND t.state = 'steps_in_process'
       AND (s.state = 'enqueued'
            OR (s.state = 'waiting_for_retry' AND s.next_attempt_at <= clock_timestamp())
-           OR (s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp()))
+           OR (s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp() AND s.attempts < s.max_attempts))
     ORDER BY s.step_uuid
     FOR UPDATE OF s
 ), claimed AS (
