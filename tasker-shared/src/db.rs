@@ -17,6 +17,10 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool> {
     if cfg.statement_timeout_ms > 0 {
         options = options.options([("statement_timeout", cfg.statement_timeout_ms.to_string())]);
     }
+    if cfg.idle_in_transaction_timeout_ms > 0 {
+        options =
+            options.options([("idle_in_transaction_session_timeout", cfg.idle_in_transaction_timeout_ms.to_string())]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))

@@ -66,6 +66,10 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// `statement_timeout` set on every connection (0 = none).
     pub statement_timeout_ms: u64,
+    /// `idle_in_transaction_session_timeout` on every connection (0 = none): a process frozen inside a
+    /// transaction (VM pause, partition, SIGSTOP) loses it after this long, so its locks and read messages
+    /// go back to the others. Tasker's own transactions never idle.
+    pub idle_in_transaction_timeout_ms: u64,
     /// Whether claim, report and result-batch transactions wait for their WAL flush (`synchronous_commit`).
     /// `false` trades durability of the last moments of step progress on a PostgreSQL crash (that work is
     /// redone: messages reappear, steps re-run) for roughly half the per-step latency. Task creation always
@@ -80,6 +84,7 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             acquire_timeout_ms: 5_000,
             statement_timeout_ms: 30_000,
+            idle_in_transaction_timeout_ms: 10_000,
             synchronous_step_commits: true,
         }
     }

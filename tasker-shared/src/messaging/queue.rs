@@ -35,8 +35,16 @@ fn table(queue: &str) -> String {
 }
 
 /// Create `queue` if it does not exist (pgmq serialises concurrent creators with an advisory lock).
+/// An existing queue is left alone: `pgmq.create` would re-run `CREATE INDEX IF NOT EXISTS`, whose lock waits
+/// for every open transaction on the queue and stalls all its traffic meanwhile.
 pub async fn ensure_queue(pool: &PgPool, queue: &str) -> Result<()> {
-    sqlx::query("SELECT pgmq.create($1)").bind(queue).execute(pool).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pgmq.meta WHERE queue_name = $1)")
+        .bind(queue)
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        sqlx::query("SELECT pgmq.create($1)").bind(queue).execute(pool).await?;
+    }
     Ok(())
 }
 

@@ -188,8 +188,8 @@ impl Proc {
     pub async fn wait_ready(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if self.has_exited() {
-                panic!("{} exited during start-up; log:\n{}", self.name, tail(&self.log(), 60));
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited during start-up ({status}); log:\n{}", self.name, tail(&self.log(), 60));
             }
             if let Ok((200, _)) = try_http(self.port, "GET", "/health/ready", None).await {
                 return;

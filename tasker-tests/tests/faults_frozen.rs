@@ -1,0 +1,161 @@
+//! A process frozen INSIDE one of its transactions (SIGSTOP here; in production a VM pause, a stalled host,
+//! or a network partition, which PostgreSQL notices only after `tcp_keepalives_idle`, 2 h by default). Its
+//! open transaction keeps its row locks and the pgmq messages it read (reads are `FOR UPDATE SKIP LOCKED`,
+//! so every other reader skips them). The guarantee under test: the rest of the cluster still finishes the
+//! work, and can still start new processes, while the frozen one stays frozen.
+//!
+//! Each test freezes a process deterministically: the test holds a row lock the process's next transaction
+//! needs, waits until a session of that process waits for it (sessions carry the process name as
+//! `application_name`), SIGSTOPs the process and releases the lock, so the session is left `idle in
+//! transaction` with the locks and messages of a half-done transaction.
+//!
+//! What makes it hold: every connection sets `idle_in_transaction_session_timeout`
+//! (`database.idle_in_transaction_timeout_ms`; 3 s in the test environment), so PostgreSQL ends a frozen
+//! session's transaction and its locks and read messages return to the others; and start-up creates only
+//! missing queues (`messaging::ensure_queue`), so a new process never waits behind a frozen transaction.
+//!
+//! Needs the binaries: `cargo build --workspace --all-targets` first.
+
+mod common;
+
+use common::process::{
+    assert_exactly_once, create_task, database_url, scalar, start_server, start_worker, wait_all_terminal,
+    wait_claimed, wait_for,
+};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// How long the rest of the cluster gets to finish while a process is frozen (well above the 30 s statement
+/// timeout of the test configuration).
+const FROZEN_SECONDS: u64 = 90;
+
+/// Which of `applications` has a session waiting for a lock (waits until one does).
+async fn waiting_on_lock(pool: &PgPool, applications: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: Option<String> = sqlx::query_scalar(
+            "SELECT application_name FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = ANY($1)
+               AND wait_event_type = 'Lock'
+             LIMIT 1",
+        )
+        .bind(applications)
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if let Some(name) = waiting {
+            return name;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "none of {applications:?} waited for the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+async fn frozen_in_transaction(pool: &PgPool, application: &str) {
+    wait_for(
+        pool,
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = '{application}'
+               AND state LIKE 'idle in transaction%'"
+        ),
+        10,
+        |n| n >= 1,
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn orchestrator_frozen_inside_its_result_batch_does_not_stall_the_others(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let a = start_server("server-a", &url, &[]).await;
+    let b = start_server("server-b", &url, &[]).await;
+    let _worker = start_worker("worker", &url, &[]).await;
+    let task =
+        create_task(a.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 2000})).await;
+    // The next result batch for this task must wait for the task row lock held here.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
+        .bind(task)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let waiting = waiting_on_lock(&pool, &["server-a", "server-b"]).await;
+    let frozen = if waiting == a.name { &a } else { &b };
+    frozen.signal("STOP");
+    blocker.commit().await.unwrap();
+    frozen_in_transaction(&pool, &frozen.name).await;
+
+    // One server sits frozen with the task locked and its result message read. The other must finish.
+    wait_all_terminal(&pool, FROZEN_SECONDS).await;
+    let state: String = sqlx::query_scalar("SELECT state FROM tasker.tasks WHERE task_uuid = $1")
+        .bind(task)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "complete");
+    frozen.signal("CONT");
+    assert_exactly_once(&pool).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let lease = [("TASKER__WORKER__LEASE_SECONDS", "2")];
+    let server = start_server("server", &url, &[]).await;
+    let a = start_worker("worker-a", &url, &lease).await;
+    let b = start_worker("worker-b", &url, &lease).await;
+    let task =
+        create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1500})).await;
+    let step = wait_claimed(&pool, task, None, 30).await;
+    // The holder's next transaction on the step (heartbeat or report) must wait for the row lock held here.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 FOR UPDATE")
+        .bind(step)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let waiting = waiting_on_lock(&pool, &["worker-a", "worker-b"]).await;
+    let frozen = if waiting == a.name { &a } else { &b };
+    frozen.signal("STOP");
+    blocker.commit().await.unwrap();
+    frozen_in_transaction(&pool, &frozen.name).await;
+
+    // One worker sits frozen holding the step row; its lease runs out. The other worker must finish the step.
+    wait_all_terminal(&pool, FROZEN_SECONDS).await;
+    let done = scalar(&pool, "SELECT count(*) FROM tasker.tasks WHERE state = 'complete'").await;
+    assert_eq!(done, 1);
+    frozen.signal("CONT");
+    assert_exactly_once(&pool).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_worker_starts_while_another_is_frozen_inside_a_transaction(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let server = start_server("server", &url, &[]).await;
+    let task =
+        create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 0})).await;
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker.workflow_steps WHERE task_uuid = $1 FOR UPDATE")
+        .bind(task)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let a = start_worker("worker-a", &url, &[]).await;
+    waiting_on_lock(&pool, &["worker-a"]).await;
+    a.signal("STOP");
+    blocker.commit().await.unwrap();
+    frozen_in_transaction(&pool, "worker-a").await;
+    // Starting must not depend on other sessions' transactions ending (start_worker panics if it exits).
+    let _b = start_worker("worker-b", &url, &[]).await;
+    // Nor may it block the server's sends to the queue meanwhile.
+    let other = create_task(server.port, "linear_workflow", "mathematical_sequence", json!({"even_number": 2})).await;
+    wait_for(
+        &pool,
+        &format!("SELECT count(*) FROM tasker.tasks WHERE task_uuid = '{other}' AND state = 'complete'"),
+        60,
+        |n| n == 1,
+    )
+    .await;
+    a.signal("CONT");
+}
