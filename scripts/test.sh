@@ -49,6 +49,10 @@ echo "== DATABASE_URL=${DATABASE_URL} TASKER_ENV=${TASKER_ENV}"
 
 # --- Rust --------------------------------------------------------------------------------------
 # Build everything once: building crates one by one with different feature sets rebuilds tokio/sqlx.
+# Ruby (from Debian packages) must be there before the workspace build: the Ruby extension is a member.
+stage="ruby toolchain"
+bash bindings/ruby/install-deps.sh
+
 stage="cargo build"
 echo "== cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
@@ -70,7 +74,15 @@ fi
 echo "== Rust tests passed (${runner})"
 
 # --- Ruby bindings -----------------------------------------------------------------------------
-# PLACEHOLDER: Ruby binding tests (bindings/ruby) are added here once the gem exists.
+# The gem's native extension (bindings/ruby/ext/tasker_rb, a workspace member: the workspace build above
+# needs Ruby, so install-deps.sh must also run before it), copied to bindings/ruby/lib/tasker_rb.so; then
+# minitest: unit tests of the Ruby API and end-to-end tests (tasker-server + tasker-worker + a Ruby worker
+# on a throwaway database).
+stage="ruby bindings"
+echo "== bindings/ruby: build.sh, then minitest"
+bash bindings/ruby/build.sh
+ruby -I bindings/ruby/lib bindings/ruby/test/run.rb
+echo "== Ruby tests passed"
 
 # --- Python bindings ---------------------------------------------------------------------------
 # A virtualenv at .venv with maturin/pytest/mypy from PyPI; the extension is built into it (editable), so

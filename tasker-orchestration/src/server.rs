@@ -25,6 +25,8 @@ impl OrchestrationServer {
     /// Prepare the database behind `pool` (pgmq + migrations, idempotent) and register the templates found
     /// under `config.templates.path`. Invalid templates are logged and skipped.
     pub async fn new(pool: PgPool, config: TaskerConfig) -> Result<Self> {
+        // Record metrics from the start, not from the first scrape.
+        tasker_shared::observability::prometheus();
         tasker_shared::db::prepare(&pool).await?;
         ensure_queue(&pool, RESULTS_QUEUE).await?;
         let catalog = Arc::new(TemplateCatalog::new(pool.clone()));

@@ -60,6 +60,8 @@ impl WorkerBuilder {
 
     /// Check the handlers (a duplicate name is an error), connect, prepare the database and the queues.
     pub async fn build(self) -> Result<Worker> {
+        // Record metrics from the start, not from the first scrape.
+        tasker_shared::observability::prometheus();
         let mut registry = HandlerRegistry::default();
         for (name, handler) in self.handlers {
             registry.register(name, handler)?;

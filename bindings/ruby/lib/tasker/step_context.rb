@@ -1,0 +1,83 @@
+# frozen_string_literal: true
+
+module Tasker
+  # What a handler sees of the step it runs. JSON objects are Hashes with String keys, exactly as stored.
+  class StepContext
+    # The task's input (Hash).
+    attr_reader :task_context
+    # Results of the steps this one depends on, by step name (Hash of step name => result).
+    attr_reader :dependency_results
+    # The step's `config` from the template (Hash, empty when unset).
+    attr_reader :step_config
+    # This attempt's number (1 for the first run) and the attempts allowed in all.
+    attr_reader :attempt, :max_attempts
+    # Step name from the template, and the handler name it was routed by.
+    attr_reader :step_name, :handler_name
+    # Ids (UUID strings) of the task and the step.
+    attr_reader :task_uuid, :step_uuid
+    # Seconds the handler may run before the step fails with a timeout (Float), or nil.
+    attr_reader :timeout
+
+    # A context built by hand, e.g. to unit-test a handler. The JSON fields go through JSON, so Symbol
+    # keys become Strings as they would in production.
+    def initialize(task_context: {}, dependency_results: {}, step_config: {}, attempt: 1, max_attempts: 1,
+                   step_name: "step", handler_name: nil, task_uuid: "00000000-0000-0000-0000-000000000000",
+                   step_uuid: "00000000-0000-0000-0000-000000000000", timeout: nil)
+      @task_context = JSON.parse(JSON.generate(task_context))
+      @dependency_results = JSON.parse(JSON.generate(dependency_results))
+      @step_config = JSON.parse(JSON.generate(step_config))
+      @attempt = attempt
+      @max_attempts = max_attempts
+      @step_name = step_name
+      @handler_name = handler_name
+      @task_uuid = task_uuid
+      @step_uuid = step_uuid
+      @timeout = timeout
+    end
+
+    # The context of a step event from the native worker (a parsed JSON object).
+    def self.from_event(event)
+      ctx = allocate
+      ctx.send(:load_event, event)
+      ctx
+    end
+
+    # The result of dependency `step_name` (a String or Symbol), or nil if this step does not depend on it.
+    def dependency_result(step_name)
+      @dependency_results[step_name.to_s]
+    end
+
+    # Whether this is the last attempt allowed.
+    def last_attempt?
+      @attempt >= @max_attempts
+    end
+
+    def to_h
+      {
+        task_uuid: @task_uuid, step_uuid: @step_uuid, step_name: @step_name, handler_name: @handler_name,
+        attempt: @attempt, max_attempts: @max_attempts, task_context: @task_context,
+        dependency_results: @dependency_results, step_config: @step_config, timeout: @timeout
+      }
+    end
+
+    def inspect
+      "#<#{self.class} #{@handler_name || @step_name} step=#{@step_name} attempt=#{@attempt}/#{@max_attempts} " \
+        "task=#{@task_uuid}>"
+    end
+
+    private
+
+    def load_event(event)
+      @task_context = event["task_context"]
+      @dependency_results = event["dependency_results"] || {}
+      @step_config = event["step_config"] || {}
+      @attempt = event["attempt"]
+      @max_attempts = event["max_attempts"]
+      @step_name = event["step_name"]
+      @handler_name = event["handler"]
+      @task_uuid = event["task_uuid"]
+      @step_uuid = event["step_uuid"]
+      @timeout = event["timeout_ms"] && event["timeout_ms"] / 1000.0
+    end
+  end
+end

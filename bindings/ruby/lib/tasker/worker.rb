@@ -1,0 +1,207 @@
+# frozen_string_literal: true
+
+module Tasker
+  # A worker process's handlers and the loop that serves them.
+  #
+  #   worker = Tasker::Worker.new(database_url: ENV["DATABASE_URL"], template_path: "config/templates")
+  #   worker.register("linear_workflow_rb.square", SquareHandler)        # a StepHandler subclass
+  #   worker.register("bench_rb.noop") { |ctx| { ok: true } }            # or a block / lambda / callable
+  #   worker.run                                                          # blocks until SIGINT/SIGTERM
+  #
+  # or, embedded in an application: `worker.start` … `worker.stop`.
+  #
+  # The native worker (Rust) claims steps, keeps their leases, enforces timeouts and persists outcomes.
+  # `concurrency` Ruby threads each wait for the next step event (with the GVL released), run its
+  # handler and hand back the outcome. The worker serves a namespace only when every handler of every
+  # template in it is registered.
+  class Worker
+    # How long one native wait lasts before the thread looks at the worker's state again (ms).
+    POLL_MS = 100
+
+    attr_reader :concurrency
+
+    # database_url:  PostgreSQL URL (default: the configuration's, or $DATABASE_URL)
+    # template_path: directory of task templates (default: the configuration's, `config/templates`)
+    # concurrency:   steps run at once (threads), default 4
+    # namespaces:    serve exactly these namespaces instead of deriving them from the templates
+    # bind:          serve /health and /metrics on this address (e.g. "127.0.0.1:8082"); off by default
+    # The rest of the configuration comes from config/tasker (TASKER_CONFIG_DIR, TASKER_ENV) and TASKER__*
+    # environment variables, as for the Rust worker.
+    def initialize(database_url: nil, template_path: nil, concurrency: 4, namespaces: nil, bind: nil)
+      unless concurrency.is_a?(Integer) && concurrency.positive?
+        raise ArgumentError, "concurrency must be a positive Integer, got #{concurrency.inspect}"
+      end
+
+      @database_url = database_url&.to_s
+      @template_path = template_path&.to_s
+      @namespaces = namespaces&.map(&:to_s)
+      @bind = bind&.to_s
+      @concurrency = concurrency
+      @handlers = {}
+      @threads = []
+      @state = :new
+      @lock = Mutex.new
+    end
+
+    # Register a handler under `name` (the `handler:` of template steps): a StepHandler subclass (a new
+    # instance per step), any object responding to `call(ctx)` (shared by all threads), or a block.
+    # Returns self. Raises Tasker::DuplicateHandlerError if `name` is taken.
+    def register(name, handler = nil, &block)
+      name = name.to_s
+      raise ConfigurationError, "handler name must not be empty" if name.empty?
+      raise ConfigurationError, "register `#{name}` with a handler or a block, not both" if handler && block
+      raise ConfigurationError, "register `#{name}` with a handler or a block" unless handler || block
+
+      callable = to_callable(name, handler || block)
+      @lock.synchronize do
+        raise ConfigurationError, "register `#{name}` before the worker starts" unless @state == :new
+        raise DuplicateHandlerError, "a handler named `#{name}` is already registered" if @handlers.key?(name)
+
+        @handlers[name] = callable
+      end
+      self
+    end
+
+    # The registered handler names.
+    def handler_names
+      @handlers.keys
+    end
+
+    # The handler registered under `name` (as called: a class is wrapped), or nil.
+    def handler(name)
+      @handlers[name.to_s]
+    end
+
+    # Connect, start claiming steps and start the handler threads; returns self at once. Raises
+    # Tasker::WorkerError if the worker cannot start (e.g. no template is fully served by the handlers).
+    def start
+      @lock.synchronize do
+        raise WorkerError, "the worker was already started" unless @state == :new
+        raise ConfigurationError, "register at least one handler before starting" if @handlers.empty?
+
+        @native = Native::Worker.start(@handlers.keys, @database_url, @template_path, @namespaces,
+                                       @concurrency, @bind)
+        @state = :running
+        @threads = Array.new(@concurrency) do |i|
+          Thread.new(@native) { |native| serve(native) }.tap { |t| t.name = "tasker-handler-#{i}" }
+        end
+      end
+      Worker.running_workers[self] = true
+      self
+    end
+
+    # Whether the worker is running (started, not stopped, and its native side alive).
+    def running?
+      @state == :running && @native.running?
+    end
+
+    # The queues being read (e.g. "worker_linear_workflow_rb_queue"); empty before start.
+    def queues
+      @native ? @native.queues : []
+    end
+
+    # Stop claiming steps, let the steps in flight finish within the configured grace period (the
+    # handler threads keep running meanwhile), release the rest to other workers, and join the threads
+    # (waiting at most `timeout` seconds for each if given). Idempotent. Raises Tasker::WorkerError if
+    # the native worker had failed.
+    def stop(timeout: nil)
+      native = @lock.synchronize do
+        return self unless @state == :running
+
+        @state = :stopping
+        @native
+      end
+      begin
+        native.stop # GVL released: handler threads keep completing their steps
+      ensure
+        @state = :stopped
+        @threads.each { |t| t.join(timeout) unless t == Thread.current } # a handler may call stop
+        Worker.running_workers.delete(self)
+      end
+      self
+    end
+
+    # Start, then block until SIGINT or SIGTERM (or until the native worker fails), then stop. Installs
+    # signal traps for the duration and restores the previous ones. Call from the main thread.
+    def run
+      Tasker.init_logging
+      reader, writer = IO.pipe
+      previous = {}
+      %w[INT TERM].each do |signal|
+        previous[signal] = Signal.trap(signal) { writer.write_nonblock(".", exception: false) }
+      end
+      start
+      loop do
+        break if IO.select([reader], nil, nil, 1)
+        break unless @native.running? # failed on its own; `stop` raises its error
+      end
+      self
+    ensure
+      previous&.each { |signal, handler| Signal.trap(signal, handler || "DEFAULT") }
+      stop
+      reader&.close
+      writer&.close
+    end
+
+    def inspect
+      "#<#{self.class} #{@state} concurrency=#{@concurrency} handlers=#{@handlers.keys.inspect}>"
+    end
+
+    # Workers started and not yet stopped; stopped at exit so that their steps are finished or released
+    # at once rather than when their leases expire.
+    def self.running_workers
+      @running_workers ||= {}.compare_by_identity
+    end
+
+    at_exit { Worker.running_workers.keys.each { |w| w.stop(timeout: 5) } }
+
+    private
+
+    # One handler thread: take step events until the worker has stopped and drained.
+    def serve(native)
+      until @state == :stopped
+        event = native.next_event(POLL_MS)
+        dispatch(native, event) if event
+      end
+    end
+
+    # Run one step event's handler and complete the event, whatever happens (an exception that is not
+    # a step error, such as a Thread#kill or `exit`, still completes it as a retryable error).
+    def dispatch(native, event_json)
+      event = JSON.parse(event_json)
+      outcome = nil
+      begin
+        handler = @handlers[event["handler"]]
+        outcome =
+          if handler
+            Outcome.run(handler, StepContext.from_event(event))
+          else
+            Outcome.error("no Ruby handler is registered for `#{event['handler']}`",
+                          retryable: false, error_class: "Tasker::ConfigurationError")
+          end
+      ensure
+        outcome ||= Outcome.error("the handler was interrupted", retryable: true, error_class: "Interrupt")
+        native.complete(event["event_id"], outcome)
+      end
+    end
+
+    def to_callable(name, handler)
+      if handler.is_a?(Class)
+        unless handler.method_defined?(:call)
+          raise ConfigurationError, "handler class #{handler} for `#{name}` must define #call(ctx)"
+        end
+
+        ->(ctx) { handler.new.call(ctx) }
+      elsif handler.respond_to?(:call)
+        arity = handler.respond_to?(:arity) ? handler.arity : 1
+        if handler.is_a?(Proc) && handler.lambda? && arity.zero?
+          raise ConfigurationError, "handler lambda for `#{name}` must take the step context"
+        end
+
+        handler
+      else
+        raise ConfigurationError, "handler for `#{name}` must be a StepHandler class or respond to #call"
+      end
+    end
+  end
+end

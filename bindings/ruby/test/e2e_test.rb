@@ -1,0 +1,238 @@
+# frozen_string_literal: true
+
+# End to end: a fresh database, the real `tasker-server`, a Rust `tasker-worker` (the reference), and a
+# Ruby worker in this process serving the `_rb` catalog. Every example runs through the REST API and its
+# exact result is checked, against fixed values and against its Rust twin.
+
+require_relative "test_helper"
+require_relative "support/cluster"
+require_relative "../examples/handlers"
+
+module E2E
+  class << self
+    attr_reader :db, :server, :rust_worker, :ruby_worker, :api, :template_dir
+
+    # Started by the first test that needs it, stopped after the last.
+    def start
+      return if @api
+
+      @template_dir = Dir.mktmpdir("tasker-rb-templates")
+      File.symlink(File.join(TaskerTest::ROOT, "config/templates"), File.join(@template_dir, "catalog"))
+      File.symlink(File.join(__dir__, "templates"), File.join(@template_dir, "rb_e2e"))
+      @db = TaskerTest::ScratchDatabase.new("tasker_rb_e2e")
+      env = { "TASKER_TEMPLATE_PATH" => @template_dir }
+      @server = TaskerTest::Proc.new("tasker-server", db.url, env).wait_live
+      @rust_worker = TaskerTest::Proc.new("tasker-worker", db.url, env).wait_live
+      @api = TaskerTest::Api.new(server.port)
+      TaskerTest.env(db.url).merge(env).each { |k, v| ENV[k] = v } # read by the embedded worker's config
+      @ruby_worker = Tasker::Worker.new(database_url: db.url, template_path: @template_dir, concurrency: 4)
+      TaskerExamples.register_all(@ruby_worker)
+      @ruby_worker.register("rb_e2e.crash") { |ctx| ctx.task_context.fetch("no_such_key") }
+      @ruby_worker.register("rb_e2e.hang") do |_ctx|
+        sleep 1.5
+        { late: true }
+      end
+      @ruby_worker.start
+    end
+
+    def stop
+      @ruby_worker&.stop
+      @api&.close
+      @rust_worker&.stop
+      @server&.stop
+      @db&.drop
+      FileUtils.rm_rf(@template_dir) if @template_dir
+    end
+
+    # Run `namespace/name` with `context` on the Ruby catalog (`<namespace>_rb`) and on the Rust one;
+    # returns [ruby_task, rust_task] once both are terminal.
+    def run_twins(namespace, name, context)
+      ids = [api.create("#{namespace}_rb", name, context), api.create(namespace, name, context)]
+      ids.map { |id| api.wait_terminal(id) }
+    end
+  end
+end
+Minitest.after_run { E2E.stop }
+
+class EndToEndTest < Minitest::Test
+  def setup
+    E2E.start
+  end
+
+  def api = E2E.api
+  def step(task, name) = TaskerTest.step(task, name)
+
+  def value(task, name)
+    step(task, name).fetch("result").fetch("value")
+  end
+
+  # Step name => [state, attempts, result] of every step.
+  def shape(task)
+    task["steps"].to_h { |s| [s["name"], [s["state"], s["attempts"], s["result"]]] }
+  end
+
+  def test_math_workflows_are_exact_and_match_rust
+    cases = [
+      ["linear_workflow", "mathematical_sequence", 6, { "linear_step_1" => 6**2, "linear_step_4" => 6**16 }],
+      ["diamond_workflow", "diamond_pattern", 6, { "diamond_branch_b" => 6**4, "diamond_end" => 6**16 }],
+      ["tree_workflow", "hierarchical_tree", 2, { "tree_final_convergence" => 2**64 }],
+      ["mixed_dag_workflow", "complex_dag", 4, { "dag_transform" => 4**8, "dag_finalize" => 4**64 }]
+    ]
+    ids = cases.map do |ns, name, n, _|
+      [api.create("#{ns}_rb", name, { even_number: n }), api.create(ns, name, { even_number: n })]
+    end
+    cases.zip(ids).each do |(ns, _, _, expected), (ruby_id, rust_id)|
+      ruby, rust = api.wait_terminal(ruby_id), api.wait_terminal(rust_id)
+      assert_equal "complete", ruby["state"], "#{ns}_rb: #{JSON.pretty_generate(ruby)}"
+      assert ruby["completed_at"]
+      expected.each { |step_name, v| assert_equal v.to_s, value(ruby, step_name), "#{ns}_rb #{step_name}" }
+      assert_equal shape(rust), shape(ruby), "#{ns}_rb differs from its Rust twin"
+      ruby["steps"].each { |s| assert_equal "#{ns}_rb.square", s["handler"] }
+    end
+  end
+
+  ORDER = {
+    customer: { id: 1, name: "Ada", email: "ada@example.com" },
+    items: [{ sku: "WIDGET-001", quantity: 2, price: 29.99 }, { sku: "GADGET-002", quantity: 1, price: 149.99 }],
+    payment: { method: "credit_card", token: "tok_test" },
+    shipping: { method: "standard", address: "1 Main St" }
+  }.freeze
+
+  def test_order_fulfillment_charges_the_exact_total
+    ruby, rust = E2E.run_twins("order_fulfillment", "business_workflow", ORDER)
+    assert_equal "complete", ruby["state"], JSON.pretty_generate(ruby)
+    compact = ruby["task_uuid"].delete("-")
+    assert_equal({ "validated" => true, "order_total" => "209.97", "item_count" => 3, "customer_id" => 1 },
+                 step(ruby, "validate_order")["result"])
+    assert_equal({ "reservation_id" => "RES-#{compact}",
+                   "reserved_items" => [{ "sku" => "WIDGET-001", "quantity" => 2 },
+                                        { "sku" => "GADGET-002", "quantity" => 1 }] },
+                 step(ruby, "reserve_inventory")["result"])
+    assert_equal({ "payment_id" => "PAY-#{compact}", "amount_charged" => "209.97",
+                   "payment_method" => "credit_card", "status" => "captured" },
+                 step(ruby, "process_payment")["result"])
+    assert_equal({ "shipping_status" => "label_created", "tracking_number" => "TRK#{compact[0, 12].upcase}",
+                   "shipping_method" => "standard" },
+                 step(ruby, "ship_order")["result"])
+    # Identical to the Rust handlers' results once the task id is the same.
+    rust_compact = rust["task_uuid"].delete("-")
+    normalized = JSON.parse(JSON.generate(shape(rust)).gsub(rust_compact, compact)
+                                                       .gsub(rust_compact[0, 12].upcase, compact[0, 12].upcase))
+    assert_equal normalized, shape(ruby)
+  end
+
+  def test_retries_then_succeeds
+    ruby, rust = E2E.run_twins("retry_workflow", "retry_mechanics", { fail_count: 2 })
+    assert_equal "complete", ruby["state"], JSON.pretty_generate(ruby)
+    s = step(ruby, "flaky_step")
+    assert_equal [3, { "attempts_before_success" => 2 }], [s["attempts"], s["result"]]
+    assert_equal shape(rust), shape(ruby)
+  end
+
+  def test_retry_exhaustion_keeps_the_ruby_error_and_retry_after
+    ruby, rust = E2E.run_twins("retry_workflow", "retry_exhaustion", {})
+    assert_equal %w[error error], [ruby["state"], rust["state"]]
+    s = step(ruby, "always_failing_step")
+    assert_equal ["error", 3], [s["state"], s["attempts"]]
+    assert_equal ["attempt 3 failed, as it always does", true, "Tasker::RetryableError", 50],
+                 s["error"].values_at("message", "retryable", "error_class", "retry_after_ms")
+    assert_match(/examples\/handlers\.rb:\d+/, s["error"]["backtrace"].first)
+  end
+
+  def test_permanent_error_carries_a_ruby_backtrace
+    ruby, rust = E2E.run_twins("error_workflow", "permanent_error", {})
+    assert_equal %w[error error], [ruby["state"], rust["state"]]
+    s = step(ruby, "permanent_failure_step")
+    assert_equal ["error", 1, false], [s["state"], s["attempts"], s["error"]["retryable"]]
+    assert_equal "Tasker::PermanentError", s["error"]["error_class"]
+    assert_equal "this step can never succeed", s["error"]["message"]
+    backtrace = s["error"]["backtrace"]
+    refute_empty backtrace
+    assert_match(/examples\/handlers\.rb:\d+:in /, backtrace.first)
+    assert(backtrace.any? { |line| line.include?("lib/tasker/worker.rb") }, backtrace.inspect)
+  end
+
+  def test_any_ruby_exception_is_a_retryable_step_error
+    task = api.wait_terminal(api.create("rb_e2e", "crash"))
+    s = step(task, "crash_step")
+    assert_equal ["error", "error", 2], [task["state"], s["state"], s["attempts"]]
+    assert_equal ["KeyError", true], s["error"].values_at("error_class", "retryable")
+    assert_match(/no_such_key/, s["error"]["message"])
+    assert_match(/e2e_test\.rb:\d+/, s["error"]["backtrace"].first)
+  end
+
+  def test_a_handler_that_outlives_the_step_timeout_fails_the_step
+    task = api.wait_terminal(api.create("rb_e2e", "hang"))
+    s = step(task, "hang_step")
+    assert_equal ["error", "error", 1], [task["state"], s["state"], s["attempts"]]
+    assert_equal ["Timeout", true], s["error"].values_at("error_class", "retryable")
+    assert_nil s["result"]
+  end
+
+  # Stopping waits for the step in flight (its handler thread completes it during the grace period),
+  # claims nothing more, joins the threads; the next worker carries on.
+  def test_shutdown_finishes_the_step_in_flight_and_claims_nothing_more
+    started = Queue.new
+    slow = lambda do |ctx|
+      started << ctx.step_name
+      sleep ctx.task_context["sleep_ms"] / 1000.0
+      { slept: ctx.step_name }
+    end
+    worker = Tasker::Worker.new(database_url: E2E.db.url, template_path: E2E.template_dir, concurrency: 2)
+    worker.register("rb_e2e_stop.slow", slow).start
+    assert_equal ["worker_rb_e2e_stop_queue"], worker.queues
+    assert worker.running?
+
+    id = api.create("rb_e2e_stop", "slow_pair", { sleep_ms: 600 })
+    assert_equal "first", Timeout.timeout(20) { started.pop }
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    worker.stop
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0
+    assert_operator elapsed, :<, 1.8, "stop waited past the step (grace is 2 s)"
+    refute worker.running?
+    assert(worker.instance_variable_get(:@threads).none?(&:alive?), "handler threads still alive")
+    worker.stop # idempotent
+
+    deadline = Time.now + 20
+    task = api.task(id)
+    until step(task, "first")["state"] == "complete" || Time.now > deadline
+      sleep 0.05
+      task = api.task(id)
+    end
+    assert_equal ["complete", 1, { "slept" => "first" }], step(task, "first").values_at("state", "attempts", "result")
+    sleep 0.3
+    assert_equal 0, step(api.task(id), "second")["attempts"], "a stopped worker claimed a step"
+
+    successor = Tasker::Worker.new(database_url: E2E.db.url, template_path: E2E.template_dir, concurrency: 1)
+    successor.register("rb_e2e_stop.slow", slow).start
+    task = api.wait_terminal(id)
+    successor.stop
+    assert_equal "complete", task["state"]
+    assert_equal({ "slept" => "second" }, step(task, "second")["result"])
+  end
+
+  # examples/worker.rb (Worker#run) serves until SIGTERM, then stops cleanly and exits 0.
+  def test_the_example_worker_stops_on_sigterm
+    env = TaskerTest.env(E2E.db.url).merge("TASKER_TEMPLATE_PATH" => E2E.template_dir, "RUST_LOG" => "info")
+    reader, writer = IO.pipe
+    pid = Process.spawn(env, RbConfig.ruby, "-I", File.join(TaskerTest::ROOT, "bindings/ruby/lib"),
+                        File.join(TaskerTest::ROOT, "bindings/ruby/examples/worker.rb"),
+                        chdir: TaskerTest::ROOT, in: File::NULL, %i[out err] => writer)
+    writer.close
+    output = +""
+    Timeout.timeout(30) { output << reader.readpartial(4096) until output.include?("worker started") }
+    Process.kill("TERM", pid)
+    status = Timeout.timeout(10) { Process.wait2(pid).last }
+    output << reader.read
+    assert status.success?, "exit #{status.inspect}:\n#{output}"
+    assert_match(/worker stopped/, output)
+    assert_match(/tasker: stopped/, output)
+  ensure
+    reader&.close
+    begin
+      Process.kill("KILL", pid) if pid && !status
+    rescue Errno::ESRCH
+      nil
+    end
+  end
+end
