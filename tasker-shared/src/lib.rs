@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jsonb;
 pub mod messaging;
 pub mod observability;
 pub mod shutdown;

@@ -137,13 +137,16 @@ impl StepState {
     /// Whether the step state machine allows `self → to`.
     ///
     /// `in_progress → in_progress` is a re-claim after an expired lease; `waiting_for_retry → in_progress` is the
-    /// claim of a retry whose delayed message became visible (the `enqueued` hop is folded into the claim).
+    /// claim of a retry whose delayed message became visible (the `enqueued` hop is folded into the claim);
+    /// `in_progress → enqueued` is a release at worker shutdown.
     pub fn can_transition_to(self, to: StepState) -> bool {
         use StepState::*;
         match (self, to) {
             (Pending, Enqueued) => true,
             (Enqueued | WaitingForRetry | InProgress, InProgress) => true,
             (InProgress, EnqueuedForOrchestration) => true,
+            // A graceful shutdown gives an unfinished step back.
+            (InProgress, Enqueued) => true,
             (EnqueuedForOrchestration, Complete | Error | WaitingForRetry) => true,
             (WaitingForRetry, Enqueued) => true,
             (Error, ResolvedManually | Enqueued) => true,

@@ -150,3 +150,35 @@ async fn a_step_whose_worker_dies_on_its_last_attempt_fails_instead_of_looping(p
     assert_eq!(count(&pool, "SELECT count(*) FROM tasker.tasks WHERE state = 'error'").await, 1);
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_result_postgres_cannot_store_fails_its_step_alone(pool: PgPool) {
+    let (server, first) = one_step_task(&pool).await;
+    let request: CreateTaskRequest = serde_json::from_value(json!({
+        "namespace": "retry_workflow", "name": "retry_mechanics", "context": {"fail_count": 0}
+    }))
+    .unwrap();
+    let second = create_task(&pool, &server.catalog(), &test_config().execution, request).await.unwrap().task.task_uuid;
+    let claimed = claim_batch(&pool, &worker_queue("retry_workflow"), "w", 30, 10, true).await.unwrap().claimed;
+    assert_eq!(claimed.len(), 2);
+    let batch: Vec<Completion> = claimed
+        .iter()
+        .map(|c| Completion {
+            lease: c.lease.clone(),
+            task_uuid: c.context.task_uuid,
+            outcome: Ok(if c.context.task_uuid == first { json!({"text": "nul\u{0}byte"}) } else { json!({"ok": 1}) }),
+        })
+        .collect();
+    let summary = report_batch(&pool, &batch, true).await.unwrap();
+    assert_eq!((summary.accepted, summary.rejected), (2, 0));
+    server.result_processor().process_batch().await.unwrap();
+    let states: Vec<(uuid::Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT task_uuid, state, error->>'error_class' FROM tasker.workflow_steps ORDER BY task_uuid = $1 DESC",
+    )
+    .bind(first)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(states[0], (first, "error".to_string(), Some("InvalidResult".to_string())));
+    assert_eq!(states[1], (second, "complete".to_string(), None));
+}

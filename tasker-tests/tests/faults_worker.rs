@@ -193,15 +193,16 @@ async fn sigterm_releases_an_unfinished_step_to_another_worker(pool: PgPool) {
     assert!(log.contains("grace period over"), "{log}");
     assert!(log.contains("released unfinished steps"), "{log}");
 
-    // Released: lease in the past, message visible now, nothing reported.
-    let (state, released, attempts): (String, bool, i32) = sqlx::query_as(
-        "SELECT state, lease_expires_at < now(), attempts FROM tasker.workflow_steps WHERE step_uuid = $1",
+    // Released: back to `enqueued` with the unfinished attempt given back, message visible now, nothing reported.
+    let (state, no_lease, attempts): (String, bool, i32) = sqlx::query_as(
+        "SELECT state, lease_expires_at IS NULL AND claim_token IS NULL, attempts FROM tasker.workflow_steps
+         WHERE step_uuid = $1",
     )
     .bind(step)
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!((state.as_str(), released, attempts), ("in_progress", true, 1));
+    assert_eq!((state.as_str(), no_lease, attempts), ("enqueued", true, 0));
     let visible: i64 =
         sqlx::query_scalar("SELECT count(*) FROM pgmq.q_worker_test_scenarios_queue WHERE vt <= clock_timestamp()")
             .fetch_one(&pool)
@@ -213,7 +214,7 @@ async fn sigterm_releases_an_unfinished_step_to_another_worker(pool: PgPool) {
     wait_all_terminal(&pool, 60).await;
     assert_eq!(task_state(&pool, task).await, "complete");
     let (attempts, state, by, value) = step_row(&pool, step).await;
-    assert_eq!((attempts, state.as_str(), by.as_deref(), value), (2, "complete", Some("worker-b"), Some(pow(10, 2))));
+    assert_eq!((attempts, state.as_str(), by.as_deref(), value), (1, "complete", Some("worker-b"), Some(pow(10, 2))));
     assert_eq!(claimers(&pool, step).await, ["worker-a", "worker-b"]);
     // B's claim came long before A's 30 s lease would have run out.
     let gap: f64 = sqlx::query_scalar(

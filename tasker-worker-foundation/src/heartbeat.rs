@@ -48,7 +48,8 @@ pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds:
     Ok(())
 }
 
-/// Give `steps` back: expire their leases and make their messages visible now.
+/// Give `steps` back (graceful shutdown): each goes back to `enqueued` with its unfinished attempt not
+/// counted (so a step on its last attempt is not failed for a restart), and its message is visible now.
 pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
     if steps.is_empty() {
         return Ok(());
@@ -57,10 +58,18 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
     let mut tx = pool.begin().await?;
     let held: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE tasker.workflow_steps s SET lease_expires_at = now() - interval '1 millisecond'
-         FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
-         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'
-         RETURNING s.step_uuid",
+        "WITH released AS (
+             UPDATE tasker.workflow_steps s
+             SET state = 'enqueued', attempts = GREATEST(s.attempts - 1, 0), claim_token = NULL,
+                 lease_expires_at = NULL, updated_at = now()
+             FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
+             WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'
+             RETURNING s.step_uuid, s.task_uuid
+         ), audit AS (
+             INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
+             SELECT step_uuid, task_uuid, 'in_progress', 'enqueued', 'released at worker shutdown' FROM released
+         )
+         SELECT step_uuid FROM released",
     )
     .bind(&uuids)
     .bind(&tokens)

@@ -9,6 +9,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+use tasker_shared::jsonb;
 use tasker_shared::messaging::{delete_batch, send_batch, ResultMessage, RESULTS_QUEUE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -46,13 +47,21 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) ->
         uuids.push(c.lease.step_uuid);
         tokens.push(c.lease.claim_token);
         match &c.outcome {
+            // jsonb cannot store NUL characters: such a result fails its step alone, not the whole batch.
+            Ok(v) if jsonb::contains_nul(v) => {
+                results.push(None);
+                let e =
+                    StepError::permanent("the result contains NUL characters (\\u0000), which PostgreSQL cannot store")
+                        .with_class("InvalidResult");
+                errors.push(Some(e.to_json()));
+            }
             Ok(v) => {
                 results.push(Some(v.clone()));
                 errors.push(None);
             }
             Err(e) => {
                 results.push(None);
-                errors.push(Some(e.to_json()));
+                errors.push(Some(jsonb::replace_nul(e.to_json())));
             }
         }
     }

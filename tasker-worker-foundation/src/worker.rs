@@ -136,14 +136,15 @@ impl Worker {
         }
         drop(rt);
         let _ = reporter.await;
+        // No heartbeat may extend a lease after its release.
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
         let unfinished = self.in_flight.snapshot();
         if let Err(e) = release(&self.pool, &unfinished).await {
             tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire");
         } else if !unfinished.is_empty() {
             tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
         }
-        heartbeat_stop.cancel();
-        let _ = heartbeat.await;
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
     }

@@ -14,11 +14,12 @@ use tasker_shared::config::AuthConfig;
 
 /// The permission a request needs, from its method and path.
 fn required_permission(method: &Method, path: &str) -> Option<&'static str> {
+    let read = method == Method::GET || method == Method::HEAD || method == Method::OPTIONS;
     if path.starts_with("/v1/templates") {
-        return Some(if method == Method::GET { "templates:read" } else { "templates:write" });
+        return Some(if read { "templates:read" } else { "templates:write" });
     }
     if path.starts_with("/v1/") {
-        return Some(if method == Method::GET { "tasks:read" } else { "tasks:write" });
+        return Some(if read { "tasks:read" } else { "tasks:write" });
     }
     None
 }
@@ -49,7 +50,9 @@ fn permissions_of(config: &AuthConfig, token: &str) -> Option<Vec<String>> {
         return Some(key.permissions.clone());
     }
     let secret = config.jwt_secret.as_ref()?;
-    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    // No audience is configured: a token's `aud`, if any, is not checked (its signature and `exp` are).
+    validation.validate_aud = false;
     let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
     jsonwebtoken::decode::<Claims>(token, &key, &validation).ok().map(|data| data.claims.permissions)
 }

@@ -63,7 +63,14 @@ fn database_error(e: &sqlx::Error) -> ApiError {
             };
         }
     }
-    let unavailable = matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed);
+    // Unreachable, restarting (57P01 admin shutdown, 57P03 cannot connect now), overloaded (53300 too many
+    // connections) or too slow (57014 statement timeout): try again later.
+    let transient_code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "57014"));
+    let unavailable =
+        transient_code || matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed);
     if unavailable {
         tracing::warn!(error = %e, "database unavailable");
         return ApiError {

@@ -43,22 +43,12 @@ pub async fn create(
     if !request.context.is_object() {
         return Err(ApiError::invalid("context", "must be a JSON object"));
     }
-    if contains_nul(&request.context) {
+    if tasker_shared::jsonb::contains_nul(&request.context) {
         return Err(ApiError::invalid("context", "strings must not contain NUL characters"));
     }
     let created = create_task(&state.pool, &state.catalog, &state.execution, request).await?;
     let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(created.task)))
-}
-
-/// PostgreSQL `jsonb` cannot store `\u0000`; reject it as bad input instead of failing the insert.
-fn contains_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(a) => a.iter().any(contains_nul),
-        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
-    }
 }
 
 /// `GET /v1/tasks/{task_uuid}`.

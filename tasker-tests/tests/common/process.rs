@@ -392,11 +392,11 @@ pub async fn assert_exactly_once(pool: &PgPool) {
     .await;
     assert_eq!(over_complete, 0, "a step completed twice");
     let bad_enqueue: Vec<(uuid::Uuid, String, i64)> = sqlx::query_as(
-        "SELECT s.step_uuid, s.name, count(t.id) FILTER (WHERE t.to_state = 'enqueued')
+        "SELECT s.step_uuid, s.name, count(t.id) FILTER (WHERE t.from_state = 'pending' AND t.to_state = 'enqueued')
          FROM tasker.workflow_steps s
          LEFT JOIN tasker.step_transitions t ON t.step_uuid = s.step_uuid
          WHERE s.state <> 'pending'
-         GROUP BY 1, 2 HAVING count(t.id) FILTER (WHERE t.to_state = 'enqueued') <> 1",
+         GROUP BY 1, 2 HAVING count(t.id) FILTER (WHERE t.from_state = 'pending' AND t.to_state = 'enqueued') <> 1",
     )
     .fetch_all(pool)
     .await
@@ -411,14 +411,16 @@ pub async fn assert_exactly_once(pool: &PgPool) {
     .await
     .unwrap();
     assert_eq!(reported, applied, "accepted reports vs applied results");
-    // Every attempt is one claim; an attempt ends in at most one accepted report.
+    // Every attempt is one claim, except claims given back at a worker's shutdown (those do not count as
+    // attempts); an attempt ends in at most one accepted report.
     let over_reported = scalar(
         pool,
         "SELECT count(*) FROM tasker.workflow_steps s WHERE
            (SELECT count(*) FROM tasker.step_transitions t
             WHERE t.step_uuid = s.step_uuid AND t.to_state = 'enqueued_for_orchestration') > s.attempts
-        OR (SELECT count(*) FROM tasker.step_transitions t
-            WHERE t.step_uuid = s.step_uuid AND t.to_state = 'in_progress') <> s.attempts",
+        OR (SELECT count(*) FILTER (WHERE t.to_state = 'in_progress')
+                 - count(*) FILTER (WHERE t.from_state = 'in_progress' AND t.to_state = 'enqueued')
+            FROM tasker.step_transitions t WHERE t.step_uuid = s.step_uuid) <> s.attempts",
     )
     .await;
     assert_eq!(over_reported, 0, "steps with more reports than attempts, or claims not matching attempts");

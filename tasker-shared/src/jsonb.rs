@@ -1,0 +1,45 @@
+//! What PostgreSQL's `jsonb` accepts: every JSON value except strings (or keys) containing `\u0000`.
+//! Values from outside (requests, handler results) are checked before they reach an insert, so that one bad
+//! value is refused on its own instead of failing a whole statement.
+
+use serde_json::Value;
+
+/// Whether any string or key in `v` contains a NUL character.
+pub fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(contains_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// `v` with every NUL character replaced by U+FFFD (for diagnostics such as error messages).
+pub fn replace_nul(v: Value) -> Value {
+    const REPLACEMENT: &str = "\u{FFFD}";
+    match v {
+        Value::String(s) => Value::String(s.replace('\0', REPLACEMENT)),
+        Value::Array(a) => Value::Array(a.into_iter().map(replace_nul).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k.replace('\0', REPLACEMENT), replace_nul(v))).collect())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_and_replaces_nul_anywhere() {
+        let bad = json!({"a": [1, {"b\u{0}": "x"}], "c": "ok"});
+        assert!(contains_nul(&bad));
+        assert!(contains_nul(&json!(["a\u{0}"])));
+        assert!(!contains_nul(&json!({"a": [1, "two", null]})));
+        let fixed = replace_nul(bad);
+        assert!(!contains_nul(&fixed));
+        assert_eq!(fixed["a"][1]["b\u{FFFD}"], "x");
+    }
+}
