@@ -89,11 +89,14 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     report.floor = floor::measure(&pool, 4, args.floor_duration()).await?;
 
     let cluster = cluster::Cluster::start(db, args.servers, args.workers, true).await?;
-    eprintln!("== throughput ({} tasks)", args.tasks());
-    report.throughput = scenarios::throughput(&cluster, args.tasks()).await?;
+    // Latency first, on an idle machine and a fresh database.
     eprintln!("== latency ({} sequential tasks per shape)", args.samples());
     report.linear = scenarios::sequential_latency(&cluster, "linear_noop", args.samples()).await?;
     report.diamond = scenarios::sequential_latency(&cluster, "diamond_noop", args.samples()).await?;
+    eprintln!("== throughput ({} tasks)", args.tasks());
+    report.throughput = scenarios::throughput(&cluster, args.tasks()).await?;
+    // Let PostgreSQL clean up after the burst, as autovacuum would, before measuring the steady state.
+    scenarios::vacuum(&cluster.pool).await?;
     let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);
     eprintln!("== latency at {rate:.0} tasks/s offered (half the measured maximum)");
     report.loaded = scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;

@@ -152,3 +152,17 @@ pub async fn shutdown_ms(cluster: Cluster) -> anyhow::Result<f64> {
     }
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
+
+/// VACUUM (ANALYZE) Tasker's and pgmq's tables, so that the next measurement does not share the machine with
+/// autovacuum cleaning up after the burst.
+pub async fn vacuum(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables WHERE schemaname IN ('tasker', 'pgmq')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for table in tables {
+        sqlx::query(&format!("VACUUM (ANALYZE) {table}")).execute(pool).await?;
+    }
+    Ok(())
+}

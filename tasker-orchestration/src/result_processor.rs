@@ -15,7 +15,8 @@ use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
 use tasker_shared::messaging::{
-    delete_batch, read_batch, send_batch, send_delayed, worker_queue, ResultMessage, StepMessage, Wakeup, RESULTS_QUEUE,
+    delete_batch, read_batch, send_batch, send_delayed, worker_queue, Notifier, ResultMessage, StepMessage, Wakeup,
+    RESULTS_QUEUE,
 };
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
@@ -60,6 +61,10 @@ pub struct BatchSummary {
     pub enqueued: usize,
     /// Tasks finalized.
     pub finalized: usize,
+    /// Queues that received messages (to announce after commit).
+    pub queues_sent: Vec<String>,
+    /// The finalized tasks (to announce after commit).
+    pub finalized_tasks: Vec<Uuid>,
 }
 
 #[derive(FromRow)]
@@ -96,12 +101,13 @@ impl ReportedStep {
 pub struct ResultProcessor {
     pool: PgPool,
     config: ResultProcessorConfig,
+    notifier: Notifier,
 }
 
 impl ResultProcessor {
-    /// A processor over `pool`.
-    pub fn new(pool: PgPool, config: ResultProcessorConfig) -> Self {
-        Self { pool, config }
+    /// A processor over `pool`; `notifier` announces what each batch sent, after its commit.
+    pub fn new(pool: PgPool, config: ResultProcessorConfig, notifier: Notifier) -> Self {
+        Self { pool, config, notifier }
     }
 
     /// Process up to `batch_size` result messages in one transaction.
@@ -145,6 +151,7 @@ impl ResultProcessor {
         let mut decided_uuids = Vec::with_capacity(reported.len());
         let mut decided_states = Vec::with_capacity(reported.len());
         let mut decided_at = Vec::with_capacity(reported.len());
+        let mut retry_queues = std::collections::BTreeSet::new();
         for step in &reported {
             let (state, at) = step.decide();
             metrics::counter!("tasker_step_results_total", "outcome" => state.as_str()).increment(1);
@@ -153,7 +160,9 @@ impl ResultProcessor {
             decided_at.push(at);
             if let Some(at) = at {
                 let msg = StepMessage { task_uuid: step.task_uuid, step_uuid: step.step_uuid };
-                send_delayed(&mut tx, &worker_queue(&step.namespace), &msg, at).await?;
+                let queue = worker_queue(&step.namespace);
+                send_delayed(&mut tx, &queue, &msg, at).await?;
+                retry_queues.insert(queue);
             }
         }
         if !decided_uuids.is_empty() {
@@ -192,11 +201,14 @@ impl ResultProcessor {
                 .increment(1);
         }
         metrics::counter!("tasker_steps_enqueued_total").increment(ready.len() as u64);
+        retry_queues.extend(by_queue.into_keys());
         Ok(BatchSummary {
             messages: messages.len(),
             applied: reported.len(),
             enqueued: ready.len(),
             finalized: finalized.len(),
+            queues_sent: retry_queues.into_iter().collect(),
+            finalized_tasks: finalized.iter().map(|(t, _, _)| *t).collect(),
         })
     }
 
@@ -216,6 +228,12 @@ impl ResultProcessor {
             match self.process_batch().await {
                 Ok(summary) => {
                     failures = 0;
+                    for queue in &summary.queues_sent {
+                        self.notifier.queue(queue);
+                    }
+                    for task_uuid in &summary.finalized_tasks {
+                        self.notifier.task_finalized(*task_uuid);
+                    }
                     if summary.messages >= self.config.batch_size as usize {
                         continue;
                     }

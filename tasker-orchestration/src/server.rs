@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::TaskerConfig;
-use tasker_shared::messaging::{ensure_queue, RESULTS_QUEUE};
+use tasker_shared::messaging::{ensure_queue, Notifier, RESULTS_QUEUE};
 use tasker_shared::template::load_dir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ pub struct OrchestrationServer {
     pool: PgPool,
     config: TaskerConfig,
     catalog: Arc<TemplateCatalog>,
+    notifier: Notifier,
 }
 
 impl OrchestrationServer {
@@ -39,7 +40,8 @@ impl OrchestrationServer {
             catalog.register(template).await?;
             tracing::debug!(template = %key, "registered template");
         }
-        Ok(Self { pool, config, catalog })
+        let notifier = Notifier::start(pool.clone());
+        Ok(Self { pool, config, catalog, notifier })
     }
 
     /// The template catalog.
@@ -53,13 +55,14 @@ impl OrchestrationServer {
             pool: self.pool.clone(),
             catalog: self.catalog.clone(),
             execution: self.config.execution.clone(),
+            notifier: self.notifier.clone(),
         };
         api::router(state, &self.config)
     }
 
     /// A result processor configured like this server's.
     pub fn result_processor(&self) -> ResultProcessor {
-        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config))
+        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config), self.notifier.clone())
     }
 
     /// Serve HTTP on `listener` and process results until `shutdown` is cancelled; then stop accepting

@@ -138,6 +138,8 @@ pub async fn create_task(
         .bind(&cols.max_ms)
         .bind(&cols.timeouts)
         .bind(&cols.configs)
+        .bind(&edges_from)
+        .bind(&edges_to)
         .execute(&mut *tx)
         .await?;
     if !edges_from.is_empty() {

@@ -5,6 +5,7 @@ use crate::error::{OrchestrationError, Result};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tasker_shared::messaging::{ensure_queue, worker_queue};
 use tasker_shared::template::TaskTemplate;
 
@@ -62,7 +63,13 @@ type Key = (String, String, String);
 pub struct TemplateCatalog {
     pool: PgPool,
     cache: RwLock<HashMap<Key, Arc<CompiledTemplate>>>,
+    /// The newest version of each (namespace, name), remembered for [`LATEST_TTL`] so that requests without a
+    /// version do not each query the database; a version registered by another server is seen after that.
+    latest: RwLock<HashMap<(String, String), (Instant, Arc<CompiledTemplate>)>>,
 }
+
+/// How long "the newest version" of a template is taken from memory.
+const LATEST_TTL: Duration = Duration::from_secs(5);
 
 /// Orders versions numerically where they are numeric (`1.10.0` > `1.9.0`).
 fn version_key(v: &str) -> Vec<(u64, String)> {
@@ -72,7 +79,7 @@ fn version_key(v: &str) -> Vec<(u64, String)> {
 impl TemplateCatalog {
     /// An empty catalog over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, cache: RwLock::new(HashMap::new()) }
+        Self { pool, cache: RwLock::new(HashMap::new()), latest: RwLock::new(HashMap::new()) }
     }
 
     /// Register (or update) a template and create its namespace queue. Re-registering an unchanged template
@@ -99,6 +106,7 @@ impl TemplateCatalog {
             .write()
             .expect("template cache poisoned")
             .insert((t.namespace.clone(), t.name.clone(), t.version.clone()), compiled.clone());
+        self.latest.write().expect("template cache poisoned").remove(&(t.namespace.clone(), t.name.clone()));
         Ok(compiled)
     }
 
@@ -110,7 +118,26 @@ impl TemplateCatalog {
             if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
                 return Ok(found.clone());
             }
+        } else {
+            let key = (namespace.to_string(), name.to_string());
+            if let Some((at, found)) = self.latest.read().expect("template cache poisoned").get(&key) {
+                if at.elapsed() < LATEST_TTL {
+                    return Ok(found.clone());
+                }
+            }
+            let found = self.find_in_database(namespace, name, None).await?;
+            self.latest.write().expect("template cache poisoned").insert(key, (Instant::now(), found.clone()));
+            return Ok(found);
         }
+        self.find_in_database(namespace, name, version).await
+    }
+
+    async fn find_in_database(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<CompiledTemplate>> {
         let rows: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
             "SELECT template_id, version, definition FROM tasker.task_templates
              WHERE namespace = $1 AND name = $2 AND ($3::text IS NULL OR version = $3)",

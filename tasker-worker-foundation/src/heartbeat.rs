@@ -50,9 +50,10 @@ pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds:
 
 /// Give `steps` back (graceful shutdown): each goes back to `enqueued` with its unfinished attempt not
 /// counted (so a step on its last attempt is not failed for a restart), and its message is visible now.
-pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
+/// Returns the queues to announce.
+pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<Vec<String>> {
     if steps.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
@@ -75,11 +76,12 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<()> {
     .bind(&tokens)
     .fetch_all(&mut *tx)
     .await?;
-    for (queue, ids) in held_by_queue(steps, &held) {
-        release_now(&mut tx, queue, &ids).await?;
+    let queues = held_by_queue(steps, &held);
+    for (queue, ids) in &queues {
+        release_now(&mut tx, queue, ids).await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(queues.into_keys().map(str::to_string).collect())
 }
 
 /// Every third of a lease, extend the leases of all held steps, until `stop`.

@@ -42,6 +42,8 @@ pub struct ClaimBatch {
     pub messages: usize,
     /// Steps claimed.
     pub claimed: Vec<ClaimedStep>,
+    /// Result messages sent for steps failed on an expired last attempt (to announce after commit).
+    pub results_sent: usize,
 }
 
 /// Read up to `qty` messages from `queue` and claim their steps for `worker_id` under a `lease_seconds` lease.
@@ -104,6 +106,7 @@ pub async fn claim_batch(
             }
         })
         .collect();
+    let mut results_sent = 0;
     if !msg_of_step.is_empty() {
         // A dead worker's step on its last attempt is failed, not re-run.
         let unclaimed: Vec<Uuid> = msg_of_step.keys().copied().collect();
@@ -114,6 +117,7 @@ pub async fn claim_batch(
             .map(|(step_uuid, task_uuid)| ResultMessage { task_uuid: *task_uuid, step_uuid: *step_uuid })
             .collect();
         send_batch(&mut tx, RESULTS_QUEUE, &results).await?;
+        results_sent = results.len();
     }
     // Whatever was not claimed is not claimable: already done, cancelled, failed just above, or held under a
     // live lease (then this message is a duplicate of the one that lease holds).
@@ -122,5 +126,5 @@ pub async fn claim_batch(
     tx.commit().await?;
     metrics::counter!("tasker_steps_claimed_total").increment(claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total").increment(discard.len() as u64);
-    Ok(ClaimBatch { messages: messages.len(), claimed })
+    Ok(ClaimBatch { messages: messages.len(), claimed, results_sent })
 }

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tasker_shared::jsonb;
-use tasker_shared::messaging::{delete_batch, send_batch, ResultMessage, RESULTS_QUEUE};
+use tasker_shared::messaging::{delete_batch, send_batch, Notifier, ResultMessage, RESULTS_QUEUE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -106,6 +106,7 @@ pub async fn run_reporter(
     batch_size: usize,
     give_up_after: Duration,
     durable: bool,
+    notifier: Notifier,
 ) {
     let mut batch = Vec::with_capacity(batch_size);
     while let Some(first) = rx.recv().await {
@@ -120,7 +121,12 @@ pub async fn run_reporter(
         let mut pause = Duration::from_millis(50);
         loop {
             match report_batch(&pool, &batch, durable).await {
-                Ok(_) => break,
+                Ok(summary) => {
+                    if summary.accepted > 0 {
+                        notifier.queue(RESULTS_QUEUE);
+                    }
+                    break;
+                }
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");
                     tokio::time::sleep(pause).await;

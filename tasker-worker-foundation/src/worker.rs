@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::WorkerConfig;
-use tasker_shared::messaging::{next_visible_in, Wakeup};
+use tasker_shared::messaging::{next_visible_in, Notifier, Wakeup, RESULTS_QUEUE};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,7 @@ pub struct Worker {
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
     pub(crate) durable: bool,
+    pub(crate) notifier: Notifier,
 }
 
 /// Shared by the claim loops and executions of one worker.
@@ -44,6 +45,7 @@ struct Runtime {
     completions: mpsc::Sender<Completion>,
     hard_stop: CancellationToken,
     durable: bool,
+    notifier: Notifier,
 }
 
 impl Worker {
@@ -88,6 +90,7 @@ impl Worker {
             self.config.batch_size as usize,
             Duration::from_secs(self.config.lease_seconds as u64),
             self.durable,
+            self.notifier.clone(),
         ));
         let heartbeat_stop = CancellationToken::new();
         let lease = self.config.lease_seconds as i32;
@@ -103,6 +106,7 @@ impl Worker {
             completions: tx,
             hard_stop: CancellationToken::new(),
             durable: self.durable,
+            notifier: self.notifier.clone(),
         };
         let wakeups = Wakeup::start_many(
             &self.pool,
@@ -140,10 +144,16 @@ impl Worker {
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
         let unfinished = self.in_flight.snapshot();
-        if let Err(e) = release(&self.pool, &unfinished).await {
-            tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire");
-        } else if !unfinished.is_empty() {
-            tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
+        match release(&self.pool, &unfinished).await {
+            Err(e) => {
+                tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire")
+            }
+            Ok(queues) => {
+                queues.iter().for_each(|q| self.notifier.queue(q));
+                if !unfinished.is_empty() {
+                    tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
+                }
+            }
         }
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
@@ -175,6 +185,9 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
         match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32, rt.durable).await {
             Ok(batch) => {
                 failures = 0;
+                if batch.results_sent > 0 {
+                    rt.notifier.queue(RESULTS_QUEUE);
+                }
                 rt.permits.add_permits(reserved - batch.claimed.len());
                 for step in batch.claimed {
                     rt.in_flight.insert(step.lease.clone());

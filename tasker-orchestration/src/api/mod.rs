@@ -25,6 +25,8 @@ pub struct AppState {
     pub catalog: Arc<TemplateCatalog>,
     /// Step defaults for task creation.
     pub execution: ExecutionConfig,
+    /// Announces the root steps of created tasks after commit.
+    pub notifier: tasker_shared::messaging::Notifier,
 }
 
 /// The router with every route, authentication, CORS, body limit and request deadline.

@@ -6,9 +6,8 @@ WITH ready AS (
     WHERE s.task_uuid = ANY($1) AND s.state = 'pending'
       AND NOT EXISTS (
           SELECT 1
-          FROM tasker.workflow_step_edges e
-          JOIN tasker.workflow_steps p ON p.step_uuid = e.from_step_uuid
-          WHERE e.to_step_uuid = s.step_uuid AND p.state NOT IN ('complete', 'resolved_manually')
+          FROM tasker.workflow_steps p
+          WHERE p.step_uuid = ANY(s.depends_on) AND p.state NOT IN ('complete', 'resolved_manually')
       )
 ), moved AS (
     UPDATE tasker.workflow_steps s

@@ -1,7 +1,7 @@
 -- Finalize the given tasks that can no longer progress: `complete` when every step is satisfied, `error`
 -- when a step failed and nothing is still active (pending steps behind a failed one can never run).
 -- Guarded on `steps_in_process`; the caller holds the task locks, so each task is finalized once.
--- Each finalized task is announced on channel `tasker_task_finalized` (payload: task_uuid) at commit.
+-- The caller announces each finalized task on channel `tasker_task_finalized` after commit.
 WITH summary AS (
     SELECT task_uuid,
            bool_and(state IN ('complete', 'resolved_manually')) AS all_done,
@@ -24,5 +24,4 @@ WITH summary AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
     SELECT task_uuid, 'steps_in_process', state, 'finalized' FROM moved
 )
-SELECT m.task_uuid, m.namespace, m.state
-FROM moved m, LATERAL (SELECT pg_notify('tasker_task_finalized', m.task_uuid::text)) AS announced
+SELECT task_uuid, namespace, state FROM moved

@@ -57,6 +57,8 @@ impl TestCluster {
     }
 
     pub async fn start_with(pool: PgPool, orchestrators: usize, workers: usize, config: TaskerConfig) -> Self {
+        // Logs go to the test's captured output, shown when it fails.
+        tasker_shared::observability::init_tracing();
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
         let mut router = None;

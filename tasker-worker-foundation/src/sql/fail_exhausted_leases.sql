@@ -5,9 +5,7 @@
 WITH exhausted AS (
     SELECT s.step_uuid
     FROM tasker.workflow_steps s
-    JOIN tasker.tasks t ON t.task_uuid = s.task_uuid
     WHERE s.step_uuid = ANY($1)
-      AND t.state = 'steps_in_process'
       AND s.state = 'in_progress'
       AND s.lease_expires_at < clock_timestamp()
       AND s.attempts >= s.max_attempts
