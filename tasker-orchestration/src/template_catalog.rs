@@ -65,8 +65,11 @@ pub struct TemplateCatalog {
     cache: RwLock<HashMap<Key, Arc<CompiledTemplate>>>,
     /// The newest version of each (namespace, name), remembered for [`LATEST_TTL`] so that requests without a
     /// version do not each query the database; a version registered by another server is seen after that.
-    latest: RwLock<HashMap<(String, String), (Instant, Arc<CompiledTemplate>)>>,
+    latest: RwLock<HashMap<(String, String), Remembered>>,
 }
+
+/// A template and when it was looked up.
+type Remembered = (Instant, Arc<CompiledTemplate>);
 
 /// How long "the newest version" of a template is taken from memory.
 const LATEST_TTL: Duration = Duration::from_secs(5);

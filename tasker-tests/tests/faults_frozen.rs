@@ -141,7 +141,9 @@ async fn a_worker_starts_while_another_is_frozen_inside_a_transaction(pool: PgPo
         .execute(&mut *blocker)
         .await
         .unwrap();
-    let a = start_worker("worker-a", &url, &[]).await;
+    // This worker's frozen transaction must outlive the whole test (no idle-in-transaction rescue here): what is
+    // tested is that others start and work around it, not that it is ended.
+    let a = start_worker("worker-a", &url, &[("TASKER__DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS", "120000")]).await;
     waiting_on_lock(&pool, &["worker-a"]).await;
     a.signal("STOP");
     blocker.commit().await.unwrap();
