@@ -73,6 +73,11 @@ if [ "$runner" = "cargo nextest" ]; then
 fi
 echo "== Rust tests passed (${runner})"
 
+# A smoke run of the benchmark harness (debug build, tiny sizes): checks that it works, asserts no timing.
+stage="bench smoke"
+echo "== tasker-bench smoke run"
+target/debug/tasker-bench --quick --tasks 40 --samples 5 --idle-seconds 1 --json > /dev/null
+
 # --- Ruby bindings -----------------------------------------------------------------------------
 # The gem's native extension (bindings/ruby/ext/tasker_rb, a workspace member: the workspace build above
 # needs Ruby, so install-deps.sh must also run before it), copied to bindings/ruby/lib/tasker_rb.so; then
