@@ -6,8 +6,8 @@ build of the extension (`cd bindings/python && VIRTUAL_ENV=../../.venv ../../.ve
     .venv/bin/python bindings/python/bench/bridge_bench.py [--tasks 400] [--samples 100]
 
 It creates and drops its own database, starts one tasker-server and one Rust tasker-worker (serving
-`bench`), runs a Python worker in this process (serving `bench_py`), and prints steps/s and per-task latency
-of 4-step linear no-op tasks for both, plus the ratios.
+`bench`), runs a Python worker process (serving `bench_py`), and prints steps/s and per-task latency
+of 4-step linear no-op tasks for both, plus the ratios. Both workers run as separate processes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "bindings" / "python" / "tests"))
 sys.path.insert(0, str(ROOT / "bindings" / "python" / "examples"))
 
-import tasker  # noqa: E402
 from conftest import ADMIN_URL, SERVER_URL_BASE, Api, _free_port, _psql  # noqa: E402
 
 
@@ -100,7 +99,6 @@ def main() -> None:
     _psql(f"CREATE DATABASE {name}")
     url = f"{SERVER_URL_BASE}/{name}"
     procs = []
-    worker = None
     try:
         port = _free_port()
         procs.append(start("tasker-server", {"DATABASE_URL": url, "TASKER_BIND": f"127.0.0.1:{port}"},
@@ -110,10 +108,16 @@ def main() -> None:
         procs.append(start("tasker-worker", {"DATABASE_URL": url, "TASKER_WORKER_BIND": f"127.0.0.1:{_free_port()}",
                                              "TASKER_TEMPLATE_PATH": "config/templates/examples"},
                            Path("/tmp/bridge_bench_worker.log")))
-        worker = tasker.Worker(database_url=url, template_path=str(ROOT / "config/templates/python"),
-                               namespaces=["bench_py"], concurrency=8)
-        worker.register("bench_py.noop", lambda ctx: {"ok": True})
-        worker.start()
+        # The Python worker runs in its own process, like the Rust one, so that the client threads of this
+        # script do not compete with it for the GIL.
+        worker_code = (
+            "import sys, tasker; "
+            f"w = tasker.Worker(database_url={url!r}, template_path={str(ROOT / 'config/templates/python')!r}, "
+            "namespaces=['bench_py'], concurrency=64); "
+            "w.register('bench_py.noop', lambda ctx: {'ok': True}); w.run()"
+        )
+        procs.append(subprocess.Popen([sys.executable, "-c", worker_code], cwd=ROOT,
+                                      stdout=open("/tmp/bridge_bench_pyworker.log", "w"), stderr=subprocess.STDOUT))
         time.sleep(1.0)
         latency(api, "bench", 10)
         latency(api, "bench_py", 10)  # warm-up
@@ -131,8 +135,6 @@ def main() -> None:
         }
         print(json.dumps(results, indent=2))
     finally:
-        if worker is not None:
-            worker.stop()
         for p in procs:
             p.terminate()
             p.wait(timeout=15)
