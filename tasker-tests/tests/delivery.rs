@@ -182,3 +182,19 @@ async fn a_result_postgres_cannot_store_fails_its_step_alone(pool: PgPool) {
     assert_eq!(states[0], (first, "error".to_string(), Some("InvalidResult".to_string())));
     assert_eq!(states[1], (second, "complete".to_string(), None));
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_worker_told_to_serve_a_namespace_it_cannot_handle_fails_to_start(pool: PgPool) {
+    let err = tasker_worker_foundation::WorkerBuilder::new(test_config())
+        .register("linear_workflow.square", tasker_worker_foundation::handler_fn(|_| async { Ok(json!({})) }))
+        .namespaces(["order_fulfillment"])
+        .pool(pool)
+        .serve_http(false)
+        .build()
+        .await
+        .err()
+        .expect("building must fail");
+    let text = err.to_string();
+    assert!(text.contains("order_fulfillment/business_workflow@1.0.0"), "{text}");
+    assert!(text.contains("steps[0].handler") && text.contains("order_fulfillment.validate_order"), "{text}");
+}

@@ -66,26 +66,45 @@ impl WorkerBuilder {
         for (name, handler) in self.handlers {
             registry.register(name, handler)?;
         }
+        let report = load_dir(&self.config.templates.path);
+        for error in &report.errors {
+            tracing::error!(%error, "skipping invalid template");
+        }
+        // Every step whose handler is not registered here, as (namespace, template, field, handler).
+        let unhandled: Vec<(String, String, String, String)> = report
+            .templates
+            .iter()
+            .flat_map(|t| {
+                t.steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !registry.contains(&s.handler))
+                    .map(|(i, s)| (t.namespace.clone(), t.key(), format!("steps[{i}].handler"), s.handler.clone()))
+            })
+            .collect();
         let namespaces: BTreeSet<String> = match self.namespaces {
-            Some(ns) => ns.into_iter().collect(),
-            None => {
-                let report = load_dir(&self.config.templates.path);
-                for error in &report.errors {
-                    tracing::error!(%error, "skipping invalid template");
+            Some(ns) => {
+                let ns: BTreeSet<String> = ns.into_iter().collect();
+                // Serving a namespace means taking every message in it: a template there whose handler is
+                // missing would fail its steps at run time, so it fails the start instead.
+                if let Some((_, template, field, handler)) = unhandled.iter().find(|(n, ..)| ns.contains(n)) {
+                    return Err(WorkerError::UnknownHandler {
+                        template: template.clone(),
+                        field: field.clone(),
+                        handler: handler.clone(),
+                    });
                 }
-                // A namespace is served only when every one of its templates is fully handled here: the
-                // worker takes every message of a namespace queue it reads.
+                ns
+            }
+            None => {
+                // A namespace is served only when every one of its templates is fully handled here.
                 let all: BTreeSet<&str> = report.templates.iter().map(|t| t.namespace.as_str()).collect();
-                all.into_iter()
-                    .filter(|ns| {
-                        report
-                            .templates
-                            .iter()
-                            .filter(|t| t.namespace == *ns)
-                            .all(|t| t.handlers().all(|h| registry.contains(h)))
-                    })
-                    .map(str::to_string)
-                    .collect()
+                let served: BTreeSet<String> =
+                    all.into_iter().filter(|ns| !unhandled.iter().any(|(n, ..)| n == ns)).map(str::to_string).collect();
+                for (namespace, template, field, handler) in unhandled.iter().filter(|(n, ..)| !served.contains(n)) {
+                    tracing::debug!(%namespace, %template, %field, %handler, "handler not registered here; namespace not served");
+                }
+                served
             }
         };
         if namespaces.is_empty() {

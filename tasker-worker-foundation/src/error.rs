@@ -10,6 +10,16 @@ pub enum WorkerError {
     /// Two handlers were registered under one name.
     #[error("handler `{0}` is registered twice")]
     DuplicateHandler(String),
+    /// A template in a namespace this worker must serve uses a handler it does not have.
+    #[error("template {template}, field `{field}`: handler `{handler}` is not registered in this worker")]
+    UnknownHandler {
+        /// `namespace/name@version`.
+        template: String,
+        /// The step field naming the handler (`steps[2].handler`).
+        field: String,
+        /// The missing handler name.
+        handler: String,
+    },
     /// The worker would serve no namespace.
     #[error("no namespace to serve: no template under {path} has all its handlers registered (handlers: {handlers})")]
     NothingToServe {
