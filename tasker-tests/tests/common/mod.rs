@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod process;
 
 use axum::body::Body;
