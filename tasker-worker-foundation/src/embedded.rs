@@ -21,10 +21,8 @@ pub struct EmbeddedOptions {
     pub template_path: Option<PathBuf>,
     /// Serve exactly these namespaces instead of deriving them from the templates.
     pub namespaces: Option<Vec<String>>,
-    /// Overrides the worker's HTTP bind address; `None` keeps the configuration's.
+    /// Serve `/health` and `/metrics` on this address; `None` (the default) serves no HTTP.
     pub bind: Option<String>,
-    /// Serve `/health` and `/metrics` (default false for embedded workers).
-    pub serve_http: bool,
     /// Most steps handed to the host at once (the worker's concurrency).
     pub max_concurrency: Option<u32>,
 }
@@ -51,6 +49,7 @@ impl EmbeddedWorker {
         if let Some(path) = options.template_path {
             config.templates.path = path;
         }
+        let serve_http = options.bind.is_some();
         if let Some(bind) = options.bind {
             config.worker.bind = bind;
         }
@@ -64,7 +63,7 @@ impl EmbeddedWorker {
             .build()
             .map_err(|source| WorkerError::Bind { bind: "tokio runtime".into(), source })?;
         let bridge = FfiBridge::new(config.worker.max_concurrency as usize);
-        let mut builder = WorkerBuilder::new(config).serve_http(options.serve_http);
+        let mut builder = WorkerBuilder::new(config).serve_http(serve_http);
         for name in handler_names {
             builder = builder.register_arc(name.clone(), bridge.handler());
         }

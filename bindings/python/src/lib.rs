@@ -32,14 +32,7 @@ impl NativeWorker {
         concurrency: Option<u32>,
         bind: Option<String>,
     ) -> PyResult<Self> {
-        let options = EmbeddedOptions {
-            database_url,
-            template_path,
-            namespaces,
-            serve_http: bind.is_some(),
-            bind,
-            max_concurrency: concurrency,
-        };
+        let options = EmbeddedOptions { database_url, template_path, namespaces, bind, max_concurrency: concurrency };
         let inner = py
             .detach(|| EmbeddedWorker::start(&handler_names, options))
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;

@@ -44,17 +44,7 @@ impl NativeWorker {
         concurrency: Option<u32>,
         bind: Option<String>,
     ) -> Result<Self, Error> {
-        // Options the foundation adds later keep their defaults.
-        #[allow(clippy::needless_update)]
-        let options = EmbeddedOptions {
-            database_url,
-            template_path,
-            namespaces,
-            serve_http: bind.is_some(),
-            bind,
-            max_concurrency: concurrency,
-            ..EmbeddedOptions::default()
-        };
+        let options = EmbeddedOptions { database_url, template_path, namespaces, bind, max_concurrency: concurrency };
         let started = blocking(ruby, || EmbeddedWorker::start(&handler_names, options.clone()))?;
         let inner = started.map_err(|e| worker_error(ruby, e.to_string()))?;
         Ok(Self { inner })
