@@ -37,8 +37,14 @@ impl ScratchDatabase {
         Ok(Self { admin_url: admin_url.into(), url: format!("{base}/{name}"), name })
     }
 
+    /// A plain pool (floor references, the bench's own queries).
     pub async fn pool(&self, size: u32) -> anyhow::Result<PgPool> {
         Ok(PgPoolOptions::new().max_connections(size).connect(&self.url).await?)
+    }
+
+    /// A pool as the binaries open it (`tasker_shared::db::connect`: Tasker's session settings).
+    pub async fn engine_pool(&self, config: &TaskerConfig) -> anyhow::Result<PgPool> {
+        Ok(tasker_shared::db::connect(&config.database).await?)
     }
 
     pub async fn drop_now(&self) {
@@ -141,7 +147,7 @@ impl Cluster {
         let mut handles = Vec::new();
         let mut router = None;
         for _ in 0..servers {
-            let server = OrchestrationServer::new(db.pool(10).await?, config.clone()).await?;
+            let server = OrchestrationServer::new(db.engine_pool(&config).await?, config.clone()).await?;
             router.get_or_insert_with(|| server.router());
             let processor = server.result_processor();
             let stop = shutdown.clone();
@@ -151,7 +157,7 @@ impl Cluster {
         }
         for _ in 0..workers {
             let worker = tasker_worker_rust::register_catalog(WorkerBuilder::new(config.clone()))
-                .pool(db.pool(10).await?)
+                .pool(db.engine_pool(&config).await?)
                 .namespaces(["bench"])
                 .serve_http(false)
                 .build()

@@ -13,6 +13,7 @@ mod cluster;
 mod floor;
 mod report;
 mod scenarios;
+mod statements;
 
 use clap::Parser;
 use report::Report;
@@ -83,8 +84,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Report> {
     let mut report = Report { mode: if args.quick { "quick" } else { "full" }.into(), ..Default::default() };
+    tasker_shared::db::prepare(&db.engine_pool(&cluster::bench_config(&db.url, true)).await?).await?;
     let pool = db.pool(10).await?;
-    tasker_shared::db::prepare(&pool).await?;
     eprintln!("== floor references");
     report.floor = floor::measure(&pool, 4, args.floor_duration()).await?;
 

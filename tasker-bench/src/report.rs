@@ -52,6 +52,8 @@ impl Report {
             "loaded_p50_ms": self.loaded.p50_ms,
             "loaded_p99_ms": self.loaded.p99_ms,
             "commits_per_step": t.commits_per_step,
+            "statements_per_step": t.statements.as_ref().map(|s| s.statements_per_step),
+            "statement_exec_ms_per_step": t.statements.as_ref().map(|s| s.exec_ms_per_step),
             "idle_cpu_percent": self.idle_cpu_percent,
             "shutdown_ms": self.shutdown_ms,
             "details": {"floor": f, "throughput": t, "linear4": self.linear, "diamond": self.diamond, "loaded_linear4": self.loaded},
@@ -82,6 +84,13 @@ impl Report {
         row("throughput: tasks/s", format!("{:.0}", t.tasks_per_sec), format!("{} tasks", t.tasks));
         row("throughput: API submissions/s", format!("{:.0}", t.submit_per_sec), String::new());
         row("commits per step", format!("{:.2}", t.commits_per_step), String::new());
+        match &t.statements {
+            Some(s) => {
+                row("statements per step", format!("{:.2}", s.statements_per_step), String::new());
+                row("statement exec ms per step", format!("{:.3}", s.exec_ms_per_step), String::new());
+            }
+            None => row("statements per step", "n/a".into(), "no pg_stat_statements".into()),
+        }
         for (name, l) in [
             ("linear 4-step", &self.linear),
             ("diamond", &self.diamond),
@@ -97,5 +106,13 @@ impl Report {
         }
         row("idle CPU (server + worker), % of a core", format!("{:.2}", self.idle_cpu_percent), String::new());
         row("shutdown with steps in flight, ms", format!("{:.0}", self.shutdown_ms), String::new());
+        if let Some(s) = &t.statements {
+            println!("\ncostliest statements of the throughput run (pg_stat_statements):");
+            println!("{:>8} {:>10} {:>8} {:>9}  statement", "calls", "total ms", "ms/step", "rows");
+            for c in &s.top {
+                let per_step = c.total_ms / t.steps.max(1) as f64;
+                println!("{:>8} {:>10.1} {:>8.4} {:>9}  {}", c.calls, c.total_ms, per_step, c.rows, c.query);
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The measured scenarios: throughput, latency (sequential and under load), idle cost and shutdown.
 
 use crate::cluster::Cluster;
+use crate::statements::{self, StatementProfile};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ pub struct Throughput {
     pub steps_per_sec: f64,
     pub submit_per_sec: f64,
     pub commits_per_step: f64,
+    /// Per-statement costs, when the server has `pg_stat_statements` loaded.
+    pub statements: Option<StatementProfile>,
 }
 
 /// A latency distribution in milliseconds.
@@ -33,11 +36,21 @@ fn distribution(mut ms: Vec<f64>) -> Latency {
     Latency { samples: ms.len(), p50_ms: at(0.5), p95_ms: at(0.95), p99_ms: at(0.99), max_ms: at(1.0) }
 }
 
+/// How long until every backend has reported its statistics (PostgreSQL's idle flush interval is 10 s).
+const STATS_SETTLE: Duration = Duration::from_millis(10_500);
+
 /// Submit `tasks` tasks (half linear, half diamond) from 8 concurrent clients as fast as the API takes them,
 /// and time until every one is finalized.
 pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throughput> {
     let before = cluster.client.finalized.count();
+    // A backend reports its counters at most once a second while busy and within 10 s once idle
+    // (PostgreSQL 15), so the commit count is read only after everything before has been reported.
+    tokio::time::sleep(STATS_SETTLE).await;
     let commits_before = cluster.commits().await?;
+    let profiled = statements::available(&cluster.pool).await;
+    if profiled {
+        statements::reset(&cluster.pool).await?;
+    }
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut clients = Vec::new();
@@ -60,10 +73,10 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
     let submitted = started.elapsed().as_secs_f64();
     let last = cluster.client.finalized.wait_count(before + tasks).await;
     let seconds = last.duration_since(started).as_secs_f64();
-    // Statistics reach pg_stat_database within about a second.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep(STATS_SETTLE).await;
     let commits = cluster.commits().await? - commits_before;
     let steps = tasks * 4;
+    let statements = if profiled { Some(statements::profile(&cluster.pool, steps).await?) } else { None };
     Ok(Throughput {
         tasks,
         steps,
@@ -72,6 +85,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
         steps_per_sec: steps as f64 / seconds,
         submit_per_sec: tasks as f64 / submitted,
         commits_per_step: commits as f64 / steps as f64,
+        statements,
     })
 }
 

@@ -1,6 +1,6 @@
-//! Task creation: validate the context, then in ONE transaction insert the task, its steps and edges, mark
-//! the root steps `enqueued` and send their messages. An idempotency key already used for the template
-//! returns the existing task instead.
+//! Task creation: validate the context, then in ONE statement insert the task and its steps (each carrying
+//! its dependencies), mark the root steps `enqueued` and send their messages. An idempotency key already used
+//! for the template returns the existing task instead.
 
 use crate::error::Result;
 use crate::task_query::{self, StepView, TaskView};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use tasker_shared::config::ExecutionConfig;
-use tasker_shared::messaging::{send_batch, worker_queue, StepMessage};
+use tasker_shared::messaging::{queue_table, worker_queue, StepMessage};
 use tasker_shared::states::{StepState, TaskState};
 use uuid::Uuid;
 
@@ -72,20 +72,19 @@ pub async fn create_task(
     let step_uuids: HashMap<&str, Uuid> = ordered.iter().map(|s| (s.name.as_str(), Uuid::now_v7())).collect();
 
     let mut cols = StepColumns::default();
-    let mut edges_from = Vec::new();
-    let mut edges_to = Vec::new();
     let mut roots = Vec::new();
     for (position, step) in ordered.iter().enumerate() {
         let uuid = step_uuids[step.name.as_str()];
         let retry = step.retry.clone().unwrap_or_default();
         let state = if step.depends_on.is_empty() { StepState::Enqueued } else { StepState::Pending };
         if step.depends_on.is_empty() {
-            roots.push(StepMessage { task_uuid, step_uuid: uuid });
+            roots.push(
+                serde_json::to_value(StepMessage { task_uuid, step_uuid: uuid })
+                    .map_err(tasker_shared::TaskerError::from)?,
+            );
         }
-        for dep in &step.depends_on {
-            edges_from.push(step_uuids[dep.as_str()]);
-            edges_to.push(uuid);
-        }
+        let parents: Vec<String> = step.depends_on.iter().map(|d| step_uuids[d.as_str()].to_string()).collect();
+        cols.depends_on.push(format!("{{{}}}", parents.join(",")));
         cols.uuids.push(uuid);
         cols.names.push(step.name.clone());
         cols.handlers.push(step.handler.clone());
@@ -98,8 +97,9 @@ pub async fn create_task(
         cols.configs.push(step.config.clone().unwrap_or_else(empty_object));
     }
 
-    let mut tx = pool.begin().await?;
-    let inserted: Option<(chrono::DateTime<chrono::Utc>,)> = sqlx::query_as(include_str!("sql/insert_task.sql"))
+    let sql =
+        include_str!("sql/create_task.sql").replace("{queue_table}", &queue_table(&worker_queue(&template.namespace)));
+    let inserted: Option<(chrono::DateTime<chrono::Utc>,)> = sqlx::query_as(&sql)
         .bind(task_uuid)
         .bind(compiled.template_id)
         .bind(&template.namespace)
@@ -112,22 +112,6 @@ pub async fn create_task(
         .bind(&request.correlation_id)
         .bind(serde_json::json!(request.tags.clone().unwrap_or_default()))
         .bind(&request.initiator)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((created_at,)) = inserted else {
-        // The idempotency key was used before (possibly by a concurrent request that has now committed).
-        tx.rollback().await?;
-        let key = request.idempotency_key.as_deref().unwrap_or_default();
-        let existing: Uuid =
-            sqlx::query_scalar("SELECT task_uuid FROM tasker.tasks WHERE template_id = $1 AND idempotency_key = $2")
-                .bind(compiled.template_id)
-                .bind(key)
-                .fetch_one(pool)
-                .await?;
-        return Ok(Created { task: task_query::get_task(pool, existing).await?, created: false });
-    };
-    sqlx::query(include_str!("sql/insert_steps.sql"))
-        .bind(task_uuid)
         .bind(&cols.uuids)
         .bind(&cols.names)
         .bind(&cols.handlers)
@@ -138,22 +122,21 @@ pub async fn create_task(
         .bind(&cols.max_ms)
         .bind(&cols.timeouts)
         .bind(&cols.configs)
-        .bind(&edges_from)
-        .bind(&edges_to)
-        .execute(&mut *tx)
+        .bind(&cols.depends_on)
+        .bind(&roots)
+        .fetch_optional(pool)
         .await?;
-    if !edges_from.is_empty() {
-        sqlx::query(
-            "INSERT INTO tasker.workflow_step_edges (from_step_uuid, to_step_uuid)
-             SELECT * FROM unnest($1::uuid[], $2::uuid[])",
-        )
-        .bind(&edges_from)
-        .bind(&edges_to)
-        .execute(&mut *tx)
-        .await?;
-    }
-    send_batch(&mut tx, &worker_queue(&template.namespace), &roots).await?;
-    tx.commit().await?;
+    let Some((created_at,)) = inserted else {
+        // The idempotency key was used before (possibly by a concurrent request that has now committed).
+        let key = request.idempotency_key.as_deref().unwrap_or_default();
+        let existing: Uuid =
+            sqlx::query_scalar("SELECT task_uuid FROM tasker.tasks WHERE template_id = $1 AND idempotency_key = $2")
+                .bind(compiled.template_id)
+                .bind(key)
+                .fetch_one(pool)
+                .await?;
+        return Ok(Created { task: task_query::get_task(pool, existing).await?, created: false });
+    };
     metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone()).increment(1);
 
     let steps = (0..cols.uuids.len())
@@ -200,4 +183,6 @@ struct StepColumns {
     max_ms: Vec<i32>,
     timeouts: Vec<i32>,
     configs: Vec<serde_json::Value>,
+    /// PostgreSQL array literals of the parents' uuids (`{}` for a root step).
+    depends_on: Vec<String>,
 }

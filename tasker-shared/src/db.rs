@@ -12,8 +12,16 @@ use std::time::Duration;
 const PREPARE_LOCK: i64 = 0x7461_736b_6572;
 
 /// Open a pool configured from `cfg` (size, acquire timeout, statement timeout).
+///
+/// Sequential scans are priced out for the session (`enable_seqscan = off`). Every statement on the step
+/// paths is designed to be index-driven, but a session caches a generic plan after a few executions, and one
+/// planned while the tables were still tiny (a fresh database, the first tasks) picks sequential scans and
+/// keeps them while the tables grow: measured here, a readiness statement went from under a millisecond to
+/// 30-55 s per batch during a 4,000-task burst. With sequential scans priced out (still possible where no
+/// index applies), the cached plans stay index plans at any size. A session setting, not a per-transaction
+/// `SET LOCAL`, so that it costs no round trip.
 pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool> {
-    let mut options = PgConnectOptions::from_str(&cfg.url)?;
+    let mut options = PgConnectOptions::from_str(&cfg.url)?.options([("enable_seqscan", "off")]);
     if cfg.statement_timeout_ms > 0 {
         options = options.options([("statement_timeout", cfg.statement_timeout_ms.to_string())]);
     }
@@ -29,7 +37,8 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool> {
     Ok(pool)
 }
 
-/// Install pgmq (plain SQL, embedded in the `pgmq` crate) and run the migrations. Idempotent.
+/// Install pgmq (plain SQL, embedded in the `pgmq` crate) and run the migrations. Idempotent. Warns when the
+/// pool lacks the session settings of [`connect`].
 pub async fn prepare(pool: &PgPool) -> Result<()> {
     let mut lock = pool.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
@@ -40,27 +49,53 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
     }
     .await;
     sqlx::query("SELECT pg_advisory_unlock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
+    let seqscan: String = sqlx::query_scalar("SELECT current_setting('enable_seqscan')").fetch_one(&mut *lock).await?;
+    if seqscan == "on" {
+        tracing::warn!(
+            "this pool's sessions have enable_seqscan = on: build pools with tasker_shared::db::connect, or set \
+             enable_seqscan = off on them, or step statements may keep plans made while the tables were tiny"
+        );
+    }
     outcome
 }
 
-/// Begin a step-progress transaction (claim, report, result batch). With `durable == false` it commits
-/// without waiting for the WAL flush (see `DatabaseConfig::synchronous_step_commits`).
-///
-/// Sequential scans are also switched off for the transaction. Every statement on these paths is designed to
-/// be index-driven, but a session caches a generic plan after a few executions, and one planned while the
-/// tables were still tiny (a fresh database, the first tasks) picks sequential scans and keeps them while the
-/// tables grow: measured here, a readiness statement went from under a millisecond to 30-55 s per batch during
-/// a 4,000-task burst. With sequential scans priced out, the cached plans stay index plans at any size.
+/// Begin a step-progress transaction (a result batch, a lease release). With `durable == false` it commits
+/// without waiting for the WAL flush (see `DatabaseConfig::synchronous_step_commits`); the durable default
+/// costs no extra round trip.
 pub async fn begin_step_transaction(
     pool: &PgPool,
     durable: bool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('enable_seqscan', 'off', true), set_config('synchronous_commit', $1, true)")
-        .bind(if durable { "on" } else { "off" })
-        .execute(&mut *tx)
-        .await?;
+    if !durable {
+        relax_commit(&mut tx).await?;
+    }
     Ok(tx)
+}
+
+/// Run ONE statement as a unit of step progress (a claim, a report). Durable: a plain autocommit statement,
+/// one round trip. Otherwise wrapped in a transaction that commits without waiting for the WAL flush.
+pub async fn fetch_step<'q, O>(
+    pool: &PgPool,
+    durable: bool,
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+) -> Result<Vec<O>>
+where
+    O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    if durable {
+        return Ok(query.fetch_all(pool).await?);
+    }
+    let mut tx = pool.begin().await?;
+    relax_commit(&mut tx).await?;
+    let rows = query.fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+async fn relax_commit(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> Result<()> {
+    sqlx::query("SELECT set_config('synchronous_commit', 'off', true)").execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// `SELECT 1` within `timeout`: the readiness probe of both binaries.

@@ -108,7 +108,8 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
     let task =
         create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1500})).await;
     let step = wait_claimed(&pool, task, None, 30).await;
-    // The holder's next transaction on the step (heartbeat or report) must wait for the row lock held here.
+    // The holder's next transaction on the step (its lease heartbeat, due long before the report) must wait for
+    // the row lock held here.
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 FOR UPDATE")
         .bind(step)
@@ -129,29 +130,32 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
     assert_exactly_once(&pool).await;
 }
 
+/// A worker's claim and report are single statements, so a frozen worker holds no transaction there; a server's
+/// result batch is a transaction that has updated the results queue when it waits for task locks. New processes
+/// must start (creating only missing queues) and work while a server is frozen inside that transaction.
 #[sqlx::test(migrations = false)]
-async fn a_worker_starts_while_another_is_frozen_inside_a_transaction(pool: PgPool) {
+async fn processes_start_while_a_server_is_frozen_inside_a_transaction(pool: PgPool) {
     let url = database_url(&pool).await;
-    let server = start_server("server", &url, &[]).await;
+    // The frozen transaction must outlive the whole test (no idle-in-transaction rescue here): what is tested is
+    // that others start and work around it, not that it is ended.
+    let a = start_server("server-a", &url, &[("TASKER__DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS", "120000")]).await;
+    let _worker_a = start_worker("worker-a", &url, &[]).await;
     let task =
-        create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 0})).await;
+        create_task(a.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1000})).await;
     let mut blocker = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM tasker.workflow_steps WHERE task_uuid = $1 FOR UPDATE")
+    sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
         .bind(task)
         .execute(&mut *blocker)
         .await
         .unwrap();
-    // This worker's frozen transaction must outlive the whole test (no idle-in-transaction rescue here): what is
-    // tested is that others start and work around it, not that it is ended.
-    let a = start_worker("worker-a", &url, &[("TASKER__DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS", "120000")]).await;
-    waiting_on_lock(&pool, &["worker-a"]).await;
+    waiting_on_lock(&pool, &["server-a"]).await;
     a.signal("STOP");
     blocker.commit().await.unwrap();
-    frozen_in_transaction(&pool, "worker-a").await;
-    // Starting must not depend on other sessions' transactions ending (start_worker panics if it exits).
-    let _b = start_worker("worker-b", &url, &[]).await;
-    // Nor may it block the server's sends to the queue meanwhile.
-    let other = create_task(server.port, "linear_workflow", "mathematical_sequence", json!({"even_number": 2})).await;
+    frozen_in_transaction(&pool, "server-a").await;
+    // Starting must not depend on other sessions' transactions ending (start_* panic if the process exits).
+    let b = start_server("server-b", &url, &[]).await;
+    let _worker_b = start_worker("worker-b", &url, &[]).await;
+    let other = create_task(b.port, "linear_workflow", "mathematical_sequence", json!({"even_number": 2})).await;
     wait_for(
         &pool,
         &format!("SELECT count(*) FROM tasker.tasks WHERE task_uuid = '{other}' AND state = 'complete'"),

@@ -1,29 +1,59 @@
-//! Reading and claiming, in ONE transaction: read a batch of step messages (hiding them for the lease),
-//! claim the claimable steps, and delete the messages of steps that are not claimable (done, cancelled, or
-//! a duplicate). If the transaction fails, the messages stay visible and nothing was claimed.
+//! Reading and claiming in ONE statement (`sql/claim_steps.sql`): read a batch of step messages (hiding the
+//! claimed ones for the lease), claim the claimable steps, and delete the messages of steps that are not
+//! claimable (done, cancelled, or a duplicate). A statement is atomic: if it fails, the messages stay visible
+//! and nothing was claimed. Steps whose lease expired on their last attempt are failed by a second,
+//! rare transaction (`sql/fail_exhausted_leases.sql`).
 
 use crate::handler::StepContext;
 use crate::in_flight::InFlightStep;
 use crate::Result;
 use sqlx::{FromRow, PgPool};
-use std::collections::HashMap;
 use std::time::Duration;
-use tasker_shared::messaging::{delete_batch, read_batch, send_batch, ResultMessage, StepMessage, RESULTS_QUEUE};
+use tasker_shared::messaging::{delete_batch, queue_table, send_batch, ResultMessage, RESULTS_QUEUE};
 use uuid::Uuid;
 
+/// A row of `claim_steps.sql`: the `read` count, a `claimed` step, or an `expired` one.
 #[derive(FromRow)]
-struct ClaimedRow {
-    step_uuid: Uuid,
-    task_uuid: Uuid,
-    name: String,
-    handler: String,
-    attempts: i32,
-    max_attempts: i32,
-    timeout_seconds: i32,
-    config: serde_json::Value,
-    claim_token: Uuid,
-    context: serde_json::Value,
-    dependency_results: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
+struct ClaimRow {
+    kind: String,
+    msg_id: i64,
+    step_uuid: Option<Uuid>,
+    task_uuid: Option<Uuid>,
+    name: Option<String>,
+    handler: Option<String>,
+    attempts: Option<i32>,
+    max_attempts: Option<i32>,
+    timeout_seconds: Option<i32>,
+    config: Option<serde_json::Value>,
+    claim_token: Option<Uuid>,
+    context: Option<serde_json::Value>,
+    dependency_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl ClaimRow {
+    fn into_claimed(self, queue: &str) -> Option<ClaimedStep> {
+        let step_uuid = self.step_uuid?;
+        Some(ClaimedStep {
+            lease: InFlightStep {
+                queue: queue.to_string(),
+                msg_id: self.msg_id,
+                step_uuid,
+                claim_token: self.claim_token?,
+            },
+            context: StepContext {
+                task_uuid: self.task_uuid?,
+                step_uuid,
+                step_name: self.name?,
+                handler: self.handler?,
+                attempt: self.attempts?,
+                max_attempts: self.max_attempts?,
+                task_context: self.context?,
+                dependency_results: self.dependency_results.map(|j| j.0).unwrap_or_default(),
+                step_config: self.config.unwrap_or_default(),
+                timeout: Duration::from_secs(self.timeout_seconds?.max(1) as u64),
+            },
+        })
+    }
 }
 
 /// A step this worker now holds, with everything its handler needs.
@@ -56,75 +86,44 @@ pub async fn claim_batch(
     qty: i32,
     durable: bool,
 ) -> Result<ClaimBatch> {
-    let mut tx = tasker_shared::db::begin_step_transaction(pool, durable).await?;
-    let messages = read_batch::<StepMessage>(&mut tx, queue, lease_seconds, qty).await?;
-    if messages.is_empty() {
-        tx.commit().await?;
-        return Ok(ClaimBatch::default());
-    }
-    // One message per step; any further message for the same step is a duplicate.
-    let mut msg_of_step: HashMap<Uuid, i64> = HashMap::new();
-    let mut discard = Vec::new();
-    for m in &messages {
-        match m.body {
-            Some(body) if !msg_of_step.contains_key(&body.step_uuid) => {
-                msg_of_step.insert(body.step_uuid, m.msg_id);
-            }
-            _ => discard.push(m.msg_id),
+    let sql = include_str!("sql/claim_steps.sql").replace("{queue_table}", &queue_table(queue));
+    let rows: Vec<ClaimRow> = tasker_shared::db::fetch_step(
+        pool,
+        durable,
+        sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64),
+    )
+    .await?;
+    let mut batch = ClaimBatch::default();
+    let mut expired = Vec::new();
+    for row in rows {
+        match row.kind.as_str() {
+            "read" => batch.messages = row.msg_id as usize,
+            "claimed" => batch.claimed.extend(row.into_claimed(queue)),
+            _ => expired.extend(row.step_uuid.map(|s| (s, row.msg_id))),
         }
     }
-    let step_uuids: Vec<Uuid> = msg_of_step.keys().copied().collect();
-    let rows: Vec<ClaimedRow> = sqlx::query_as(include_str!("sql/claim_steps.sql"))
-        .bind(&step_uuids)
-        .bind(worker_id)
-        .bind(lease_seconds as f64)
-        .fetch_all(&mut *tx)
-        .await?;
-    let claimed: Vec<ClaimedStep> = rows
-        .into_iter()
-        .map(|r| {
-            let msg_id = msg_of_step.remove(&r.step_uuid).expect("claimed step came from a message");
-            ClaimedStep {
-                lease: InFlightStep {
-                    queue: queue.to_string(),
-                    msg_id,
-                    step_uuid: r.step_uuid,
-                    claim_token: r.claim_token,
-                },
-                context: StepContext {
-                    task_uuid: r.task_uuid,
-                    step_uuid: r.step_uuid,
-                    step_name: r.name,
-                    handler: r.handler,
-                    attempt: r.attempts,
-                    max_attempts: r.max_attempts,
-                    task_context: r.context,
-                    dependency_results: r.dependency_results.0,
-                    step_config: r.config,
-                    timeout: Duration::from_secs(r.timeout_seconds.max(1) as u64),
-                },
-            }
-        })
-        .collect();
-    let mut results_sent = 0;
-    if !msg_of_step.is_empty() {
-        // A dead worker's step on its last attempt is failed, not re-run.
-        let unclaimed: Vec<Uuid> = msg_of_step.keys().copied().collect();
-        let exhausted: Vec<(Uuid, Uuid)> =
-            sqlx::query_as(include_str!("sql/fail_exhausted_leases.sql")).bind(&unclaimed).fetch_all(&mut *tx).await?;
-        let results: Vec<ResultMessage> = exhausted
-            .iter()
-            .map(|(step_uuid, task_uuid)| ResultMessage { task_uuid: *task_uuid, step_uuid: *step_uuid })
-            .collect();
-        send_batch(&mut tx, RESULTS_QUEUE, &results).await?;
-        results_sent = results.len();
+    if !expired.is_empty() {
+        batch.results_sent = fail_exhausted(pool, queue, &expired, durable).await?;
     }
-    // Whatever was not claimed is not claimable: already done, cancelled, failed just above, or held under a
-    // live lease (then this message is a duplicate of the one that lease holds).
-    discard.extend(msg_of_step.values());
-    delete_batch(&mut tx, queue, &discard).await?;
+    metrics::counter!("tasker_steps_claimed_total").increment(batch.claimed.len() as u64);
+    metrics::counter!("tasker_claim_conflicts_total").increment((batch.messages - batch.claimed.len()) as u64);
+    Ok(batch)
+}
+
+/// A dead worker's step on its last attempt is failed (as a permanent `LeaseExpired` error, reported for
+/// orchestration to apply), not re-run; its message is deleted. Returns the result messages sent.
+async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)], durable: bool) -> Result<usize> {
+    let steps: Vec<Uuid> = expired.iter().map(|(s, _)| *s).collect();
+    let msg_ids: Vec<i64> = expired.iter().map(|(_, m)| *m).collect();
+    let mut tx = tasker_shared::db::begin_step_transaction(pool, durable).await?;
+    let failed: Vec<(Uuid, Uuid)> =
+        sqlx::query_as(include_str!("sql/fail_exhausted_leases.sql")).bind(&steps).fetch_all(&mut *tx).await?;
+    let results: Vec<ResultMessage> = failed
+        .iter()
+        .map(|(step_uuid, task_uuid)| ResultMessage { task_uuid: *task_uuid, step_uuid: *step_uuid })
+        .collect();
+    send_batch(&mut tx, RESULTS_QUEUE, &results).await?;
+    delete_batch(&mut tx, queue, &msg_ids).await?;
     tx.commit().await?;
-    metrics::counter!("tasker_steps_claimed_total").increment(claimed.len() as u64);
-    metrics::counter!("tasker_claim_conflicts_total").increment(discard.len() as u64);
-    Ok(ClaimBatch { messages: messages.len(), claimed, results_sent })
+    Ok(results.len())
 }

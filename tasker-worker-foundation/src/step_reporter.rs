@@ -1,4 +1,4 @@
-//! Reporting outcomes in batches. Each batch is ONE transaction: write the outcomes whose claim token still
+//! Reporting outcomes in batches. Each batch is ONE statement: write the outcomes whose claim token still
 //! holds, move those steps to `enqueued_for_orchestration`, delete their step messages and send one result
 //! message each. Outcomes from a lost claim are dropped (the step belongs to another worker now).
 
@@ -7,10 +7,10 @@ use crate::in_flight::{InFlight, InFlightStep};
 use crate::Result;
 use serde_json::Value;
 use sqlx::PgPool;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tasker_shared::jsonb;
-use tasker_shared::messaging::{delete_batch, send_batch, Notifier, ResultMessage, RESULTS_QUEUE};
+use tasker_shared::messaging::{queue_table, Notifier, RESULTS_QUEUE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -34,18 +34,27 @@ pub struct ReportSummary {
     pub rejected: usize,
 }
 
-/// Report `batch` in one transaction. `durable`: wait for the WAL flush at commit.
+/// Report `batch` in one statement. `durable`: wait for the WAL flush at commit.
 pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) -> Result<ReportSummary> {
     if batch.is_empty() {
         return Ok(ReportSummary::default());
+    }
+    // Queues indexed in name order, so a given set of queues always yields the same (prepared) statement.
+    let mut queues: BTreeMap<&str, i32> = batch.iter().map(|c| (c.lease.queue.as_str(), 0)).collect();
+    for (ix, slot) in queues.values_mut().enumerate() {
+        *slot = ix as i32;
     }
     let mut uuids = Vec::with_capacity(batch.len());
     let mut tokens = Vec::with_capacity(batch.len());
     let mut results = Vec::with_capacity(batch.len());
     let mut errors = Vec::with_capacity(batch.len());
+    let mut msg_ids = Vec::with_capacity(batch.len());
+    let mut queue_ix = Vec::with_capacity(batch.len());
     for c in batch {
         uuids.push(c.lease.step_uuid);
         tokens.push(c.lease.claim_token);
+        msg_ids.push(c.lease.msg_id);
+        queue_ix.push(queues[c.lease.queue.as_str()]);
         match &c.outcome {
             // jsonb cannot store NUL characters: such a result fails its step alone, not the whole batch.
             Ok(v) if jsonb::contains_nul(v) => {
@@ -65,34 +74,44 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) ->
             }
         }
     }
-    let mut tx = tasker_shared::db::begin_step_transaction(pool, durable).await?;
-    let accepted: Vec<(Uuid, Uuid)> = sqlx::query_as(include_str!("sql/report_steps.sql"))
-        .bind(&uuids)
-        .bind(&tokens)
-        .bind(&results)
-        .bind(&errors)
-        .fetch_all(&mut *tx)
-        .await?;
-    let accepted_tasks: HashMap<Uuid, Uuid> = accepted.into_iter().collect();
-    let mut by_queue: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    let mut messages = Vec::with_capacity(accepted_tasks.len());
-    for c in batch {
-        if let Some(task_uuid) = accepted_tasks.get(&c.lease.step_uuid) {
-            by_queue.entry(c.lease.queue.as_str()).or_default().push(c.lease.msg_id);
-            messages.push(ResultMessage { task_uuid: *task_uuid, step_uuid: c.lease.step_uuid });
-        } else {
+    let accepted: Vec<(Uuid, Uuid)> = tasker_shared::db::fetch_step(
+        pool,
+        durable,
+        sqlx::query_as(&report_sql(&queues))
+            .bind(&uuids)
+            .bind(&tokens)
+            .bind(&results)
+            .bind(&errors)
+            .bind(&msg_ids)
+            .bind(&queue_ix),
+    )
+    .await?;
+    if accepted.len() < batch.len() {
+        for c in batch.iter().filter(|c| !accepted.iter().any(|(s, _)| *s == c.lease.step_uuid)) {
             tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
         }
     }
-    for (queue, ids) in &by_queue {
-        delete_batch(&mut tx, queue, ids).await?;
-    }
-    send_batch(&mut tx, RESULTS_QUEUE, &messages).await?;
-    tx.commit().await?;
-    let summary = ReportSummary { accepted: messages.len(), rejected: batch.len() - messages.len() };
+    let summary = ReportSummary { accepted: accepted.len(), rejected: batch.len() - accepted.len() };
     metrics::counter!("tasker_steps_reported_total").increment(summary.accepted as u64);
     metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
     Ok(summary)
+}
+
+/// The report statement for a batch whose messages came from `queues` (name → index): one message-deleting
+/// CTE per queue, so the whole report stays one statement.
+fn report_sql(queues: &BTreeMap<&str, i32>) -> String {
+    let deletes: String = queues
+        .iter()
+        .map(|(queue, ix)| {
+            format!(
+                ", acked_{ix} AS (DELETE FROM {} m USING moved mv WHERE mv.queue_ix = {ix} AND m.msg_id = mv.msg_id)",
+                queue_table(queue)
+            )
+        })
+        .collect();
+    include_str!("sql/report_steps.sql")
+        .replace("{results_table}", &queue_table(RESULTS_QUEUE))
+        .replace("{deletes}", &deletes)
 }
 
 /// Drain completions and report them, batching whatever is waiting (up to `batch_size`) without waiting to

@@ -26,9 +26,10 @@ pub struct QueuedMessage<T> {
     pub body: Option<T>,
 }
 
-/// The table holding `queue`'s messages. Queue names are validated identifiers (namespaces are checked by
-/// template validation, and pgmq rejects anything longer than 47 characters at creation).
-fn table(queue: &str) -> String {
+/// The table holding `queue`'s messages, for statements that write a queue alongside other tables. Queue names
+/// are validated identifiers (namespaces are checked by template validation, and pgmq rejects anything longer
+/// than 47 characters at creation).
+pub fn queue_table(queue: &str) -> String {
     debug_assert!(queue.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
     format!("pgmq.q_{queue}")
 }
@@ -53,10 +54,13 @@ pub async fn send_batch<T: Serialize>(conn: &mut PgConnection, queue: &str, mess
         return Ok(());
     }
     let bodies = messages.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
-    sqlx::query(&format!("INSERT INTO {} (vt, message) SELECT clock_timestamp(), unnest($1::jsonb[])", table(queue)))
-        .bind(&bodies)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {} (vt, message) SELECT clock_timestamp(), unnest($1::jsonb[])",
+        queue_table(queue)
+    ))
+    .bind(&bodies)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -68,7 +72,7 @@ pub async fn send_delayed<T: Serialize>(
     message: &T,
     visible_at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO {} (vt, message) VALUES ($1, $2)", table(queue)))
+    sqlx::query(&format!("INSERT INTO {} (vt, message) VALUES ($1, $2)", queue_table(queue)))
         .bind(visible_at)
         .bind(serde_json::to_value(message)?)
         .execute(conn)
@@ -84,7 +88,7 @@ pub async fn read_batch<T: DeserializeOwned>(
     vt_seconds: i32,
     qty: i32,
 ) -> Result<Vec<QueuedMessage<T>>> {
-    let t = table(queue);
+    let t = queue_table(queue);
     let rows: Vec<(i64, i32, serde_json::Value)> = sqlx::query_as(&format!(
         "WITH next AS (
              SELECT msg_id FROM {t} WHERE vt <= clock_timestamp() ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -111,7 +115,7 @@ pub async fn read_batch<T: DeserializeOwned>(
 pub async fn next_visible_in(pool: &PgPool, queue: &str) -> Result<Option<Duration>> {
     let ms: Option<f64> = sqlx::query_scalar(&format!(
         "SELECT (EXTRACT(EPOCH FROM (min(vt) - clock_timestamp())) * 1000)::float8 FROM {} WHERE vt > clock_timestamp()",
-        table(queue)
+        queue_table(queue)
     ))
     .fetch_one(pool)
     .await?;
@@ -121,7 +125,7 @@ pub async fn next_visible_in(pool: &PgPool, queue: &str) -> Result<Option<Durati
 /// Delete messages (acknowledge them).
 pub async fn delete_batch(conn: &mut PgConnection, queue: &str, msg_ids: &[i64]) -> Result<()> {
     if !msg_ids.is_empty() {
-        sqlx::query(&format!("DELETE FROM {} WHERE msg_id = ANY($1)", table(queue)))
+        sqlx::query(&format!("DELETE FROM {} WHERE msg_id = ANY($1)", queue_table(queue)))
             .bind(msg_ids)
             .execute(conn)
             .await?;
@@ -134,7 +138,7 @@ pub async fn extend_visibility(conn: &mut PgConnection, queue: &str, msg_ids: &[
     if !msg_ids.is_empty() {
         sqlx::query(&format!(
             "UPDATE {} SET vt = clock_timestamp() + make_interval(secs => $2) WHERE msg_id = ANY($1)",
-            table(queue)
+            queue_table(queue)
         ))
         .bind(msg_ids)
         .bind(seconds as f64)
@@ -147,7 +151,7 @@ pub async fn extend_visibility(conn: &mut PgConnection, queue: &str, msg_ids: &[
 /// Make messages visible again at once (release a lease early, e.g. on shutdown).
 pub async fn release_now(conn: &mut PgConnection, queue: &str, msg_ids: &[i64]) -> Result<()> {
     if !msg_ids.is_empty() {
-        sqlx::query(&format!("UPDATE {} SET vt = clock_timestamp() WHERE msg_id = ANY($1)", table(queue)))
+        sqlx::query(&format!("UPDATE {} SET vt = clock_timestamp() WHERE msg_id = ANY($1)", queue_table(queue)))
             .bind(msg_ids)
             .execute(conn)
             .await?;

@@ -1,19 +1,44 @@
--- Claim steps for this worker under a lease: `enqueued`, a retry that is due, or `in_progress` whose lease
--- has expired (its worker died) with attempts left (fail_exhausted_leases.sql handles the others). Locks in
--- step_uuid order so concurrent claimers never deadlock. Each claim gets a fresh claim token, counts an
--- attempt and writes an audit row. Returns what the handler needs.
--- clock_timestamp(), not now(): pgmq judged visibility by the clock, and so must we.
+-- Read and claim in ONE statement (one round trip, atomic). `{queue_table}` is the queue's pgmq table.
+--
+-- Reads up to $1 visible messages, oldest first, skipping messages another reader has locked. The first
+-- message of each step claims it when the step is claimable: `enqueued`, a retry that is due, or
+-- `in_progress` whose lease has expired (its worker died) with attempts left. A claimed step gets a fresh
+-- claim token, counts an attempt, gets a lease of $3 seconds and an audit row; its message stays hidden for
+-- the lease (pgmq's visibility timeout). Steps are locked in step_uuid order so concurrent claimers never
+-- deadlock. Every other message read is deleted: a duplicate, an undecodable body, or a step that is done,
+-- cancelled or held under a live lease. The one exception is a step whose lease expired on its LAST attempt:
+-- its message is left in place and returned as `expired`, for fail_exhausted_leases.sql.
+--
+-- clock_timestamp(), not now(): pgmq judges visibility by the clock, and so must we.
 -- The task's state is not consulted: a task leaves `steps_in_process` only when none of its steps is enqueued,
--- waiting for a retry or in progress, so the step's own state says it all. (Joining `tasks` here also let the
--- planner, with statistics lagging behind a burst, drive this query from every live task.)
--- $1 step_uuids, $2 worker id, $3 lease seconds
-WITH candidates AS (
-    SELECT s.step_uuid, s.state AS from_state
+-- waiting for a retry or in progress, so the step's own state says it all. (Joining `tasks` there also let the
+-- planner, with statistics lagging behind a burst, drive the claim from every live task.)
+--
+-- Rows: one `read` row (msg_id = messages read), then one `claimed` row per claimed step (what its handler
+-- needs) and one `expired` row per step left for fail_exhausted_leases.sql.
+-- $1 batch size, $2 worker id, $3 lease seconds
+WITH next AS (
+    SELECT msg_id, message
+    FROM {queue_table}
+    WHERE vt <= clock_timestamp()
+    ORDER BY msg_id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), first_message AS (
+    SELECT DISTINCT ON (step_uuid) step_uuid, msg_id
+    FROM (SELECT msg_id,
+                 CASE WHEN message->>'step_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                      THEN (message->>'step_uuid')::uuid END AS step_uuid
+          FROM next) n
+    WHERE step_uuid IS NOT NULL
+    ORDER BY step_uuid, msg_id
+), candidates AS (
+    SELECT s.step_uuid, s.state AS from_state, f.msg_id
     FROM tasker.workflow_steps s
-    WHERE s.step_uuid = ANY($1)
-      AND (s.state = 'enqueued'
-           OR (s.state = 'waiting_for_retry' AND s.next_attempt_at <= clock_timestamp())
-           OR (s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp() AND s.attempts < s.max_attempts))
+    JOIN first_message f ON f.step_uuid = s.step_uuid
+    WHERE s.state = 'enqueued'
+       OR (s.state = 'waiting_for_retry' AND s.next_attempt_at <= clock_timestamp())
+       OR (s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp() AND s.attempts < s.max_attempts)
     ORDER BY s.step_uuid
     FOR UPDATE OF s
 ), claimed AS (
@@ -27,15 +52,39 @@ WITH candidates AS (
     FROM candidates c
     WHERE s.step_uuid = c.step_uuid
     RETURNING s.step_uuid, s.task_uuid, s.name, s.handler, s.attempts, s.max_attempts, s.timeout_seconds,
-              s.config, s.claim_token, s.depends_on, c.from_state
+              s.config, s.claim_token, s.depends_on, c.from_state, c.msg_id
 ), audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, from_state, 'in_progress', 'claimed by ' || $2 FROM claimed
+), expired AS (
+    SELECT f.step_uuid, f.msg_id
+    FROM first_message f
+    JOIN tasker.workflow_steps s ON s.step_uuid = f.step_uuid
+    WHERE s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp() AND s.attempts >= s.max_attempts
+), leased AS (
+    UPDATE {queue_table} m
+    SET vt = clock_timestamp() + make_interval(secs => $3), read_ct = m.read_ct + 1, last_read_at = clock_timestamp()
+    FROM claimed c
+    WHERE m.msg_id = c.msg_id
+), dropped AS (
+    DELETE FROM {queue_table} m
+    USING next n
+    WHERE m.msg_id = n.msg_id
+      AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.msg_id = n.msg_id)
+      AND NOT EXISTS (SELECT 1 FROM expired e WHERE e.msg_id = n.msg_id)
 )
-SELECT c.step_uuid, c.task_uuid, c.name, c.handler, c.attempts, c.max_attempts, c.timeout_seconds, c.config,
-       c.claim_token, t.context,
+SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid AS task_uuid, NULL::text AS name,
+       NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
+       NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results
+FROM next
+UNION ALL
+SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attempts, c.max_attempts,
+       c.timeout_seconds, c.config, c.claim_token, t.context,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                  FROM tasker.workflow_steps p
-                 WHERE p.step_uuid = ANY(c.depends_on)), '{}'::jsonb) AS dependency_results
+                 WHERE p.step_uuid = ANY(c.depends_on)), '{}'::jsonb)
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
+UNION ALL
+SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM expired e
