@@ -32,6 +32,9 @@ pub struct Args {
     /// Tasks in the throughput run (half linear, half diamond; 4 steps each).
     #[arg(long)]
     tasks: Option<usize>,
+    /// Concurrent API clients submitting the throughput run's tasks.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
     /// Orchestration servers (result processors) in the cluster.
     #[arg(long, default_value_t = 1)]
     servers: usize,
@@ -95,7 +98,7 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     report.linear = scenarios::sequential_latency(&cluster, "linear_noop", args.samples()).await?;
     report.diamond = scenarios::sequential_latency(&cluster, "diamond_noop", args.samples()).await?;
     eprintln!("== throughput ({} tasks)", args.tasks());
-    report.throughput = scenarios::throughput(&cluster, args.tasks()).await?;
+    report.throughput = scenarios::throughput(&cluster, args.tasks(), args.clients).await?;
     // Let PostgreSQL clean up after the burst, as autovacuum would, before measuring the steady state.
     scenarios::vacuum(&cluster.pool).await?;
     let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);

@@ -82,7 +82,7 @@ impl Report {
         row("", String::new(), format!("{:.2}x pgmq single", ratio(t.steps_per_sec, f.pgmq_single_cycles_per_sec)));
         row("", String::new(), format!("{:.2}x commit rate", ratio(t.steps_per_sec, f.commit_rate_per_sec)));
         row("throughput: tasks/s", format!("{:.0}", t.tasks_per_sec), format!("{} tasks", t.tasks));
-        row("throughput: API submissions/s", format!("{:.0}", t.submit_per_sec), String::new());
+        row("throughput: API submissions/s", format!("{:.0}", t.submit_per_sec), format!("{} clients", t.clients));
         row("commits per step", format!("{:.2}", t.commits_per_step), String::new());
         match &t.statements {
             Some(s) => {

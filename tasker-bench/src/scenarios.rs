@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Throughput {
     pub tasks: usize,
+    pub clients: usize,
     pub steps: usize,
     pub seconds: f64,
     pub tasks_per_sec: f64,
@@ -39,9 +40,9 @@ fn distribution(mut ms: Vec<f64>) -> Latency {
 /// How long until every backend has reported its statistics (PostgreSQL's idle flush interval is 10 s).
 const STATS_SETTLE: Duration = Duration::from_millis(10_500);
 
-/// Submit `tasks` tasks (half linear, half diamond) from 8 concurrent clients as fast as the API takes them,
+/// Submit `tasks` tasks (half linear, half diamond) from `clients` concurrent clients as fast as the API takes them,
 /// and time until every one is finalized.
-pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throughput> {
+pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyhow::Result<Throughput> {
     let before = cluster.client.finalized.count();
     // A backend reports its counters at most once a second while busy and within 10 s once idle
     // (PostgreSQL 15), so the commit count is read only after everything before has been reported.
@@ -53,10 +54,10 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
     }
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut clients = Vec::new();
-    for _ in 0..8 {
+    let mut submitters = Vec::new();
+    for _ in 0..clients {
         let (next, c) = (next.clone(), cluster.client.clone());
-        clients.push(tokio::spawn(async move {
+        submitters.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if i >= tasks {
@@ -67,7 +68,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
             anyhow::Ok(())
         }));
     }
-    for c in clients {
+    for c in submitters {
         c.await??;
     }
     let submitted = started.elapsed().as_secs_f64();
@@ -79,6 +80,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize) -> anyhow::Result<Throu
     let statements = if profiled { Some(statements::profile(&cluster.pool, steps).await?) } else { None };
     Ok(Throughput {
         tasks,
+        clients,
         steps,
         seconds,
         tasks_per_sec: tasks as f64 / seconds,

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod error;
+pub mod queue_vacuum;
 pub mod result_processor;
 pub mod server;
 pub mod task_initializer;

@@ -1,30 +1,28 @@
-//! The result processor service: reads worker result messages in batches and, per batch, in ONE transaction
-//! locks the affected tasks (in `task_uuid` order, so concurrent orchestrators never deadlock), applies each
-//! outcome (complete, retry after backoff via a delayed message, or fail), enqueues newly ready steps,
-//! finalizes tasks that can no longer progress and deletes the result messages.
+//! The result processor service: takes worker result messages in batches and, per batch, in ONE transaction
+//! of four statements (take, apply, enqueue, finalize):
+//! 1. takes the messages and locks the affected tasks (in `task_uuid` order, so concurrent orchestrators never
+//!    deadlock), loading each reported step (`sql/take_result_batch.sql`);
+//! 2. applies each outcome: complete, retry after backoff via a delayed message, or fail
+//!    (`sql/apply_outcomes.sql`);
+//! 3. enqueues newly ready steps and sends their messages (`sql/enqueue_ready_steps.sql`);
+//! 4. finalizes tasks that can no longer progress and deletes the result messages (`sql/finalize_tasks.sql`).
 //!
 //! If the transaction fails or the process dies, nothing of the batch happened and its messages are visible
-//! again (the read is part of the transaction). A result message whose step is no longer
-//! `enqueued_for_orchestration` (a duplicate) is deleted without effect.
+//! again (they were locked, not hidden). A result message whose step is no longer `enqueued_for_orchestration`
+//! (a duplicate) is deleted without effect.
 
 use crate::error::Result;
+use crate::queue_vacuum::QueueActivity;
 use chrono::Utc;
 use sqlx::{FromRow, PgPool};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
-use tasker_shared::messaging::{
-    delete_batch, read_batch, send_batch, send_delayed, worker_queue, Notifier, ResultMessage, StepMessage, Wakeup,
-    RESULTS_QUEUE,
-};
+use tasker_shared::messaging::{queue_table, send_delayed, worker_queue, Notifier, StepMessage, Wakeup, RESULTS_QUEUE};
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// How long a read result message stays hidden; the read commits with its batch, so this only matters if a
-/// transaction hangs.
-const RESULT_VISIBILITY_SECONDS: i32 = 30;
 
 /// Settings of the result processor.
 #[derive(Debug, Clone)]
@@ -37,6 +35,8 @@ pub struct ResultProcessorConfig {
     pub dispatch_mode: DispatchMode,
     /// Wait for the WAL flush at commit (see `DatabaseConfig::synchronous_step_commits`).
     pub durable_commits: bool,
+    /// After activity, vacuum the queue tables at most this often (zero: never; see [`crate::queue_vacuum`]).
+    pub queue_vacuum_interval: Duration,
 }
 
 impl From<&TaskerConfig> for ResultProcessorConfig {
@@ -46,6 +46,7 @@ impl From<&TaskerConfig> for ResultProcessorConfig {
             poll_interval: Duration::from_millis(c.orchestration.poll_interval_ms),
             dispatch_mode: c.orchestration.dispatch_mode,
             durable_commits: c.database.synchronous_step_commits,
+            queue_vacuum_interval: Duration::from_millis(c.orchestration.queue_vacuum_interval_ms),
         }
     }
 }
@@ -67,7 +68,23 @@ pub struct BatchSummary {
     pub finalized_tasks: Vec<Uuid>,
 }
 
+/// One taken result message (a row of `take_result_batch.sql`).
 #[derive(FromRow)]
+struct TakenMessage {
+    msg_id: i64,
+    step_uuid: Option<Uuid>,
+    task_uuid: Option<Uuid>,
+    task_state: Option<String>,
+    namespace: Option<String>,
+    reported: bool,
+    attempts: Option<i32>,
+    max_attempts: Option<i32>,
+    backoff_base_ms: Option<i32>,
+    backoff_max_ms: Option<i32>,
+    error: Option<serde_json::Value>,
+}
+
+/// A step whose reported outcome awaits orchestration.
 struct ReportedStep {
     step_uuid: Uuid,
     task_uuid: Uuid,
@@ -77,6 +94,24 @@ struct ReportedStep {
     backoff_base_ms: i32,
     backoff_max_ms: i32,
     error: Option<serde_json::Value>,
+}
+
+impl TakenMessage {
+    fn reported_step(&self) -> Option<ReportedStep> {
+        if !self.reported {
+            return None;
+        }
+        Some(ReportedStep {
+            step_uuid: self.step_uuid?,
+            task_uuid: self.task_uuid?,
+            namespace: self.namespace.clone()?,
+            attempts: self.attempts?,
+            max_attempts: self.max_attempts?,
+            backoff_base_ms: self.backoff_base_ms?,
+            backoff_max_ms: self.backoff_max_ms?,
+            error: self.error.clone(),
+        })
+    }
 }
 
 impl ReportedStep {
@@ -112,88 +147,69 @@ impl ResultProcessor {
 
     /// Process up to `batch_size` result messages in one transaction.
     pub async fn process_batch(&self) -> Result<BatchSummary> {
+        let results_table = queue_table(RESULTS_QUEUE);
         let mut tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
-        let messages = read_batch::<ResultMessage>(
-            &mut tx,
-            RESULTS_QUEUE,
-            RESULT_VISIBILITY_SECONDS,
-            self.config.batch_size as i32,
-        )
-        .await?;
-        if messages.is_empty() {
+        let taken: Vec<TakenMessage> =
+            sqlx::query_as(&include_str!("sql/take_result_batch.sql").replace("{results_table}", &results_table))
+                .bind(self.config.batch_size as i32)
+                .fetch_all(&mut *tx)
+                .await?;
+        if taken.is_empty() {
             tx.commit().await?;
             return Ok(BatchSummary::default());
         }
-        let msg_ids: Vec<i64> = messages.iter().map(|m| m.msg_id).collect();
-        let bodies: Vec<ResultMessage> = messages.iter().filter_map(|m| m.body).collect();
-        let step_uuids: Vec<Uuid> = bodies.iter().map(|b| b.step_uuid).collect();
-        let mut task_uuids: Vec<Uuid> = bodies.iter().map(|b| b.task_uuid).collect();
-        task_uuids.sort_unstable();
-        task_uuids.dedup();
+        let msg_ids: Vec<i64> = taken.iter().map(|m| m.msg_id).collect();
+        let live_messages =
+            taken.iter().filter(|m| m.task_state.as_deref() == Some(TaskState::StepsInProcess.as_str()));
+        let mut live: Vec<Uuid> = live_messages.clone().filter_map(|m| m.task_uuid).collect();
+        live.sort_unstable();
+        live.dedup();
+        let namespaces: BTreeSet<String> = live_messages.filter_map(|m| m.namespace.clone()).collect();
 
-        // Fixed lock order: concurrent orchestrators queue behind each other instead of deadlocking.
-        let locked: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT task_uuid, state, namespace FROM tasker.tasks WHERE task_uuid = ANY($1)
-             ORDER BY task_uuid FOR UPDATE",
-        )
-        .bind(&task_uuids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let namespaces: HashMap<Uuid, String> = locked.iter().map(|(t, _, ns)| (*t, ns.clone())).collect();
-        let live: Vec<Uuid> = locked
-            .iter()
-            .filter(|(_, state, _)| state == TaskState::StepsInProcess.as_str())
-            .map(|(t, _, _)| *t)
-            .collect();
-
-        let reported: Vec<ReportedStep> =
-            sqlx::query_as(include_str!("sql/load_reported_steps.sql")).bind(&step_uuids).fetch_all(&mut *tx).await?;
-        let mut decided_uuids = Vec::with_capacity(reported.len());
-        let mut decided_states = Vec::with_capacity(reported.len());
-        let mut decided_at = Vec::with_capacity(reported.len());
-        let mut retry_queues = std::collections::BTreeSet::new();
-        for step in &reported {
-            let (state, at) = step.decide();
-            metrics::counter!("tasker_step_results_total", "outcome" => state.as_str()).increment(1);
-            decided_uuids.push(step.step_uuid);
-            decided_states.push(state.as_str().to_string());
-            decided_at.push(at);
-            if let Some(at) = at {
-                let msg = StepMessage { task_uuid: step.task_uuid, step_uuid: step.step_uuid };
-                let queue = worker_queue(&step.namespace);
-                send_delayed(&mut tx, &queue, &msg, at).await?;
-                retry_queues.insert(queue);
-            }
-        }
-        if !decided_uuids.is_empty() {
-            sqlx::query(include_str!("sql/apply_outcomes.sql"))
+        // Decide, then apply; only what the guarded apply actually moved counts (and gets its retry message).
+        let reported: HashMap<Uuid, ReportedStep> =
+            taken.iter().filter_map(TakenMessage::reported_step).map(|r| (r.step_uuid, r)).collect();
+        let decisions: HashMap<Uuid, (StepState, Option<chrono::DateTime<Utc>>)> =
+            reported.values().map(|step| (step.step_uuid, step.decide())).collect();
+        let decided_uuids: Vec<Uuid> = decisions.keys().copied().collect();
+        let decided_states: Vec<&str> = decided_uuids.iter().map(|u| decisions[u].0.as_str()).collect();
+        let decided_at: Vec<Option<chrono::DateTime<Utc>>> = decided_uuids.iter().map(|u| decisions[u].1).collect();
+        let applied: Vec<(Uuid, String)> = if decided_uuids.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(include_str!("sql/apply_outcomes.sql"))
                 .bind(&decided_uuids)
                 .bind(&decided_states)
                 .bind(&decided_at)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        let mut queues_sent = BTreeSet::new();
+        for (step_uuid, state) in &applied {
+            metrics::counter!("tasker_step_results_total", "outcome" => state.clone()).increment(1);
+            let (Some(step), (_, Some(at))) = (reported.get(step_uuid), decisions[step_uuid]) else {
+                continue;
+            };
+            let queue = worker_queue(&step.namespace);
+            let msg = StepMessage { task_uuid: step.task_uuid, step_uuid: step.step_uuid };
+            send_delayed(&mut tx, &queue, &msg, at).await?;
+            queues_sent.insert(queue);
+        }
+
+        let ready: Vec<(Uuid, Uuid, String)> = if live.is_empty() {
+            Vec::new()
+        } else {
+            let namespaces: Vec<String> = namespaces.into_iter().collect();
+            sqlx::query_as(&ready_sql(&namespaces)).bind(&live).bind(&namespaces).fetch_all(&mut *tx).await?
+        };
+        queues_sent.extend(ready.iter().map(|(_, _, namespace)| worker_queue(namespace)));
+
+        let finalized: Vec<(Uuid, String, String)> =
+            sqlx::query_as(&include_str!("sql/finalize_tasks.sql").replace("{results_table}", &results_table))
+                .bind(&live)
+                .bind(&msg_ids)
+                .fetch_all(&mut *tx)
                 .await?;
-        }
-
-        let ready: Vec<(Uuid, Uuid)> = if live.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(include_str!("sql/enqueue_ready_steps.sql")).bind(&live).fetch_all(&mut *tx).await?
-        };
-        let mut by_queue: BTreeMap<String, Vec<StepMessage>> = BTreeMap::new();
-        for (step_uuid, task_uuid) in &ready {
-            let queue = worker_queue(&namespaces[task_uuid]);
-            by_queue.entry(queue).or_default().push(StepMessage { task_uuid: *task_uuid, step_uuid: *step_uuid });
-        }
-        for (queue, batch) in &by_queue {
-            send_batch(&mut tx, queue, batch).await?;
-        }
-
-        let finalized: Vec<(Uuid, String, String)> = if live.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(include_str!("sql/finalize_tasks.sql")).bind(&live).fetch_all(&mut *tx).await?
-        };
-        delete_batch(&mut tx, RESULTS_QUEUE, &msg_ids).await?;
         tx.commit().await?;
 
         for (_, namespace, state) in &finalized {
@@ -201,13 +217,12 @@ impl ResultProcessor {
                 .increment(1);
         }
         metrics::counter!("tasker_steps_enqueued_total").increment(ready.len() as u64);
-        retry_queues.extend(by_queue.into_keys());
         Ok(BatchSummary {
-            messages: messages.len(),
-            applied: reported.len(),
+            messages: taken.len(),
+            applied: applied.len(),
             enqueued: ready.len(),
             finalized: finalized.len(),
-            queues_sent: retry_queues.into_iter().collect(),
+            queues_sent: queues_sent.into_iter().collect(),
             finalized_tasks: finalized.iter().map(|(t, _, _)| *t).collect(),
         })
     }
@@ -223,11 +238,17 @@ impl ResultProcessor {
             shutdown.clone(),
         )
         .await?;
+        let activity = QueueActivity::default();
+        let upkeep = (!self.config.queue_vacuum_interval.is_zero()).then(|| {
+            let interval = self.config.queue_vacuum_interval;
+            tokio::spawn(crate::queue_vacuum::run(self.pool.clone(), interval, activity.clone(), shutdown.clone()))
+        });
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
             match self.process_batch().await {
                 Ok(summary) => {
                     failures = 0;
+                    activity.record(summary.messages);
                     for queue in &summary.queues_sent {
                         self.notifier.queue(queue);
                     }
@@ -253,8 +274,30 @@ impl ResultProcessor {
                 _ = wakeup.wait() => {}
             }
         }
+        if let Some(upkeep) = upkeep {
+            let _ = upkeep.await;
+        }
         Ok(())
     }
+}
+
+/// The readiness statement for a batch whose live tasks span `namespaces` (sorted): one message-sending CTE per
+/// namespace, so enqueueing stays one statement and a given set of namespaces one prepared statement.
+fn ready_sql(namespaces: &[String]) -> String {
+    let sends: String = namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, namespace)| {
+            format!(
+                ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), \
+                 jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM routed \
+                 WHERE namespace = ($2::text[])[{}])",
+                queue_table(&worker_queue(namespace)),
+                i + 1
+            )
+        })
+        .collect();
+    include_str!("sql/enqueue_ready_steps.sql").replace("{sends}", &sends)
 }
 
 #[cfg(test)]

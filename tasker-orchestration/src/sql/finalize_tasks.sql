@@ -2,6 +2,7 @@
 -- when a step failed and nothing is still active (pending steps behind a failed one can never run).
 -- Guarded on `steps_in_process`; the caller holds the task locks, so each task is finalized once.
 -- The caller announces each finalized task on channel `tasker_task_finalized` after commit.
+-- The same statement deletes the batch's result messages ($2, from `{results_table}`): the batch is done.
 WITH summary AS (
     SELECT task_uuid,
            bool_and(state IN ('complete', 'resolved_manually')) AS all_done,
@@ -23,5 +24,7 @@ WITH summary AS (
 ), audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
     SELECT task_uuid, 'steps_in_process', state, 'finalized' FROM moved
+), acked AS (
+    DELETE FROM {results_table} WHERE msg_id = ANY($2)
 )
 SELECT task_uuid, namespace, state FROM moved

@@ -108,6 +108,8 @@ pub struct OrchestrationConfig {
     pub request_timeout_ms: u64,
     /// Grace period for in-flight work on SIGTERM.
     pub shutdown_grace_ms: u64,
+    /// After activity, vacuum the queue tables at most this often (0: leave it to autovacuum).
+    pub queue_vacuum_interval_ms: u64,
 }
 
 impl Default for OrchestrationConfig {
@@ -120,6 +122,7 @@ impl Default for OrchestrationConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 5_000,
+            queue_vacuum_interval_ms: 1_000,
         }
     }
 }

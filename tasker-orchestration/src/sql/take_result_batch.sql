@@ -1,0 +1,39 @@
+-- Take a batch of result messages and everything deciding them needs, in one statement:
+-- 1. up to $1 visible result messages, oldest first, LOCKED rather than hidden: this same transaction deletes
+--    them, and if it fails they are visible again at once. Messages another orchestrator holds are skipped.
+-- 2. their tasks, locked in `task_uuid` order, so concurrent orchestrators queue behind each other instead of
+--    deadlocking. FOR UPDATE returns each task's latest committed version after waiting.
+-- 3. each message's step. (Read in the statement's snapshot, which may predate a concurrent orchestrator's
+--    commit on the same task; that is harmless because applying is guarded again, see apply_outcomes.sql.)
+-- One row per message; `step_uuid`/`task_uuid` are NULL for an undecodable body, `task_state` NULL for an unknown
+-- task, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
+-- `{results_table}` is the results queue's pgmq table. $1 batch size
+WITH next AS (
+    SELECT msg_id, message
+    FROM {results_table}
+    WHERE vt <= clock_timestamp()
+    ORDER BY msg_id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), parsed AS (
+    SELECT msg_id,
+           CASE WHEN valid THEN (message->>'step_uuid')::uuid END AS step_uuid,
+           CASE WHEN valid THEN (message->>'task_uuid')::uuid END AS task_uuid
+    FROM (SELECT msg_id, message,
+                 message->>'step_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                 AND message->>'task_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' AS valid
+          FROM next) n
+), locked AS MATERIALIZED (
+    SELECT t.task_uuid, t.state, t.namespace
+    FROM tasker.tasks t
+    WHERE t.task_uuid IN (SELECT task_uuid FROM parsed)
+    ORDER BY t.task_uuid
+    FOR UPDATE
+)
+SELECT p.msg_id, p.step_uuid, p.task_uuid, l.state AS task_state, l.namespace,
+       COALESCE(s.state = 'enqueued_for_orchestration' AND s.task_uuid = p.task_uuid, false) AS reported,
+       s.attempts, s.max_attempts, s.backoff_base_ms, s.backoff_max_ms, s.error
+FROM parsed p
+LEFT JOIN locked l ON l.task_uuid = p.task_uuid
+LEFT JOIN tasker.workflow_steps s ON s.step_uuid = p.step_uuid
+ORDER BY p.msg_id
