@@ -173,6 +173,11 @@ impl Cluster {
         Ok(Self { pool, client, shutdown, handles })
     }
 
+    /// WAL position of the server, in bytes.
+    pub async fn wal_bytes(&self) -> anyhow::Result<f64> {
+        Ok(sqlx::query_scalar("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8").fetch_one(&self.pool).await?)
+    }
+
     /// Transactions committed in the database so far.
     pub async fn commits(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")

@@ -52,6 +52,7 @@ impl Report {
             "loaded_p50_ms": self.loaded.p50_ms,
             "loaded_p99_ms": self.loaded.p99_ms,
             "commits_per_step": t.commits_per_step,
+            "wal_bytes_per_step": t.wal_bytes_per_step,
             "statements_per_step": t.statements.as_ref().map(|s| s.statements_per_step),
             "statement_exec_ms_per_step": t.statements.as_ref().map(|s| s.exec_ms_per_step),
             "idle_cpu_percent": self.idle_cpu_percent,
@@ -84,6 +85,7 @@ impl Report {
         row("throughput: tasks/s", format!("{:.0}", t.tasks_per_sec), format!("{} tasks", t.tasks));
         row("throughput: API submissions/s", format!("{:.0}", t.submit_per_sec), format!("{} clients", t.clients));
         row("commits per step", format!("{:.2}", t.commits_per_step), String::new());
+        row("WAL bytes per step", format!("{:.0}", t.wal_bytes_per_step), String::new());
         match &t.statements {
             Some(s) => {
                 row("statements per step", format!("{:.2}", s.statements_per_step), String::new());

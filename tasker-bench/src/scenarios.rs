@@ -17,6 +17,8 @@ pub struct Throughput {
     pub steps_per_sec: f64,
     pub submit_per_sec: f64,
     pub commits_per_step: f64,
+    /// WAL written during the run per step (the whole server's; the bench runs alone).
+    pub wal_bytes_per_step: f64,
     /// Per-statement costs, when the server has `pg_stat_statements` loaded.
     pub statements: Option<StatementProfile>,
 }
@@ -48,6 +50,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
     // (PostgreSQL 15), so the commit count is read only after everything before has been reported.
     tokio::time::sleep(STATS_SETTLE).await;
     let commits_before = cluster.commits().await?;
+    let wal_before = cluster.wal_bytes().await?;
     let profiled = statements::available(&cluster.pool).await;
     if profiled {
         statements::reset(&cluster.pool).await?;
@@ -75,6 +78,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
     let last = cluster.client.finalized.wait_count(before + tasks).await;
     let seconds = last.duration_since(started).as_secs_f64();
     tokio::time::sleep(STATS_SETTLE).await;
+    let wal = cluster.wal_bytes().await? - wal_before;
     let commits = cluster.commits().await? - commits_before;
     let steps = tasks * 4;
     let statements = if profiled { Some(statements::profile(&cluster.pool, steps).await?) } else { None };
@@ -87,6 +91,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
         steps_per_sec: steps as f64 / seconds,
         submit_per_sec: tasks as f64 / submitted,
         commits_per_step: commits as f64 / steps as f64,
+        wal_bytes_per_step: wal / steps as f64,
         statements,
     })
 }
