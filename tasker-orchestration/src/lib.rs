@@ -14,6 +14,7 @@ pub mod result_processor;
 pub mod server;
 pub mod task_initializer;
 pub mod task_query;
+pub mod task_writer;
 pub mod template_catalog;
 
 pub use error::{OrchestrationError, Result};

@@ -4,6 +4,7 @@
 use crate::api::{self, AppState};
 use crate::error::Result;
 use crate::result_processor::{ResultProcessor, ResultProcessorConfig};
+use crate::task_writer::TaskWriter;
 use crate::template_catalog::TemplateCatalog;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub struct OrchestrationServer {
     config: TaskerConfig,
     catalog: Arc<TemplateCatalog>,
     notifier: Notifier,
+    writer: TaskWriter,
 }
 
 impl OrchestrationServer {
@@ -41,12 +43,18 @@ impl OrchestrationServer {
             tracing::debug!(template = %key, "registered template");
         }
         let notifier = Notifier::start(pool.clone());
-        Ok(Self { pool, config, catalog, notifier })
+        let writer = TaskWriter::start(pool.clone());
+        Ok(Self { pool, config, catalog, notifier, writer })
     }
 
     /// The template catalog.
     pub fn catalog(&self) -> Arc<TemplateCatalog> {
         self.catalog.clone()
+    }
+
+    /// The task writer (what `POST /v1/tasks` creates tasks through).
+    pub fn writer(&self) -> TaskWriter {
+        self.writer.clone()
     }
 
     /// The REST router.
@@ -56,6 +64,7 @@ impl OrchestrationServer {
             catalog: self.catalog.clone(),
             execution: self.config.execution.clone(),
             notifier: self.notifier.clone(),
+            writer: self.writer.clone(),
         };
         api::router(state, &self.config)
     }

@@ -18,7 +18,8 @@ async fn one_step_task(pool: &PgPool) -> (OrchestrationServer, uuid::Uuid) {
         "namespace": "retry_workflow", "name": "retry_mechanics", "context": {"fail_count": 0}
     }))
     .unwrap();
-    let created = create_task(pool, &server.catalog(), &test_config().execution, request).await.unwrap();
+    let created =
+        create_task(pool, &server.writer(), &server.catalog(), &test_config().execution, request).await.unwrap();
     (server, created.task.task_uuid)
 }
 
@@ -158,7 +159,11 @@ async fn a_result_postgres_cannot_store_fails_its_step_alone(pool: PgPool) {
         "namespace": "retry_workflow", "name": "retry_mechanics", "context": {"fail_count": 0}
     }))
     .unwrap();
-    let second = create_task(&pool, &server.catalog(), &test_config().execution, request).await.unwrap().task.task_uuid;
+    let second = create_task(&pool, &server.writer(), &server.catalog(), &test_config().execution, request)
+        .await
+        .unwrap()
+        .task
+        .task_uuid;
     let claimed = claim_batch(&pool, &worker_queue("retry_workflow"), "w", 30, 10, true).await.unwrap().claimed;
     assert_eq!(claimed.len(), 2);
     let batch: Vec<Completion> = claimed

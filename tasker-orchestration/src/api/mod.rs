@@ -27,6 +27,8 @@ pub struct AppState {
     pub execution: ExecutionConfig,
     /// Announces the root steps of created tasks after commit.
     pub notifier: tasker_shared::messaging::Notifier,
+    /// Writes new tasks, coalescing concurrent creations.
+    pub writer: crate::task_writer::TaskWriter,
 }
 
 /// The router with every route, authentication, CORS, body limit and request deadline.

@@ -46,7 +46,7 @@ pub async fn create(
     if tasker_shared::jsonb::contains_nul(&request.context) {
         return Err(ApiError::invalid("context", "strings must not contain NUL characters"));
     }
-    let created = create_task(&state.pool, &state.catalog, &state.execution, request).await?;
+    let created = create_task(&state.pool, &state.writer, &state.catalog, &state.execution, request).await?;
     if created.created {
         state.notifier.queue(&tasker_shared::messaging::worker_queue(&created.task.namespace));
     }

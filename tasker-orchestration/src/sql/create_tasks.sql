@@ -1,0 +1,41 @@
+-- Create a batch of tasks in ONE statement (one round trip, one commit, atomic): each task and its audit row,
+-- every step (root steps already `enqueued`, each with an audit row) and the root steps' messages, sent by the
+-- `{sends}` CTEs (one per namespace queue of the batch). A task whose idempotency key is already taken for its
+-- template (by an earlier task, or by an earlier task of this same batch) is not inserted, and neither is
+-- anything that hangs on it: the statement returns only the tasks it created.
+-- Tasks: $1 task_uuid, $2 template_id, $3 namespace, $4 name, $5 version, $6 state, $7 context, $8 priority,
+--        $9 idempotency_key, $10 correlation_id, $11 tags, $12 initiator (one element per task)
+-- Steps: $13 task_uuid, $14 step_uuid, $15 name, $16 handler, $17 position, $18 state, $19 max_attempts,
+--        $20 backoff base ms, $21 backoff max ms, $22 timeout seconds, $23 config, $24 depends_on (array literal)
+-- Root step messages: $25 task_uuid, $26 body, $27 queue index (into `{sends}`)
+WITH task AS (
+    INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
+                              idempotency_key, correlation_id, tags, initiator)
+    SELECT *
+    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int[],
+                $9::text[], $10::text[], $11::jsonb[], $12::text[])
+    ON CONFLICT (template_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING task_uuid, state, created_at
+), task_audit AS (
+    INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
+    SELECT task_uuid, 'pending', state, 'task created' FROM task
+), steps AS (
+    INSERT INTO tasker.workflow_steps (step_uuid, task_uuid, name, handler, position, state, max_attempts,
+                                       backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on)
+    SELECT s.step_uuid, s.task_uuid, s.name, s.handler, s.position, s.state, s.max_attempts, s.base_ms, s.max_ms,
+           s.timeout_seconds, s.config, s.depends_on::uuid[]
+    FROM unnest($13::uuid[], $14::uuid[], $15::text[], $16::text[], $17::int[], $18::text[], $19::int[],
+                $20::int[], $21::int[], $22::int[], $23::jsonb[], $24::text[])
+         AS s(task_uuid, step_uuid, name, handler, position, state, max_attempts, base_ms, max_ms, timeout_seconds,
+              config, depends_on)
+    WHERE s.task_uuid IN (SELECT task_uuid FROM task)
+    RETURNING step_uuid, task_uuid, state
+), step_audit AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
+    SELECT step_uuid, task_uuid, 'pending', state, 'root step' FROM steps WHERE state = 'enqueued'
+), roots AS (
+    SELECT m.body, m.queue_ix
+    FROM unnest($25::uuid[], $26::jsonb[], $27::int[]) AS m(task_uuid, body, queue_ix)
+    WHERE m.task_uuid IN (SELECT task_uuid FROM task)
+){sends}
+SELECT task_uuid, created_at FROM task

@@ -1,0 +1,191 @@
+//! Writing new tasks, coalesced: concurrent `POST /v1/tasks` requests hand their prepared rows to one writer,
+//! which inserts whatever is waiting (up to a limit) in ONE statement (`sql/create_tasks.sql`), so that a burst
+//! of submissions costs one round trip and one commit per batch instead of per task. It never waits to fill a
+//! batch: a lone request is written at once, as its own batch.
+//!
+//! A batch is atomic. If it fails as a whole (one task's data rejected by PostgreSQL, say), every task of it is
+//! written again on its own, so that each request gets its own outcome and one bad task fails only itself.
+
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tasker_shared::messaging::queue_table;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use uuid::Uuid;
+
+/// Most tasks written in one statement.
+const MAX_BATCH: usize = 64;
+
+/// Statements in flight at once: while one batch waits for its commit, the next one is being written.
+const WRITERS: usize = 2;
+
+/// One step row of a new task.
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    pub step_uuid: Uuid,
+    pub name: String,
+    pub handler: String,
+    pub position: i32,
+    pub state: String,
+    pub max_attempts: i32,
+    pub backoff_base_ms: i32,
+    pub backoff_max_ms: i32,
+    pub timeout_seconds: i32,
+    pub config: Value,
+    /// The parents' uuids as a PostgreSQL array literal (`{}` for a root step).
+    pub depends_on: String,
+}
+
+/// A validated task, ready to insert: its row, its steps, and the messages of its root steps.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub task_uuid: Uuid,
+    pub template_id: i64,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub state: String,
+    pub context: Value,
+    pub priority: i32,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<String>,
+    pub tags: Value,
+    pub initiator: Option<String>,
+    pub steps: Vec<NewStep>,
+    /// The queue the root steps' messages go to.
+    pub queue: String,
+    /// The root steps' message bodies.
+    pub root_messages: Vec<Value>,
+}
+
+/// When the task was created; `None` when its idempotency key was already taken.
+pub type Written = Option<DateTime<Utc>>;
+
+struct Job {
+    task: NewTask,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+/// Hands new tasks to the writer. Cheap to clone; the writer stops when every clone is dropped.
+#[derive(Clone)]
+pub struct TaskWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl TaskWriter {
+    /// Start the writer on `pool`.
+    pub fn start(pool: PgPool) -> Self {
+        let (jobs, rx) = mpsc::channel(MAX_BATCH * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(run(pool.clone(), rx.clone()));
+        }
+        Self { jobs }
+    }
+
+    /// Write `task` (with whatever other tasks are waiting) and say when it was created.
+    pub async fn write(&self, task: NewTask) -> Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { task, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer is gone only when the server shuts down: answer as the database being unavailable (503).
+fn stopped() -> crate::error::OrchestrationError {
+    sqlx::Error::PoolClosed.into()
+}
+
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let tasks: Vec<&NewTask> = batch.iter().map(|j| &j.task).collect();
+        match insert(&pool, &tasks).await {
+            Ok(created) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Ok(created.get(&job.task.task_uuid).copied()));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let job = batch.pop().expect("one job");
+                let _ = job.reply.send(Err(e));
+            }
+            Err(_) => {
+                for job in batch.drain(..) {
+                    let outcome = insert(&pool, &[&job.task]).await.map(|c| c.get(&job.task.task_uuid).copied());
+                    let _ = job.reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// Insert `tasks` in one statement; returns the created ones with their creation time.
+async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateTime<Utc>>> {
+    // Queues indexed in name order, so a given set of queues always yields the same (prepared) statement.
+    let mut queues: BTreeMap<&str, i32> = tasks.iter().map(|t| (t.queue.as_str(), 0)).collect();
+    for (ix, slot) in queues.values_mut().enumerate() {
+        *slot = ix as i32;
+    }
+    let sends: String = queues
+        .iter()
+        .map(|(queue, ix)| {
+            format!(
+                ", sent_{ix} AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), body FROM roots \
+                 WHERE queue_ix = {ix})",
+                queue_table(queue)
+            )
+        })
+        .collect();
+    let sql = include_str!("sql/create_tasks.sql").replace("{sends}", &sends);
+
+    let col = |f: fn(&NewTask) -> Value| -> Vec<Value> { tasks.iter().map(|t| f(t)).collect() };
+    let steps: Vec<(Uuid, &NewStep)> = tasks.iter().flat_map(|t| t.steps.iter().map(|s| (t.task_uuid, s))).collect();
+    let roots: Vec<(Uuid, &Value, i32)> =
+        tasks.iter().flat_map(|t| t.root_messages.iter().map(|m| (t.task_uuid, m, queues[t.queue.as_str()]))).collect();
+    let created: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(&sql)
+        .bind(tasks.iter().map(|t| t.task_uuid).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.template_id).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.namespace.as_str()).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.version.as_str()).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.state.as_str()).collect::<Vec<_>>())
+        .bind(col(|t| t.context.clone()))
+        .bind(tasks.iter().map(|t| t.priority).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.idempotency_key.as_deref()).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.correlation_id.as_deref()).collect::<Vec<_>>())
+        .bind(col(|t| t.tags.clone()))
+        .bind(tasks.iter().map(|t| t.initiator.as_deref()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(t, _)| *t).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.step_uuid).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.name.as_str()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.handler.as_str()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.position).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.state.as_str()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.max_attempts).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.backoff_base_ms).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.backoff_max_ms).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.timeout_seconds).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.config.clone()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.depends_on.as_str()).collect::<Vec<_>>())
+        .bind(roots.iter().map(|(t, _, _)| *t).collect::<Vec<_>>())
+        .bind(roots.iter().map(|(_, m, _)| (*m).clone()).collect::<Vec<_>>())
+        .bind(roots.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())
+        .fetch_all(pool)
+        .await?;
+    Ok(created.into_iter().collect())
+}
