@@ -98,7 +98,11 @@ pub async fn claim_batch(
     for row in rows {
         match row.kind.as_str() {
             "read" => batch.messages = row.msg_id as usize,
-            "claimed" => batch.claimed.extend(row.into_claimed(queue)),
+            "claimed" => match row.into_claimed(queue) {
+                Some(step) => batch.claimed.push(step),
+                // Cannot happen (every column is NOT NULL); if it did, the lease would expire and the step re-run.
+                None => tracing::error!(%queue, "a claimed row lacks a column; leaving the step to lease expiry"),
+            },
             _ => expired.extend(row.step_uuid.map(|s| (s, row.msg_id))),
         }
     }

@@ -12,8 +12,7 @@ mod wakeup;
 
 pub use notifier::Notifier;
 pub use queue::{
-    delete_batch, ensure_queue, extend_visibility, next_visible_in, queue_table, read_batch, release_now, send_batch,
-    send_delayed, QueuedMessage,
+    delete_batch, ensure_queue, extend_visibility, next_visible_in, queue_table, release_now, send_batch, send_delayed,
 };
 pub use wakeup::{WakeSource, Wakeup};
 

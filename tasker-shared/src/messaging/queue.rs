@@ -7,24 +7,14 @@
 //! issued as plain statements on those tables rather than through pgmq's SQL functions: the functions build
 //! their SQL with `EXECUTE format()` and are planned again on every call (measured here at 0.3–0.6 ms per
 //! call, about half of a step's database time), while plain statements are prepared once per connection.
+//! Reading happens inside the claim and result-batch statements themselves (the worker's `claim_steps.sql`,
+//! the orchestrator's `take_result_batch.sql`), which name a queue's table with [`queue_table`].
 
 use crate::error::Result;
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
-
-/// A message read from a queue.
-#[derive(Debug, Clone)]
-pub struct QueuedMessage<T> {
-    /// pgmq message id (stable across re-deliveries).
-    pub msg_id: i64,
-    /// How many times it has been read, this read included.
-    pub read_ct: i32,
-    /// The decoded body; `None` when the body does not decode (such messages are deleted by callers).
-    pub body: Option<T>,
-}
 
 /// The table holding `queue`'s messages, for statements that write a queue alongside other tables. Queue names
 /// are validated identifiers (namespaces are checked by template validation, and pgmq rejects anything longer
@@ -78,36 +68,6 @@ pub async fn send_delayed<T: Serialize>(
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Read up to `qty` visible messages, oldest first, hiding them for `vt_seconds` (the lease). Messages
-/// locked by a concurrent reader are skipped, never waited for.
-pub async fn read_batch<T: DeserializeOwned>(
-    conn: &mut PgConnection,
-    queue: &str,
-    vt_seconds: i32,
-    qty: i32,
-) -> Result<Vec<QueuedMessage<T>>> {
-    let t = queue_table(queue);
-    let rows: Vec<(i64, i32, serde_json::Value)> = sqlx::query_as(&format!(
-        "WITH next AS (
-             SELECT msg_id FROM {t} WHERE vt <= clock_timestamp() ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE {t} m
-         SET last_read_at = clock_timestamp(), vt = clock_timestamp() + make_interval(secs => $2), read_ct = read_ct + 1
-         FROM next WHERE m.msg_id = next.msg_id
-         RETURNING m.msg_id, m.read_ct, m.message"
-    ))
-    .bind(qty)
-    .bind(vt_seconds as f64)
-    .fetch_all(conn)
-    .await?;
-    let mut messages: Vec<QueuedMessage<T>> = rows
-        .into_iter()
-        .map(|(msg_id, read_ct, message)| QueuedMessage { msg_id, read_ct, body: serde_json::from_value(message).ok() })
-        .collect();
-    messages.sort_by_key(|m| m.msg_id);
-    Ok(messages)
 }
 
 /// How long until the next hidden message of `queue` becomes visible (a delayed retry or an expiring
