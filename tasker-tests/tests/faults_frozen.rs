@@ -20,7 +20,7 @@ mod common;
 
 use common::process::{
     assert_exactly_once, create_task, database_url, scalar, start_server, start_worker, wait_all_terminal,
-    wait_claimed, wait_for,
+    wait_claimed, wait_for, Proc,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -28,6 +28,9 @@ use sqlx::PgPool;
 /// How long the rest of the cluster gets to finish while a process is frozen (well above the 30 s statement
 /// timeout of the test configuration).
 const FROZEN_SECONDS: u64 = 90;
+
+/// Locks a task row: a server's next result batch for that task waits for it.
+const TASK_LOCK: &str = "SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE";
 
 /// Which of `applications` has a session waiting for a lock (waits until one does).
 async fn waiting_on_lock(pool: &PgPool, applications: &[&str]) -> String {
@@ -65,6 +68,21 @@ async fn frozen_in_transaction(pool: &PgPool, application: &str) {
     .await;
 }
 
+/// Freeze one of `candidates` inside a transaction: hold the row lock that `lock_sql` (bound to `id`) takes, wait
+/// until a session of one candidate waits for it, SIGSTOP that process and release the lock, so its session is
+/// left `idle in transaction` with whatever the transaction did so far. Returns the frozen process.
+async fn freeze_behind_lock<'a>(pool: &PgPool, lock_sql: &str, id: uuid::Uuid, candidates: &[&'a Proc]) -> &'a Proc {
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query(lock_sql).bind(id).execute(&mut *blocker).await.unwrap();
+    let names: Vec<&str> = candidates.iter().map(|p| p.name.as_str()).collect();
+    let waiting = waiting_on_lock(pool, &names).await;
+    let frozen = candidates.iter().find(|p| p.name == waiting).expect("a candidate waits");
+    frozen.signal("STOP");
+    blocker.commit().await.unwrap();
+    frozen_in_transaction(pool, &frozen.name).await;
+    frozen
+}
+
 #[sqlx::test(migrations = false)]
 async fn orchestrator_frozen_inside_its_result_batch_does_not_stall_the_others(pool: PgPool) {
     let url = database_url(&pool).await;
@@ -73,18 +91,8 @@ async fn orchestrator_frozen_inside_its_result_batch_does_not_stall_the_others(p
     let _worker = start_worker("worker", &url, &[]).await;
     let task =
         create_task(a.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 2000})).await;
-    // The next result batch for this task must wait for the task row lock held here.
-    let mut blocker = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
-        .bind(task)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
-    let waiting = waiting_on_lock(&pool, &["server-a", "server-b"]).await;
-    let frozen = if waiting == a.name { &a } else { &b };
-    frozen.signal("STOP");
-    blocker.commit().await.unwrap();
-    frozen_in_transaction(&pool, &frozen.name).await;
+    // The next result batch for this task must wait for the task row lock.
+    let frozen = freeze_behind_lock(&pool, TASK_LOCK, task, &[&a, &b]).await;
 
     // One server sits frozen with the task locked and its result message read. The other must finish.
     wait_all_terminal(&pool, FROZEN_SECONDS).await;
@@ -109,18 +117,9 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
         create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1500})).await;
     let step = wait_claimed(&pool, task, None, 30).await;
     // The holder's next transaction on the step (its lease heartbeat, due long before the report) must wait for
-    // the row lock held here.
-    let mut blocker = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 FOR UPDATE")
-        .bind(step)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
-    let waiting = waiting_on_lock(&pool, &["worker-a", "worker-b"]).await;
-    let frozen = if waiting == a.name { &a } else { &b };
-    frozen.signal("STOP");
-    blocker.commit().await.unwrap();
-    frozen_in_transaction(&pool, &frozen.name).await;
+    // the row lock.
+    let lock = "SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 FOR UPDATE";
+    let frozen = freeze_behind_lock(&pool, lock, step, &[&a, &b]).await;
 
     // One worker sits frozen holding the step row; its lease runs out. The other worker must finish the step.
     wait_all_terminal(&pool, FROZEN_SECONDS).await;
@@ -142,16 +141,7 @@ async fn processes_start_while_a_server_is_frozen_inside_a_transaction(pool: PgP
     let _worker_a = start_worker("worker-a", &url, &[]).await;
     let task =
         create_task(a.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1000})).await;
-    let mut blocker = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
-        .bind(task)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
-    waiting_on_lock(&pool, &["server-a"]).await;
-    a.signal("STOP");
-    blocker.commit().await.unwrap();
-    frozen_in_transaction(&pool, "server-a").await;
+    freeze_behind_lock(&pool, TASK_LOCK, task, &[&a]).await;
     // Starting must not depend on other sessions' transactions ending (start_* panic if the process exits).
     let b = start_server("server-b", &url, &[]).await;
     let _worker_b = start_worker("worker-b", &url, &[]).await;
