@@ -54,8 +54,8 @@ impl DispatchMode {
     }
 }
 
-/// Database connection settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Database connection settings. Its `Debug` output hides the URL's password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// PostgreSQL URL; `DATABASE_URL` overrides it.
@@ -75,6 +75,29 @@ pub struct DatabaseConfig {
     /// redone: messages reappear, steps re-run) for roughly half the per-step latency. Task creation always
     /// commits synchronously.
     pub synchronous_step_commits: bool,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_password(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("idle_in_transaction_timeout_ms", &self.idle_in_transaction_timeout_ms)
+            .field("synchronous_step_commits", &self.synchronous_step_commits)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:<redacted>@host/db`; URLs without a password are unchanged.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_string(),
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -368,5 +391,15 @@ mod tests {
     fn missing_directory_gives_defaults() {
         let cfg = TaskerConfig::load_from(Path::new("/nonexistent"), "development", |_| None).unwrap();
         assert_eq!(cfg, TaskerConfig::default());
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let mut cfg = DatabaseConfig { url: "postgres://tasker:s3cret@db:5432/tasker".into(), ..Default::default() };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://tasker:<redacted>@db:5432/tasker"), "{shown}");
+        cfg.url = "postgres://postgres@127.0.0.1:5432/postgres".into();
+        assert!(format!("{cfg:?}").contains("postgres://postgres@127.0.0.1:5432/postgres"));
     }
 }
