@@ -10,9 +10,9 @@ use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use tasker_shared::messaging::queue_table;
+use tasker_shared::messaging::{index_queues, queue_table};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
@@ -136,11 +136,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 /// Insert `tasks` in one statement; returns the created ones with their creation time.
 async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateTime<Utc>>> {
-    // Queues indexed in name order, so a given set of queues always yields the same (prepared) statement.
-    let mut queues: BTreeMap<&str, i32> = tasks.iter().map(|t| (t.queue.as_str(), 0)).collect();
-    for (ix, slot) in queues.values_mut().enumerate() {
-        *slot = ix as i32;
-    }
+    let queues = index_queues(tasks.iter().map(|t| t.queue.as_str()));
     let sends: String = queues
         .iter()
         .map(|(queue, ix)| {
@@ -153,7 +149,6 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .collect();
     let sql = include_str!("sql/create_tasks.sql").replace("{sends}", &sends);
 
-    let col = |f: fn(&NewTask) -> Value| -> Vec<Value> { tasks.iter().map(|t| f(t)).collect() };
     let steps: Vec<(Uuid, &NewStep)> = tasks.iter().flat_map(|t| t.steps.iter().map(|s| (t.task_uuid, s))).collect();
     let roots: Vec<(Uuid, &Value, i32)> =
         tasks.iter().flat_map(|t| t.root_messages.iter().map(|m| (t.task_uuid, m, queues[t.queue.as_str()]))).collect();
@@ -164,11 +159,11 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(tasks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.version.as_str()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.state.as_str()).collect::<Vec<_>>())
-        .bind(col(|t| t.context.clone()))
+        .bind(tasks.iter().map(|t| t.context.clone()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.priority).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.idempotency_key.as_deref()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.correlation_id.as_deref()).collect::<Vec<_>>())
-        .bind(col(|t| t.tags.clone()))
+        .bind(tasks.iter().map(|t| t.tags.clone()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.initiator.as_deref()).collect::<Vec<_>>())
         .bind(steps.iter().map(|(t, _)| *t).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.step_uuid).collect::<Vec<_>>())

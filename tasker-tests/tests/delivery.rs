@@ -203,3 +203,23 @@ async fn a_worker_told_to_serve_a_namespace_it_cannot_handle_fails_to_start(pool
     assert!(text.contains("order_fulfillment/business_workflow@1.0.0"), "{text}");
     assert!(text.contains("steps[0].handler") && text.contains("order_fulfillment.validate_order"), "{text}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn malformed_messages_are_dropped_without_stopping_their_queue(pool: PgPool) {
+    let (server, _task_uuid) = one_step_task(&pool).await;
+    let queue = worker_queue("retry_workflow");
+    let mut conn = pool.acquire().await.unwrap();
+    let junk = [json!({"step_uuid": "not-a-uuid"}), json!({"task_uuid": "x", "step_uuid": 7}), json!("text")];
+    send_batch(&mut conn, &queue, &junk).await.unwrap();
+    send_batch(&mut conn, RESULTS_QUEUE, &junk).await.unwrap();
+    drop(conn);
+
+    // The real step is still claimed next to the junk, and the junk is gone.
+    let claimed = claim_batch(&pool, &queue, "w", 30, 10, true).await.unwrap();
+    assert_eq!((claimed.messages, claimed.claimed.len()), (4, 1));
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
+    // The result processor takes the junk, applies nothing and deletes it.
+    let summary = server.result_processor().process_batch().await.unwrap();
+    assert_eq!((summary.messages, summary.applied), (3, 0));
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_orchestration_step_results").await, 0);
+}

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tasker_shared::jsonb;
-use tasker_shared::messaging::{queue_table, Notifier, RESULTS_QUEUE};
+use tasker_shared::messaging::{index_queues, queue_table, Notifier, RESULTS_QUEUE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -39,11 +39,7 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) ->
     if batch.is_empty() {
         return Ok(ReportSummary::default());
     }
-    // Queues indexed in name order, so a given set of queues always yields the same (prepared) statement.
-    let mut queues: BTreeMap<&str, i32> = batch.iter().map(|c| (c.lease.queue.as_str(), 0)).collect();
-    for (ix, slot) in queues.values_mut().enumerate() {
-        *slot = ix as i32;
-    }
+    let queues = index_queues(batch.iter().map(|c| c.lease.queue.as_str()));
     let mut uuids = Vec::with_capacity(batch.len());
     let mut tokens = Vec::with_capacity(batch.len());
     let mut results = Vec::with_capacity(batch.len());

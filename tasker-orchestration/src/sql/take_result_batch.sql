@@ -17,11 +17,10 @@ WITH next AS (
     FOR UPDATE SKIP LOCKED
 ), parsed AS (
     SELECT msg_id,
-           CASE WHEN valid THEN (message->>'step_uuid')::uuid END AS step_uuid,
-           CASE WHEN valid THEN (message->>'task_uuid')::uuid END AS task_uuid
-    FROM (SELECT msg_id, message,
-                 message->>'step_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                 AND message->>'task_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' AS valid
+           CASE WHEN task_uuid IS NOT NULL THEN step_uuid END AS step_uuid,
+           CASE WHEN step_uuid IS NOT NULL THEN task_uuid END AS task_uuid
+    FROM (SELECT msg_id, tasker.try_uuid(message->>'step_uuid') AS step_uuid,
+                 tasker.try_uuid(message->>'task_uuid') AS task_uuid
           FROM next) n
 ), locked AS MATERIALIZED (
     SELECT t.task_uuid, t.state, t.namespace

@@ -14,6 +14,7 @@ use crate::error::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The table holding `queue`'s messages, for statements that write a queue alongside other tables. Queue names
@@ -22,6 +23,16 @@ use std::time::Duration;
 pub fn queue_table(queue: &str) -> String {
     debug_assert!(queue.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
     format!("pgmq.q_{queue}")
+}
+
+/// Index `queues` in name order (0, 1, …), for statements that write several queues through one CTE each: a
+/// given set of queues always yields the same statement text, hence the same prepared statement.
+pub fn index_queues<'a>(queues: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, i32> {
+    let mut indexed: BTreeMap<&str, i32> = queues.into_iter().map(|q| (q, 0)).collect();
+    for (ix, slot) in indexed.values_mut().enumerate() {
+        *slot = ix as i32;
+    }
+    indexed
 }
 
 /// Create `queue` if it does not exist (pgmq serialises concurrent creators with an advisory lock).

@@ -26,10 +26,7 @@ WITH next AS (
     FOR UPDATE SKIP LOCKED
 ), first_message AS (
     SELECT DISTINCT ON (step_uuid) step_uuid, msg_id
-    FROM (SELECT msg_id,
-                 CASE WHEN message->>'step_uuid' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                      THEN (message->>'step_uuid')::uuid END AS step_uuid
-          FROM next) n
+    FROM (SELECT msg_id, tasker.try_uuid(message->>'step_uuid') AS step_uuid FROM next) n
     WHERE step_uuid IS NOT NULL
     ORDER BY step_uuid, msg_id
 ), candidates AS (
