@@ -47,6 +47,9 @@ pub struct Args {
     /// Seconds of idle measurement.
     #[arg(long)]
     idle_seconds: Option<u64>,
+    /// Keep the scratch database at the end (its name is printed), to inspect transitions and timings.
+    #[arg(long)]
+    keep_database: bool,
     /// Server to create the throwaway database on.
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
@@ -75,7 +78,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let db = cluster::ScratchDatabase::create(&args.admin_url).await?;
     let outcome = run(&args, &db).await;
-    db.drop_now().await;
+    if args.keep_database {
+        eprintln!("== kept database {}", db.name);
+    } else {
+        db.drop_now().await;
+    }
     let report = outcome?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);

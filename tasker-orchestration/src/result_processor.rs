@@ -1,11 +1,12 @@
 //! The result processor service: takes worker result messages in batches and, per batch, in ONE transaction
-//! of four statements (take, apply, enqueue, finalize):
+//! of two statements (take, then settle):
 //! 1. takes the messages and locks the affected tasks (in `task_uuid` order, so concurrent orchestrators never
-//!    deadlock), loading each reported step (`sql/take_result_batch.sql`);
-//! 2. applies each outcome: complete, retry after backoff via a delayed message, or fail
-//!    (`sql/apply_outcomes.sql`);
-//! 3. enqueues newly ready steps and sends their messages (`sql/enqueue_ready_steps.sql`);
-//! 4. finalizes tasks that can no longer progress and deletes the result messages (`sql/finalize_tasks.sql`).
+//!    deadlock), loading each reported step (`sql/take_result_batch.sql`); the processor then decides each
+//!    outcome: complete, retry after backoff, or fail;
+//! 2. settles the batch (`sql/settle_result_batch.sql`): applies the outcomes, enqueues newly ready steps and
+//!    sends their messages (and the retries' delayed ones), finalizes tasks that can no longer progress and
+//!    deletes the result messages. It runs after the task locks are held, so its snapshot sees every earlier
+//!    orchestrator's commit on those tasks.
 //!
 //! If the transaction fails or the process dies, nothing of the batch happened and its messages are visible
 //! again (they were locked, not hidden). A result message whose step is no longer `enqueued_for_orchestration`
@@ -15,11 +16,11 @@ use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
 use chrono::Utc;
 use sqlx::{FromRow, PgPool};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
-use tasker_shared::messaging::{queue_table, send_delayed, worker_queue, Notifier, StepMessage, Wakeup, RESULTS_QUEUE};
+use tasker_shared::messaging::{queue_table, worker_queue, Notifier, Wakeup, RESULTS_QUEUE};
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -84,11 +85,18 @@ struct TakenMessage {
     error: Option<serde_json::Value>,
 }
 
+/// A row of `settle_result_batch.sql`: an `applied` step, a `sent` step message or a `finalized` task.
+#[derive(FromRow)]
+struct SettledRow {
+    kind: String,
+    id: Uuid,
+    state: String,
+    namespace: Option<String>,
+}
+
 /// A step whose reported outcome awaits orchestration.
 struct ReportedStep {
     step_uuid: Uuid,
-    task_uuid: Uuid,
-    namespace: String,
     attempts: i32,
     max_attempts: i32,
     backoff_base_ms: i32,
@@ -103,8 +111,6 @@ impl TakenMessage {
         }
         Some(ReportedStep {
             step_uuid: self.step_uuid?,
-            task_uuid: self.task_uuid?,
-            namespace: self.namespace.clone()?,
             attempts: self.attempts?,
             max_attempts: self.max_attempts?,
             backoff_base_ms: self.backoff_base_ms?,
@@ -159,72 +165,61 @@ impl ResultProcessor {
             return Ok(BatchSummary::default());
         }
         let msg_ids: Vec<i64> = taken.iter().map(|m| m.msg_id).collect();
-        let live_messages =
-            taken.iter().filter(|m| m.task_state.as_deref() == Some(TaskState::StepsInProcess.as_str()));
-        let mut live: Vec<Uuid> = live_messages.clone().filter_map(|m| m.task_uuid).collect();
+        let mut live: Vec<Uuid> = taken
+            .iter()
+            .filter(|m| m.task_state.as_deref() == Some(TaskState::StepsInProcess.as_str()))
+            .filter_map(|m| m.task_uuid)
+            .collect();
         live.sort_unstable();
         live.dedup();
-        let namespaces: BTreeSet<String> = live_messages.filter_map(|m| m.namespace.clone()).collect();
+        let namespaces: Vec<String> =
+            taken.iter().filter_map(|m| m.namespace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
 
-        // Decide, then apply; only what the guarded apply actually moved counts (and gets its retry message).
-        let reported: HashMap<Uuid, ReportedStep> =
-            taken.iter().filter_map(TakenMessage::reported_step).map(|r| (r.step_uuid, r)).collect();
-        let decisions: HashMap<Uuid, (StepState, Option<chrono::DateTime<Utc>>)> =
-            reported.values().map(|step| (step.step_uuid, step.decide())).collect();
-        let decided_uuids: Vec<Uuid> = decisions.keys().copied().collect();
-        let decided_states: Vec<&str> = decided_uuids.iter().map(|u| decisions[u].0.as_str()).collect();
-        let decided_at: Vec<Option<chrono::DateTime<Utc>>> = decided_uuids.iter().map(|u| decisions[u].1).collect();
-        let applied: Vec<(Uuid, String)> = if decided_uuids.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_as(include_str!("sql/apply_outcomes.sql"))
-                .bind(&decided_uuids)
-                .bind(&decided_states)
-                .bind(&decided_at)
-                .fetch_all(&mut *tx)
-                .await?
-        };
-        let mut queues_sent = BTreeSet::new();
-        for (step_uuid, state) in &applied {
-            metrics::counter!("tasker_step_results_total", "outcome" => state.clone()).increment(1);
-            let (Some(step), (_, Some(at))) = (reported.get(step_uuid), decisions[step_uuid]) else {
-                continue;
-            };
-            let queue = worker_queue(&step.namespace);
-            let msg = StepMessage { task_uuid: step.task_uuid, step_uuid: step.step_uuid };
-            send_delayed(&mut tx, &queue, &msg, at).await?;
-            queues_sent.insert(queue);
+        // Decide here; the settle statement applies only what is still awaiting orchestration.
+        let mut decided_uuids = Vec::new();
+        let mut decided_states = Vec::new();
+        let mut decided_at = Vec::new();
+        for step in taken.iter().filter_map(TakenMessage::reported_step) {
+            let (state, at) = step.decide();
+            decided_uuids.push(step.step_uuid);
+            decided_states.push(state.as_str());
+            decided_at.push(at);
         }
-
-        let ready: Vec<(Uuid, Uuid, String)> = if live.is_empty() {
-            Vec::new()
-        } else {
-            let namespaces: Vec<String> = namespaces.into_iter().collect();
-            sqlx::query_as(&ready_sql(&namespaces)).bind(&live).bind(&namespaces).fetch_all(&mut *tx).await?
-        };
-        queues_sent.extend(ready.iter().map(|(_, _, namespace)| worker_queue(namespace)));
-
-        let finalized: Vec<(Uuid, String, String)> =
-            sqlx::query_as(&include_str!("sql/finalize_tasks.sql").replace("{results_table}", &results_table))
-                .bind(&live)
-                .bind(&msg_ids)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&namespaces))
+            .bind(&decided_uuids)
+            .bind(&decided_states)
+            .bind(&decided_at)
+            .bind(&live)
+            .bind(&namespaces)
+            .bind(&msg_ids)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
 
-        for (_, namespace, state) in &finalized {
-            metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace.clone(), "state" => state.clone())
-                .increment(1);
+        let mut summary = BatchSummary { messages: taken.len(), ..Default::default() };
+        let mut queues_sent = BTreeSet::new();
+        for row in rows {
+            match row.kind.as_str() {
+                "applied" => {
+                    metrics::counter!("tasker_step_results_total", "outcome" => row.state).increment(1);
+                    summary.applied += 1;
+                }
+                "sent" => {
+                    summary.enqueued += usize::from(row.state == StepState::Enqueued.as_str());
+                    queues_sent.extend(row.namespace.as_deref().map(worker_queue));
+                }
+                _ => {
+                    let namespace = row.namespace.unwrap_or_default();
+                    metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace, "state" => row.state)
+                        .increment(1);
+                    summary.finalized_tasks.push(row.id);
+                }
+            }
         }
-        metrics::counter!("tasker_steps_enqueued_total").increment(ready.len() as u64);
-        Ok(BatchSummary {
-            messages: taken.len(),
-            applied: applied.len(),
-            enqueued: ready.len(),
-            finalized: finalized.len(),
-            queues_sent: queues_sent.into_iter().collect(),
-            finalized_tasks: finalized.iter().map(|(t, _, _)| *t).collect(),
-        })
+        metrics::counter!("tasker_steps_enqueued_total").increment(summary.enqueued as u64);
+        summary.finalized = summary.finalized_tasks.len();
+        summary.queues_sent = queues_sent.into_iter().collect();
+        Ok(summary)
     }
 
     /// Process batches until `shutdown`: back-to-back while batches come back full, otherwise waiting for a
@@ -281,23 +276,25 @@ impl ResultProcessor {
     }
 }
 
-/// The readiness statement for a batch whose live tasks span `namespaces` (sorted): one message-sending CTE per
-/// namespace, so enqueueing stays one statement and a given set of namespaces one prepared statement.
-fn ready_sql(namespaces: &[String]) -> String {
+/// The settle statement for a batch whose tasks span `namespaces` (sorted): one message-sending CTE per
+/// namespace, so settling stays one statement and a given set of namespaces one prepared statement.
+fn settle_sql(namespaces: &[String]) -> String {
     let sends: String = namespaces
         .iter()
         .enumerate()
         .map(|(i, namespace)| {
             format!(
-                ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), \
+                ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
                  jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM routed \
-                 WHERE namespace = ($2::text[])[{}])",
+                 WHERE namespace = ($5::text[])[{}])",
                 queue_table(&worker_queue(namespace)),
                 i + 1
             )
         })
         .collect();
-    include_str!("sql/enqueue_ready_steps.sql").replace("{sends}", &sends)
+    include_str!("sql/settle_result_batch.sql")
+        .replace("{sends}", &sends)
+        .replace("{results_table}", &queue_table(RESULTS_QUEUE))
 }
 
 #[cfg(test)]
@@ -307,8 +304,6 @@ mod tests {
     fn step(attempts: i32, max: i32, error: Option<serde_json::Value>) -> ReportedStep {
         ReportedStep {
             step_uuid: Uuid::nil(),
-            task_uuid: Uuid::nil(),
-            namespace: "ns".into(),
             attempts,
             max_attempts: max,
             backoff_base_ms: 100,

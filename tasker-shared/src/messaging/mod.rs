@@ -13,7 +13,6 @@ mod wakeup;
 pub use notifier::Notifier;
 pub use queue::{
     delete_batch, ensure_queue, extend_visibility, index_queues, next_visible_in, queue_table, release_now, send_batch,
-    send_delayed,
 };
 pub use wakeup::{WakeSource, Wakeup};
 

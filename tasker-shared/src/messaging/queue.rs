@@ -11,7 +11,6 @@
 //! the orchestrator's `take_result_batch.sql`), which name a queue's table with [`queue_table`].
 
 use crate::error::Result;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -62,22 +61,6 @@ pub async fn send_batch<T: Serialize>(conn: &mut PgConnection, queue: &str, mess
     .bind(&bodies)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Send one message that becomes visible at `visible_at` (used for retry backoff). Announcing it after commit
-/// tells sleeping readers to look again; they then sleep until the message is due (see [`next_visible_in`]).
-pub async fn send_delayed<T: Serialize>(
-    conn: &mut PgConnection,
-    queue: &str,
-    message: &T,
-    visible_at: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO {} (vt, message) VALUES ($1, $2)", queue_table(queue)))
-        .bind(visible_at)
-        .bind(serde_json::to_value(message)?)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 

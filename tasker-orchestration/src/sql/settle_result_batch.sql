@@ -1,0 +1,93 @@
+-- Settle a taken result batch in ONE statement. The caller took the batch with take_result_batch.sql in the same
+-- transaction and holds its tasks' locks, so this statement's snapshot (taken after those locks) already shows
+-- every earlier orchestrator's commit on these tasks. Workers may still move steps between active states
+-- (claim, report, lease expiry) but never to or from a satisfied or failed state, so the decisions below do
+-- not depend on them.
+--
+-- 1. `applied`: each reported step moves to its decided state (complete | waiting_for_retry | error), guarded on
+--    `enqueued_for_orchestration` (an outcome is applied once, whatever the caller read), with an audit row.
+-- 2. `enqueued`: every `pending` step of the live tasks whose dependencies are all satisfied moves to `enqueued`,
+--    with an audit row. A statement does not see its own updates, so a dependency applied as `complete` in
+--    step 1 counts as satisfied through `applied`.
+-- 3. `routed` + `{sends}`: one step message per enqueued step (visible now) and per retry (visible at its next
+--    attempt); `{sends}` holds one message-inserting CTE per namespace of the batch.
+-- 4. `finalized`: live tasks that can no longer progress become `complete` (every step satisfied) or `error` (a
+--    step failed and nothing is active), guarded on `steps_in_process`, with an audit row. Step states are
+--    the snapshot's with steps 1 and 2 laid over them.
+-- 5. `acked`: the batch's result messages are deleted: the batch is done.
+--
+-- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, namespace: a message
+-- was sent to that namespace's queue); `finalized` (task_uuid, state, namespace).
+-- $1 decided step uuids, $2 their new states, $3 their next attempt (retries), $4 live task uuids,
+-- $5 namespaces (indexed by the `{sends}` CTEs), $6 the batch's result message ids
+WITH decided AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS d(step_uuid, new_state, next_attempt_at)
+), applied AS (
+    UPDATE tasker.workflow_steps s
+    SET state = d.new_state,
+        next_attempt_at = d.next_attempt_at,
+        completed_at = CASE WHEN d.new_state IN ('complete', 'error') THEN now() END,
+        claim_token = NULL,
+        lease_expires_at = NULL,
+        updated_at = now()
+    FROM decided d
+    WHERE s.step_uuid = d.step_uuid AND s.state = 'enqueued_for_orchestration'
+    RETURNING s.step_uuid, s.task_uuid, s.state, s.next_attempt_at
+), applied_audit AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
+    SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', state, 'result applied' FROM applied
+), ready AS (
+    SELECT s.step_uuid
+    FROM tasker.workflow_steps s
+    WHERE s.task_uuid = ANY($4) AND s.state = 'pending'
+      AND NOT EXISTS (
+          SELECT 1
+          FROM tasker.workflow_steps p
+          WHERE p.step_uuid = ANY(s.depends_on)
+            AND p.state NOT IN ('complete', 'resolved_manually')
+            AND p.step_uuid NOT IN (SELECT step_uuid FROM applied WHERE state = 'complete')
+      )
+), enqueued AS (
+    UPDATE tasker.workflow_steps s
+    SET state = 'enqueued', updated_at = now()
+    FROM ready r
+    WHERE s.step_uuid = r.step_uuid AND s.state = 'pending'
+    RETURNING s.step_uuid, s.task_uuid
+), enqueued_audit AS (
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
+    SELECT step_uuid, task_uuid, 'pending', 'enqueued', 'dependencies satisfied' FROM enqueued
+), routed AS (
+    SELECT m.step_uuid, m.task_uuid, m.state, t.namespace, m.visible_at
+    FROM (SELECT step_uuid, task_uuid, 'enqueued' AS state, clock_timestamp() AS visible_at FROM enqueued
+          UNION ALL
+          SELECT step_uuid, task_uuid, state, next_attempt_at FROM applied WHERE state = 'waiting_for_retry') m
+    JOIN tasker.tasks t ON t.task_uuid = m.task_uuid
+){sends}, summary AS (
+    SELECT s.task_uuid,
+           bool_and(COALESCE(a.state, s.state) IN ('complete', 'resolved_manually')) AS all_done,
+           bool_or(COALESCE(a.state, s.state) = 'error') AS any_error,
+           bool_or(COALESCE(a.state, s.state)
+                   IN ('enqueued', 'in_progress', 'enqueued_for_orchestration', 'waiting_for_retry')) AS any_active
+    FROM tasker.workflow_steps s
+    LEFT JOIN applied a ON a.step_uuid = s.step_uuid
+    WHERE s.task_uuid = ANY($4)
+    GROUP BY s.task_uuid
+), finalized AS (
+    UPDATE tasker.tasks t
+    SET state = CASE WHEN sm.all_done THEN 'complete' ELSE 'error' END, completed_at = now(), updated_at = now()
+    FROM summary sm
+    WHERE t.task_uuid = sm.task_uuid AND t.state = 'steps_in_process'
+      AND (sm.all_done
+           OR (sm.any_error AND NOT sm.any_active AND sm.task_uuid NOT IN (SELECT task_uuid FROM enqueued)))
+    RETURNING t.task_uuid, t.namespace, t.state
+), finalized_audit AS (
+    INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
+    SELECT task_uuid, 'steps_in_process', state, 'finalized' FROM finalized
+), acked AS (
+    DELETE FROM {results_table} WHERE msg_id = ANY($6)
+)
+SELECT 'applied' AS kind, step_uuid AS id, state, NULL::text AS namespace FROM applied
+UNION ALL
+SELECT 'sent', step_uuid, state, namespace FROM routed
+UNION ALL
+SELECT 'finalized', task_uuid, state, namespace FROM finalized
