@@ -20,7 +20,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
-use tasker_shared::messaging::{queue_table, worker_queue, Notifier, Wakeup, RESULTS_QUEUE};
+use tasker_shared::messaging::{
+    notify_channel, queue_table, worker_queue, Wakeup, RESULTS_QUEUE, TASK_FINALIZED_CHANNEL,
+};
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -142,13 +144,12 @@ impl ReportedStep {
 pub struct ResultProcessor {
     pool: PgPool,
     config: ResultProcessorConfig,
-    notifier: Notifier,
 }
 
 impl ResultProcessor {
-    /// A processor over `pool`; `notifier` announces what each batch sent, after its commit.
-    pub fn new(pool: PgPool, config: ResultProcessorConfig, notifier: Notifier) -> Self {
-        Self { pool, config, notifier }
+    /// A processor over `pool`.
+    pub fn new(pool: PgPool, config: ResultProcessorConfig) -> Self {
+        Self { pool, config }
     }
 
     /// Process up to `batch_size` result messages in one transaction.
@@ -192,6 +193,7 @@ impl ResultProcessor {
             .bind(&live)
             .bind(&namespaces)
             .bind(&msg_ids)
+            .bind(namespaces.iter().map(|n| notify_channel(&worker_queue(n))).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -244,12 +246,6 @@ impl ResultProcessor {
                 Ok(summary) => {
                     failures = 0;
                     activity.record(summary.messages);
-                    for queue in &summary.queues_sent {
-                        self.notifier.queue(queue);
-                    }
-                    for task_uuid in &summary.finalized_tasks {
-                        self.notifier.task_finalized(*task_uuid);
-                    }
                     if summary.messages >= self.config.batch_size as usize {
                         continue;
                     }
@@ -295,6 +291,7 @@ fn settle_sql(namespaces: &[String]) -> String {
     include_str!("sql/settle_result_batch.sql")
         .replace("{sends}", &sends)
         .replace("{results_table}", &queue_table(RESULTS_QUEUE))
+        .replace("{finalized_channel}", TASK_FINALIZED_CHANNEL)
 }
 
 #[cfg(test)]

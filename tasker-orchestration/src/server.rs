@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::TaskerConfig;
-use tasker_shared::messaging::{ensure_queue, Notifier, RESULTS_QUEUE};
+use tasker_shared::messaging::{ensure_queue, RESULTS_QUEUE};
 use tasker_shared::template::load_dir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,6 @@ pub struct OrchestrationServer {
     pool: PgPool,
     config: TaskerConfig,
     catalog: Arc<TemplateCatalog>,
-    notifier: Notifier,
     writer: TaskWriter,
 }
 
@@ -42,9 +41,8 @@ impl OrchestrationServer {
             catalog.register(template).await?;
             tracing::debug!(template = %key, "registered template");
         }
-        let notifier = Notifier::start(pool.clone());
         let writer = TaskWriter::start(pool.clone());
-        Ok(Self { pool, config, catalog, notifier, writer })
+        Ok(Self { pool, config, catalog, writer })
     }
 
     /// The template catalog.
@@ -63,7 +61,6 @@ impl OrchestrationServer {
             pool: self.pool.clone(),
             catalog: self.catalog.clone(),
             execution: self.config.execution.clone(),
-            notifier: self.notifier.clone(),
             writer: self.writer.clone(),
         };
         api::router(state, &self.config)
@@ -71,7 +68,7 @@ impl OrchestrationServer {
 
     /// A result processor configured like this server's.
     pub fn result_processor(&self) -> ResultProcessor {
-        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config), self.notifier.clone())
+        ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config))
     }
 
     /// Serve HTTP on `listener` and process results until `shutdown` is cancelled; then stop accepting

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tasker_shared::messaging::{index_queues, queue_table};
+use tasker_shared::messaging::{index_queues, notify_channel, queue_table};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
@@ -180,6 +180,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(roots.iter().map(|(t, _, _)| *t).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, m, _)| (*m).clone()).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())
+        .bind(queues.keys().map(|q| notify_channel(q)).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     Ok(created.into_iter().collect())

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tasker_shared::config::TaskerConfig;
-use tasker_shared::messaging::{ensure_queue, worker_queue, Notifier};
+use tasker_shared::messaging::{ensure_queue, worker_queue};
 use tasker_shared::template::load_dir;
 
 /// Builds a [`Worker`].
@@ -127,7 +127,6 @@ impl WorkerBuilder {
             format!("{host}-{}", std::process::id())
         });
         Ok(Worker {
-            notifier: Notifier::start(pool.clone()),
             pool,
             config: self.config.worker,
             worker_id,

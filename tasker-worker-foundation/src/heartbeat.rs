@@ -7,7 +7,7 @@ use crate::Result;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tasker_shared::messaging::{extend_visibility, release_now};
+use tasker_shared::messaging::{announce, extend_visibility, release_now};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -80,6 +80,7 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<Vec<String
     for (queue, ids) in &queues {
         release_now(&mut tx, queue, ids).await?;
     }
+    announce(&mut tx, &queues.keys().copied().collect::<Vec<_>>()).await?;
     tx.commit().await?;
     Ok(queues.into_keys().map(str::to_string).collect())
 }

@@ -9,7 +9,7 @@ use crate::in_flight::InFlightStep;
 use crate::Result;
 use sqlx::{FromRow, PgPool};
 use std::time::Duration;
-use tasker_shared::messaging::{delete_batch, queue_table, send_batch, ResultMessage, RESULTS_QUEUE};
+use tasker_shared::messaging::{announce, delete_batch, queue_table, send_batch, ResultMessage, RESULTS_QUEUE};
 use uuid::Uuid;
 
 /// A row of `claim_steps.sql`: the `read` count, a `claimed` step, or an `expired` one.
@@ -127,6 +127,9 @@ async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)], dur
         .map(|(step_uuid, task_uuid)| ResultMessage { task_uuid: *task_uuid, step_uuid: *step_uuid })
         .collect();
     send_batch(&mut tx, RESULTS_QUEUE, &results).await?;
+    if !results.is_empty() {
+        announce(&mut tx, &[RESULTS_QUEUE]).await?;
+    }
     delete_batch(&mut tx, queue, &msg_ids).await?;
     tx.commit().await?;
     Ok(results.len())

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tasker_shared::jsonb;
-use tasker_shared::messaging::{index_queues, queue_table, Notifier, RESULTS_QUEUE};
+use tasker_shared::messaging::{index_queues, notify_channel, queue_table, RESULTS_QUEUE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -107,6 +107,7 @@ fn report_sql(queues: &BTreeMap<&str, i32>) -> String {
         .collect();
     include_str!("sql/report_steps.sql")
         .replace("{results_table}", &queue_table(RESULTS_QUEUE))
+        .replace("{results_channel}", &notify_channel(RESULTS_QUEUE))
         .replace("{deletes}", &deletes)
 }
 
@@ -121,7 +122,6 @@ pub async fn run_reporter(
     batch_size: usize,
     give_up_after: Duration,
     durable: bool,
-    notifier: Notifier,
 ) {
     let mut batch = Vec::with_capacity(batch_size);
     while let Some(first) = rx.recv().await {
@@ -136,12 +136,7 @@ pub async fn run_reporter(
         let mut pause = Duration::from_millis(50);
         loop {
             match report_batch(&pool, &batch, durable).await {
-                Ok(summary) => {
-                    if summary.accepted > 0 {
-                        notifier.queue(RESULTS_QUEUE);
-                    }
-                    break;
-                }
+                Ok(_) => break,
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");
                     tokio::time::sleep(pause).await;

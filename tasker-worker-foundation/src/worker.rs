@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::WorkerConfig;
-use tasker_shared::messaging::{next_visible_in, Notifier, Wakeup, RESULTS_QUEUE};
+use tasker_shared::messaging::{next_visible_in, Wakeup};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +30,6 @@ pub struct Worker {
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
     pub(crate) durable: bool,
-    pub(crate) notifier: Notifier,
 }
 
 /// Shared by the claim loops and executions of one worker.
@@ -45,7 +44,6 @@ struct Runtime {
     completions: mpsc::Sender<Completion>,
     hard_stop: CancellationToken,
     durable: bool,
-    notifier: Notifier,
 }
 
 impl Worker {
@@ -90,7 +88,6 @@ impl Worker {
             self.config.batch_size as usize,
             Duration::from_secs(self.config.lease_seconds as u64),
             self.durable,
-            self.notifier.clone(),
         ));
         let heartbeat_stop = CancellationToken::new();
         let lease = self.config.lease_seconds as i32;
@@ -106,7 +103,6 @@ impl Worker {
             completions: tx,
             hard_stop: CancellationToken::new(),
             durable: self.durable,
-            notifier: self.notifier.clone(),
         };
         let wakeups = Wakeup::start_many(
             &self.pool,
@@ -148,8 +144,7 @@ impl Worker {
             Err(e) => {
                 tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire")
             }
-            Ok(queues) => {
-                queues.iter().for_each(|q| self.notifier.queue(q));
+            Ok(_) => {
                 if !unfinished.is_empty() {
                     tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
                 }
@@ -185,9 +180,6 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
         match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32, rt.durable).await {
             Ok(batch) => {
                 failures = 0;
-                if batch.results_sent > 0 {
-                    rt.notifier.queue(RESULTS_QUEUE);
-                }
                 rt.permits.add_permits(reserved - batch.claimed.len());
                 for step in batch.claimed {
                     rt.in_flight.insert(step.lease.clone());

@@ -26,7 +26,6 @@ pub struct AppState {
     /// Step defaults for task creation.
     pub execution: ExecutionConfig,
     /// Announces the root steps of created tasks after commit.
-    pub notifier: tasker_shared::messaging::Notifier,
     /// Writes new tasks, coalescing concurrent creations.
     pub writer: crate::task_writer::TaskWriter,
 }

@@ -47,9 +47,6 @@ pub async fn create(
         return Err(ApiError::invalid("context", "strings must not contain NUL characters"));
     }
     let created = create_task(&state.pool, &state.writer, &state.catalog, &state.execution, request).await?;
-    if created.created {
-        state.notifier.queue(&tasker_shared::messaging::worker_queue(&created.task.namespace));
-    }
     let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(created.task)))
 }

@@ -7,7 +7,7 @@
 --        $9 idempotency_key, $10 correlation_id, $11 tags, $12 initiator (one element per task)
 -- Steps: $13 task_uuid, $14 step_uuid, $15 name, $16 handler, $17 position, $18 state, $19 max_attempts,
 --        $20 backoff base ms, $21 backoff max ms, $22 timeout seconds, $23 config, $24 depends_on (array literal)
--- Root step messages: $25 task_uuid, $26 body, $27 queue index (into `{sends}`)
+-- Root step messages: $25 task_uuid, $26 body, $27 queue index (into `{sends}`); $28 each queue's NOTIFY channel
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
                               idempotency_key, correlation_id, tags, initiator)
@@ -37,5 +37,11 @@ WITH task AS (
     SELECT m.body, m.queue_ix
     FROM unnest($25::uuid[], $26::jsonb[], $27::int[]) AS m(task_uuid, body, queue_ix)
     WHERE m.task_uuid IN (SELECT task_uuid FROM task)
-){sends}
+){sends}, announced AS (
+    -- Wakes the workers of every queue that got a root message; PostgreSQL delivers it at commit.
+    SELECT count(pg_notify(($28::text[])[queue_ix + 1], '')) AS n FROM (SELECT DISTINCT queue_ix FROM roots) r
+)
 SELECT task_uuid, created_at FROM task
+UNION ALL
+-- Never a row: makes the statement evaluate `announced` (a plain CTE runs only when it is read).
+SELECT NULL, NULL FROM announced WHERE n < 0

@@ -85,9 +85,16 @@ WITH decided AS (
     SELECT task_uuid, 'steps_in_process', state, 'finalized' FROM finalized
 ), acked AS (
     DELETE FROM {results_table} WHERE msg_id = ANY($6)
+), announced AS (
+    SELECT count(pg_notify(channel, payload)) AS n
+    FROM (SELECT DISTINCT ($7::text[])[array_position($5::text[], namespace)] AS channel, '' AS payload FROM routed
+          UNION ALL
+          SELECT '{finalized_channel}', task_uuid::text FROM finalized) x
 )
 SELECT 'applied' AS kind, step_uuid AS id, state, NULL::text AS namespace FROM applied
 UNION ALL
 SELECT 'sent', step_uuid, state, namespace FROM routed
 UNION ALL
 SELECT 'finalized', task_uuid, state, namespace FROM finalized
+UNION ALL
+SELECT 'announced', NULL, NULL, NULL FROM announced WHERE n < 0

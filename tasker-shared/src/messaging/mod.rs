@@ -1,16 +1,16 @@
 //! Messaging over pgmq, in the same database as the state it announces: a state change and its message commit
-//! together or not at all. After commit, the sender announces the queue on its `pg_notify` channel through the
-//! coalescing [`Notifier`], and listeners ([`Wakeup`]) wake.
+//! together or not at all. The same transaction notifies the queue's channel (see [`announce`]), which
+//! PostgreSQL delivers at commit, and listeners ([`Wakeup`]) wake.
 //!
 //! Queues: `worker_<namespace>_queue` carries [`StepMessage`]s to workers; `orchestration_step_results` carries
 //! [`ResultMessage`]s back. Messages only name the step: the database row is the truth, so a duplicate or
 //! stale message is harmless (its guarded transition finds the row in another state and does nothing).
 
-mod notifier;
+mod announce;
 mod queue;
 mod wakeup;
 
-pub use notifier::Notifier;
+pub use announce::announce;
 pub use queue::{
     delete_batch, ensure_queue, extend_visibility, index_queues, next_visible_in, queue_table, release_now, send_batch,
 };

@@ -48,7 +48,7 @@ pub async fn ensure_queue(pool: &PgPool, queue: &str) -> Result<()> {
     Ok(())
 }
 
-/// Send `messages` to `queue`, visible now. Announce them after commit with [`super::Notifier`].
+/// Send `messages` to `queue`, visible now. Announce them in the same transaction with [`super::announce`].
 pub async fn send_batch<T: Serialize>(conn: &mut PgConnection, queue: &str, messages: &[T]) -> Result<()> {
     if messages.is_empty() {
         return Ok(());

@@ -25,5 +25,7 @@ WITH outcome AS (
 ), sent AS (
     INSERT INTO {results_table} (vt, message)
     SELECT clock_timestamp(), jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM moved
-){deletes}
-SELECT step_uuid, task_uuid FROM moved
+){deletes}, announced AS (
+    SELECT count(pg_notify('{results_channel}', '')) AS n FROM (SELECT 1 FROM moved LIMIT 1) one
+)
+SELECT step_uuid, task_uuid FROM moved, announced
