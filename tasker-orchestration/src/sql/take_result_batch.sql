@@ -4,7 +4,7 @@
 -- 2. their tasks, locked in `task_uuid` order, so concurrent orchestrators queue behind each other instead of
 --    deadlocking. FOR UPDATE returns each task's latest committed version after waiting.
 -- 3. each message's step. (Read in the statement's snapshot, which may predate a concurrent orchestrator's
---    commit on the same task; that is harmless because applying is guarded again, see apply_outcomes.sql.)
+--    commit on the same task; that is harmless because applying is guarded again, see settle_result_batch.sql.)
 -- One row per message; `step_uuid`/`task_uuid` are NULL for an undecodable body, `task_state` NULL for an unknown
 -- task, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
 -- `{results_table}` is the results queue's pgmq table. $1 batch size
