@@ -1,16 +1,16 @@
 //! The result processor service: takes worker result messages in batches and, per batch, in ONE transaction
 //! of two statements (take, then settle):
-//! 1. takes the messages and locks the affected tasks (in `task_uuid` order, so concurrent orchestrators never
-//!    deadlock), loading each reported step (`sql/take_result_batch.sql`); the processor then decides each
-//!    outcome: complete, retry after backoff, or fail;
+//! 1. takes (deletes) the messages and locks the affected tasks (in `task_uuid` order, so concurrent
+//!    orchestrators never deadlock), loading each reported step (`sql/take_result_batch.sql`); the processor
+//!    then decides each outcome: complete, retry after backoff, or fail;
 //! 2. settles the batch (`sql/settle_result_batch.sql`): applies the outcomes, enqueues newly ready steps and
 //!    sends their messages (and the retries' delayed ones), finalizes tasks that can no longer progress and
-//!    deletes the result messages. It runs after the task locks are held, so its snapshot sees every earlier
-//!    orchestrator's commit on those tasks.
+//!    notifies the queues and finalizations (delivered at commit). It runs after the task locks are held, so
+//!    its snapshot sees every earlier orchestrator's commit on those tasks.
 //!
-//! If the transaction fails or the process dies, nothing of the batch happened and its messages are visible
-//! again (they were locked, not hidden). A result message whose step is no longer `enqueued_for_orchestration`
-//! (a duplicate) is deleted without effect.
+//! If the transaction fails or the process dies, nothing of the batch happened: the deletion of its messages
+//! rolls back and they are visible again at once. A result message whose step is no longer
+//! `enqueued_for_orchestration` (a duplicate) is consumed without effect.
 
 use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
@@ -65,16 +65,15 @@ pub struct BatchSummary {
     pub enqueued: usize,
     /// Tasks finalized.
     pub finalized: usize,
-    /// Queues that received messages (to announce after commit).
+    /// Queues that received messages (the settle statement announced them).
     pub queues_sent: Vec<String>,
-    /// The finalized tasks (to announce after commit).
+    /// The finalized tasks (announced on `tasker_task_finalized` by the settle statement).
     pub finalized_tasks: Vec<Uuid>,
 }
 
 /// One taken result message (a row of `take_result_batch.sql`).
 #[derive(FromRow)]
 struct TakenMessage {
-    msg_id: i64,
     step_uuid: Option<Uuid>,
     task_uuid: Option<Uuid>,
     task_state: Option<String>,
@@ -165,7 +164,6 @@ impl ResultProcessor {
             tx.commit().await?;
             return Ok(BatchSummary::default());
         }
-        let msg_ids: Vec<i64> = taken.iter().map(|m| m.msg_id).collect();
         let mut live: Vec<Uuid> = taken
             .iter()
             .filter(|m| m.task_state.as_deref() == Some(TaskState::StepsInProcess.as_str()))
@@ -192,7 +190,6 @@ impl ResultProcessor {
             .bind(&decided_at)
             .bind(&live)
             .bind(&namespaces)
-            .bind(&msg_ids)
             .bind(namespaces.iter().map(|n| notify_channel(&worker_queue(n))).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await?;
@@ -290,7 +287,6 @@ fn settle_sql(namespaces: &[String]) -> String {
         .collect();
     include_str!("sql/settle_result_batch.sql")
         .replace("{sends}", &sends)
-        .replace("{results_table}", &queue_table(RESULTS_QUEUE))
         .replace("{finalized_channel}", TASK_FINALIZED_CHANNEL)
 }
 

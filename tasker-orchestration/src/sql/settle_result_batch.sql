@@ -14,12 +14,11 @@
 -- 4. `finalized`: live tasks that can no longer progress become `complete` (every step satisfied) or `error` (a
 --    step failed and nothing is active), guarded on `steps_in_process`, with an audit row. Step states are
 --    the snapshot's with steps 1 and 2 laid over them.
--- 5. `acked`: the batch's result messages are deleted: the batch is done.
 --
 -- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, namespace: a message
 -- was sent to that namespace's queue); `finalized` (task_uuid, state, namespace).
 -- $1 decided step uuids, $2 their new states, $3 their next attempt (retries), $4 live task uuids,
--- $5 namespaces (indexed by the `{sends}` CTEs), $6 the batch's result message ids
+-- $5 namespaces (indexed by the `{sends}` CTEs), $6 each namespace's NOTIFY channel
 WITH decided AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS d(step_uuid, new_state, next_attempt_at)
 ), applied AS (
@@ -83,11 +82,9 @@ WITH decided AS (
 ), finalized_audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
     SELECT task_uuid, 'steps_in_process', state, 'finalized' FROM finalized
-), acked AS (
-    DELETE FROM {results_table} WHERE msg_id = ANY($6)
 ), announced AS (
     SELECT count(pg_notify(channel, payload)) AS n
-    FROM (SELECT DISTINCT ($7::text[])[array_position($5::text[], namespace)] AS channel, '' AS payload FROM routed
+    FROM (SELECT DISTINCT ($6::text[])[array_position($5::text[], namespace)] AS channel, '' AS payload FROM routed
           UNION ALL
           SELECT '{finalized_channel}', task_uuid::text FROM finalized) x
 )

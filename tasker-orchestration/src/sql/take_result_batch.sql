@@ -1,6 +1,8 @@
 -- Take a batch of result messages and everything deciding them needs, in one statement:
--- 1. up to $1 visible result messages, oldest first, LOCKED rather than hidden: this same transaction deletes
---    them, and if it fails they are visible again at once. Messages another orchestrator holds are skipped.
+-- 1. up to $1 visible result messages, oldest first, DELETED at once (skipping those another orchestrator
+--    holds): the batch is settled in this same transaction, so if it fails the deletion rolls back and the
+--    messages are visible again at once. (Locking them instead and deleting them at settle costs a second
+--    write per message.)
 -- 2. their tasks, locked in `task_uuid` order, so concurrent orchestrators queue behind each other instead of
 --    deadlocking. FOR UPDATE returns each task's latest committed version after waiting.
 -- 3. each message's step. (Read in the statement's snapshot, which may predate a concurrent orchestrator's
@@ -9,12 +11,14 @@
 -- task, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
 -- `{results_table}` is the results queue's pgmq table. $1 batch size
 WITH next AS (
-    SELECT msg_id, message
-    FROM {results_table}
-    WHERE vt <= clock_timestamp()
-    ORDER BY msg_id
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    DELETE FROM {results_table}
+    WHERE msg_id IN (SELECT msg_id
+                     FROM {results_table}
+                     WHERE vt <= clock_timestamp()
+                     ORDER BY msg_id
+                     LIMIT $1
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING msg_id, message
 ), parsed AS (
     SELECT msg_id,
            CASE WHEN task_uuid IS NOT NULL THEN step_uuid END AS step_uuid,
