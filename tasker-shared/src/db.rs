@@ -37,6 +37,20 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool> {
     Ok(pool)
 }
 
+/// A small pool with `pool`'s connection settings whose sessions commit without waiting for the WAL flush
+/// (`synchronous_commit = off`), for statements whose loss in a PostgreSQL crash is harmless because it is
+/// redone: a worker's claims. A claim's effects matter only through its step's report, and the report's
+/// durable commit flushes the WAL up to itself, claim included; a claim lost with its crash leaves the step
+/// claimable again with its message visible, and the lost claim's report is rejected (its token matches
+/// nothing), so the step runs again: at least once, as always. Connects lazily.
+pub fn relaxed_commit_pool(pool: &PgPool, max_connections: u32) -> PgPool {
+    let options = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with(options)
+}
+
 /// Install pgmq (plain SQL, embedded in the `pgmq` crate) and run the migrations. Idempotent. Warns when the
 /// pool lacks the session settings of [`connect`].
 pub async fn prepare(pool: &PgPool) -> Result<()> {

@@ -40,11 +40,11 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
     send_batch(&mut conn, &queue, &[StepMessage { task_uuid, step_uuid }]).await.unwrap();
     drop(conn);
 
-    let first = claim_batch(&pool, &queue, "w1", 30, 10, true).await.unwrap();
+    let first = claim_batch(&pool, &queue, "w1", 30, 10).await.unwrap();
     assert_eq!((first.messages, first.claimed.len()), (2, 1));
     // The duplicate was deleted, the claimed one stays hidden under the lease.
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
-    let again = claim_batch(&pool, &queue, "w2", 30, 10, true).await.unwrap();
+    let again = claim_batch(&pool, &queue, "w2", 30, 10).await.unwrap();
     assert_eq!((again.messages, again.claimed.len()), (0, 0));
     assert_eq!(count(&pool, "SELECT attempts::bigint FROM tasker.workflow_steps").await, 1);
 }
@@ -53,10 +53,10 @@ async fn a_duplicate_step_message_is_claimed_once(pool: PgPool) {
 async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let zombie = claim_batch(&pool, &queue, "zombie", 1, 10, true).await.unwrap().claimed.remove(0);
+    let zombie = claim_batch(&pool, &queue, "zombie", 1, 10).await.unwrap().claimed.remove(0);
     // The lease (1 s) runs out while the zombie is paused; another worker re-claims the step.
     tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
-    let owner = claim_batch(&pool, &queue, "owner", 30, 10, true).await.unwrap().claimed.remove(0);
+    let owner = claim_batch(&pool, &queue, "owner", 30, 10).await.unwrap().claimed.remove(0);
     assert_ne!(zombie.lease.claim_token, owner.lease.claim_token);
     assert_eq!(owner.context.attempt, 2);
 
@@ -79,7 +79,7 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
 async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step = claim_batch(&pool, &queue, "w", 30, 10, true).await.unwrap().claimed.remove(0);
+    let step = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
     let done = Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!({"ok": 1})) };
     report_batch(&pool, &[done], true).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
@@ -107,7 +107,7 @@ async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
 async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool) {
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
-    let step = claim_batch(&pool, &queue, "w", 30, 10, true).await.unwrap().claimed.remove(0);
+    let step = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
     report_batch(&pool, &[Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!(1)) }], true)
         .await
         .unwrap();
@@ -134,11 +134,11 @@ async fn a_step_whose_worker_dies_on_its_last_attempt_fails_instead_of_looping(p
     let (server, _task_uuid) = one_step_task(&pool).await;
     sqlx::query("UPDATE tasker.workflow_steps SET max_attempts = 1").execute(&pool).await.unwrap();
     let queue = worker_queue("retry_workflow");
-    let first = claim_batch(&pool, &queue, "doomed", 1, 10, true).await.unwrap();
+    let first = claim_batch(&pool, &queue, "doomed", 1, 10).await.unwrap();
     assert_eq!(first.claimed.len(), 1);
     // The worker dies: its lease (1 s) runs out and the message becomes visible again.
     tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
-    let again = claim_batch(&pool, &queue, "next", 30, 10, true).await.unwrap();
+    let again = claim_batch(&pool, &queue, "next", 30, 10).await.unwrap();
     assert_eq!((again.messages, again.claimed.len()), (1, 0), "the last attempt is not re-run");
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
@@ -164,7 +164,7 @@ async fn a_result_postgres_cannot_store_fails_its_step_alone(pool: PgPool) {
         .unwrap()
         .task
         .task_uuid;
-    let claimed = claim_batch(&pool, &worker_queue("retry_workflow"), "w", 30, 10, true).await.unwrap().claimed;
+    let claimed = claim_batch(&pool, &worker_queue("retry_workflow"), "w", 30, 10).await.unwrap().claimed;
     assert_eq!(claimed.len(), 2);
     let batch: Vec<Completion> = claimed
         .iter()
@@ -215,7 +215,7 @@ async fn malformed_messages_are_dropped_without_stopping_their_queue(pool: PgPoo
     drop(conn);
 
     // The real step is still claimed next to the junk, and the junk is gone.
-    let claimed = claim_batch(&pool, &queue, "w", 30, 10, true).await.unwrap();
+    let claimed = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap();
     assert_eq!((claimed.messages, claimed.claimed.len()), (4, 1));
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
     // The result processor takes the junk, applies nothing and deletes it.

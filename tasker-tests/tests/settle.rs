@@ -18,7 +18,7 @@ use uuid::Uuid;
 const NAMESPACE: &str = "tree_workflow";
 
 async fn claim_all(pool: &PgPool) -> Vec<ClaimedStep> {
-    let mut steps = claim_batch(pool, &worker_queue(NAMESPACE), "w", 30, 50, true).await.unwrap().claimed;
+    let mut steps = claim_batch(pool, &worker_queue(NAMESPACE), "w", 30, 50).await.unwrap().claimed;
     steps.sort_by(|a, b| a.context.step_name.cmp(&b.context.step_name));
     steps
 }

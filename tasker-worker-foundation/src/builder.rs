@@ -127,6 +127,8 @@ impl WorkerBuilder {
             format!("{host}-{}", std::process::id())
         });
         Ok(Worker {
+            // One connection per claim loop, and one for a lease failed on its last attempt.
+            claim_pool: tasker_shared::db::relaxed_commit_pool(&pool, queues.len() as u32 + 1),
             pool,
             config: self.config.worker,
             worker_id,

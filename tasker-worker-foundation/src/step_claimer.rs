@@ -77,22 +77,18 @@ pub struct ClaimBatch {
 }
 
 /// Read up to `qty` messages from `queue` and claim their steps for `worker_id` under a `lease_seconds` lease.
-/// `durable`: wait for the WAL flush at commit (see `DatabaseConfig::synchronous_step_commits`).
+/// The worker claims on a pool that commits asynchronously (`tasker_shared::db::relaxed_commit_pool`, which
+/// says why that is safe); whether a claim waits for the WAL flush is the pool's setting.
 pub async fn claim_batch(
     pool: &PgPool,
     queue: &str,
     worker_id: &str,
     lease_seconds: i32,
     qty: i32,
-    durable: bool,
 ) -> Result<ClaimBatch> {
     let sql = include_str!("sql/claim_steps.sql").replace("{queue_table}", &queue_table(queue));
-    let rows: Vec<ClaimRow> = tasker_shared::db::fetch_step(
-        pool,
-        durable,
-        sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64),
-    )
-    .await?;
+    let rows: Vec<ClaimRow> =
+        sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64).fetch_all(pool).await?;
     let mut batch = ClaimBatch::default();
     let mut expired = Vec::new();
     for row in rows {
@@ -107,7 +103,7 @@ pub async fn claim_batch(
         }
     }
     if !expired.is_empty() {
-        batch.results_sent = fail_exhausted(pool, queue, &expired, durable).await?;
+        batch.results_sent = fail_exhausted(pool, queue, &expired).await?;
     }
     metrics::counter!("tasker_steps_claimed_total").increment(batch.claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total").increment((batch.messages - batch.claimed.len()) as u64);
@@ -116,10 +112,10 @@ pub async fn claim_batch(
 
 /// A dead worker's step on its last attempt is failed (as a permanent `LeaseExpired` error, reported for
 /// orchestration to apply), not re-run; its message is deleted. Returns the result messages sent.
-async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)], durable: bool) -> Result<usize> {
+async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> Result<usize> {
     let steps: Vec<Uuid> = expired.iter().map(|(s, _)| *s).collect();
     let msg_ids: Vec<i64> = expired.iter().map(|(_, m)| *m).collect();
-    let mut tx = tasker_shared::db::begin_step_transaction(pool, durable).await?;
+    let mut tx = pool.begin().await?;
     let failed: Vec<(Uuid, Uuid)> =
         sqlx::query_as(include_str!("sql/fail_exhausted_leases.sql")).bind(&steps).fetch_all(&mut *tx).await?;
     let results: Vec<ResultMessage> = failed

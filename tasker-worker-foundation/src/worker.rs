@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 /// A built worker; see [`crate::WorkerBuilder`].
 pub struct Worker {
     pub(crate) pool: PgPool,
+    /// Claims commit asynchronously (see `tasker_shared::db::relaxed_commit_pool`).
+    pub(crate) claim_pool: PgPool,
     pub(crate) config: WorkerConfig,
     pub(crate) worker_id: String,
     pub(crate) registry: Arc<HandlerRegistry>,
@@ -36,6 +38,7 @@ pub struct Worker {
 #[derive(Clone)]
 struct Runtime {
     pool: PgPool,
+    claim_pool: PgPool,
     config: WorkerConfig,
     worker_id: String,
     registry: Arc<HandlerRegistry>,
@@ -43,7 +46,6 @@ struct Runtime {
     permits: Arc<Semaphore>,
     completions: mpsc::Sender<Completion>,
     hard_stop: CancellationToken,
-    durable: bool,
 }
 
 impl Worker {
@@ -95,6 +97,7 @@ impl Worker {
             tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
         let rt = Runtime {
             pool: self.pool.clone(),
+            claim_pool: self.claim_pool.clone(),
             config: self.config.clone(),
             worker_id: self.worker_id.clone(),
             registry: self.registry.clone(),
@@ -102,7 +105,6 @@ impl Worker {
             permits: Arc::new(Semaphore::new(max)),
             completions: tx,
             hard_stop: CancellationToken::new(),
-            durable: self.durable,
         };
         let wakeups = Wakeup::start_many(
             &self.pool,
@@ -177,7 +179,7 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 Err(_) => break,
             }
         }
-        match claim_batch(&rt.pool, &queue, &rt.worker_id, lease, reserved as i32, rt.durable).await {
+        match claim_batch(&rt.claim_pool, &queue, &rt.worker_id, lease, reserved as i32).await {
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
