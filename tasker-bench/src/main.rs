@@ -96,16 +96,21 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     let mut report = Report { mode: if args.quick { "quick" } else { "full" }.into(), ..Default::default() };
     tasker_shared::db::prepare(&db.engine_pool(&cluster::bench_config(&db.url, true)).await?).await?;
     let pool = db.pool(10).await?;
-    eprintln!("== floor references");
-    report.floor = floor::measure(&pool, 4, args.floor_duration()).await?;
 
     let cluster = cluster::Cluster::start(db, args.servers, args.workers, true).await?;
     // Latency first, on an idle machine and a fresh database.
     eprintln!("== latency ({} sequential tasks per shape)", args.samples());
     report.linear = scenarios::sequential_latency(&cluster, "linear_noop", args.samples()).await?;
     report.diamond = scenarios::sequential_latency(&cluster, "diamond_noop", args.samples()).await?;
+    // The floor is measured right before and right after the burst, and the ratios use the mean: the machine's
+    // speed drifts by tens of percent over a minute here, and bracketing the burst cancels most of that.
+    eprintln!("== floor references (before the throughput run)");
+    report.floor_before = floor::measure(&pool, "before", 4, args.floor_duration()).await?;
     eprintln!("== throughput ({} tasks)", args.tasks());
     report.throughput = scenarios::throughput(&cluster, args.tasks(), args.clients).await?;
+    eprintln!("== floor references (after the throughput run)");
+    report.floor_after = floor::measure(&pool, "after", 4, args.floor_duration()).await?;
+    report.floor = floor::Floor::mean(&report.floor_before, &report.floor_after);
     // Let PostgreSQL clean up after the burst, as autovacuum would, before measuring the steady state.
     scenarios::vacuum(&cluster.pool).await?;
     let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);

@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 #[derive(Debug, Default)]
 pub struct Report {
     pub mode: String,
+    /// The mean of the two measurements below: what the ratios are taken against.
     pub floor: Floor,
+    pub floor_before: Floor,
+    pub floor_after: Floor,
     pub throughput: Throughput,
     pub linear: Latency,
     pub diamond: Latency,
@@ -57,7 +60,7 @@ impl Report {
             "statement_exec_ms_per_step": t.statements.as_ref().map(|s| s.exec_ms_per_step),
             "idle_cpu_percent": self.idle_cpu_percent,
             "shutdown_ms": self.shutdown_ms,
-            "details": {"floor": f, "throughput": t, "linear4": self.linear, "diamond": self.diamond, "loaded_linear4": self.loaded},
+            "details": {"floor": f, "floor_before": self.floor_before, "floor_after": self.floor_after, "throughput": t, "linear4": self.linear, "diamond": self.diamond, "loaded_linear4": self.loaded},
         })
     }
 
@@ -75,6 +78,14 @@ impl Report {
             "baseline".into(),
         );
         row("floor: pgmq batched(100) cycles /s", format!("{:.0}", f.pgmq_batched_cycles_per_sec), "baseline".into());
+        row(
+            "  (measured before / after the burst)",
+            format!(
+                "{:.0}/{:.0}",
+                self.floor_before.pgmq_batched_cycles_per_sec, self.floor_after.pgmq_batched_cycles_per_sec
+            ),
+            "mean is used".into(),
+        );
         row(
             "throughput: steps/s",
             format!("{:.0}", t.steps_per_sec),
