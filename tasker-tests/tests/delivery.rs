@@ -223,3 +223,42 @@ async fn malformed_messages_are_dropped_without_stopping_their_queue(pool: PgPoo
     assert_eq!((summary.messages, summary.applied), (3, 0));
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_orchestration_step_results").await, 0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_heartbeat_skips_a_step_whose_row_is_held_instead_of_waiting_for_it(pool: PgPool) {
+    use tasker_worker_foundation::heartbeat::extend_leases;
+    let (_server, _task_uuid) = one_step_task(&pool).await;
+    let queue = worker_queue("retry_workflow");
+    let step = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
+    let lease_left = |pool: PgPool| async move {
+        let row: (f64, f64) = sqlx::query_as(
+            "SELECT EXTRACT(EPOCH FROM s.lease_expires_at - now())::float8, EXTRACT(EPOCH FROM m.vt - now())::float8
+             FROM tasker.workflow_steps s, pgmq.q_worker_retry_workflow_queue m",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        row
+    };
+
+    // Another transaction holds the step's row, as a concurrent report of it would.
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 FOR UPDATE")
+        .bind(step.context.step_uuid)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // The heartbeat returns at once (waiting would block until the holder ends, far past this bound) and
+    // leaves the held step's row and message as they were.
+    let held = [step.lease.clone()];
+    let beat = tokio::time::timeout(std::time::Duration::from_secs(10), extend_leases(&pool, &held, 600));
+    beat.await.expect("the heartbeat waited for a held row").unwrap();
+    let (row, message) = lease_left(pool.clone()).await;
+    assert!(row < 31.0 && message < 31.0, "lease untouched while held: row {row} s, message {message} s");
+
+    // Once the row is free, the next beat extends both together.
+    holder.rollback().await.unwrap();
+    extend_leases(&pool, &[step.lease.clone()], 600).await.unwrap();
+    let (row, message) = lease_left(pool.clone()).await;
+    assert!(row > 590.0 && message > 590.0, "lease extended: row {row} s, message {message} s");
+}

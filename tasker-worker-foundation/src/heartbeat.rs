@@ -30,10 +30,25 @@ pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds:
     let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
     let mut tx = pool.begin().await?;
+    // Rows another transaction holds are skipped, never waited for: that is this worker's own report of the
+    // step (after which it needs no lease) or another worker's claim (it is theirs now). Waiting instead
+    // deadlocked with a concurrent report locking the same rows in another order (seen under load: PostgreSQL
+    // broke it after deadlock_timeout, 1 s). A skipped step keeps its lease: the next beat is a third of a
+    // lease away. Only the messages of the steps locked here are touched, and a report locks a message only
+    // after its step, so the second statement never waits on a report either.
     let held: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE tasker.workflow_steps s SET lease_expires_at = now() + make_interval(secs => $3)
-         FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
-         WHERE s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token AND s.state = 'in_progress'
+        "WITH held AS (
+             SELECT s.step_uuid
+             FROM tasker.workflow_steps s
+             JOIN unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
+               ON s.step_uuid = h.step_uuid AND s.claim_token = h.claim_token
+             WHERE s.state = 'in_progress'
+             ORDER BY s.step_uuid
+             FOR UPDATE OF s SKIP LOCKED
+         )
+         UPDATE tasker.workflow_steps s SET lease_expires_at = now() + make_interval(secs => $3)
+         FROM held
+         WHERE s.step_uuid = held.step_uuid
          RETURNING s.step_uuid",
     )
     .bind(&uuids)

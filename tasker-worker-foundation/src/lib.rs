@@ -27,7 +27,7 @@ pub mod embedded;
 pub mod error;
 pub mod ffi_bridge;
 pub mod handler;
-mod heartbeat;
+pub mod heartbeat;
 pub mod http;
 pub mod in_flight;
 pub mod registry;
