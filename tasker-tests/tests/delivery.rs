@@ -258,7 +258,7 @@ async fn a_heartbeat_skips_a_step_whose_row_is_held_instead_of_waiting_for_it(po
 
     // Once the row is free, the next beat extends both together.
     holder.rollback().await.unwrap();
-    extend_leases(&pool, &[step.lease.clone()], 600).await.unwrap();
+    extend_leases(&pool, &held, 600).await.unwrap();
     let (row, message) = lease_left(pool.clone()).await;
     assert!(row > 590.0 && message > 590.0, "lease extended: row {row} s, message {message} s");
 }
