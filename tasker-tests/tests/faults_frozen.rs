@@ -116,12 +116,14 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
     let task =
         create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1500})).await;
     let step = wait_claimed(&pool, task, None, 30).await;
-    // The holder's next transaction on the step (its lease heartbeat, due long before the report) must wait for
-    // the row lock.
-    let lock = "SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 FOR UPDATE";
+    // The holder's lease heartbeat (due long before the report) is a transaction of two statements: it locks and
+    // extends the step row, then the message's visibility. Holding the message row makes the second statement
+    // wait, inside the transaction. (Holding the step row would not: the heartbeat skips rows others hold.)
+    let lock = "SELECT 1 FROM pgmq.q_worker_test_scenarios_queue WHERE (message->>'step_uuid')::uuid = $1 FOR UPDATE";
     let frozen = freeze_behind_lock(&pool, lock, step, &[&a, &b]).await;
 
-    // One worker sits frozen holding the step row; its lease runs out. The other worker must finish the step.
+    // One worker sits frozen holding the step row and its message; its lease runs out. The other worker must
+    // finish the step.
     wait_all_terminal(&pool, FROZEN_SECONDS).await;
     let done = scalar(&pool, "SELECT count(*) FROM tasker.tasks WHERE state = 'complete'").await;
     assert_eq!(done, 1);
