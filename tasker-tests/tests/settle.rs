@@ -40,20 +40,23 @@ async fn task_state(pool: &PgPool, task_uuid: Uuid) -> String {
         .unwrap()
 }
 
-#[sqlx::test(migrations = false)]
-async fn a_failed_branch_and_a_completed_branch_in_one_batch_keep_the_task_running_until_nothing_is_active(
-    pool: PgPool,
-) {
-    let server = OrchestrationServer::new(component_pool(&pool, 4).await, test_config()).await.unwrap();
+/// A server and one `hierarchical_tree` task (root → left, right → two leaves each → convergence).
+async fn tree_task(pool: &PgPool) -> (OrchestrationServer, Uuid) {
+    let server = OrchestrationServer::new(component_pool(pool, 4).await, test_config()).await.unwrap();
     let request: CreateTaskRequest = serde_json::from_value(
         json!({"namespace": NAMESPACE, "name": "hierarchical_tree", "context": {"even_number": 2}}),
     )
     .unwrap();
-    let task_uuid = create_task(&pool, &server.writer(), &server.catalog(), &test_config().execution, request)
-        .await
-        .unwrap()
-        .task
-        .task_uuid;
+    let created =
+        create_task(pool, &server.writer(), &server.catalog(), &test_config().execution, request).await.unwrap();
+    (server, created.task.task_uuid)
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failed_branch_and_a_completed_branch_in_one_batch_keep_the_task_running_until_nothing_is_active(
+    pool: PgPool,
+) {
+    let (server, task_uuid) = tree_task(&pool).await;
     let processor = server.result_processor();
 
     let root = claim_all(&pool).await;
@@ -112,16 +115,7 @@ async fn a_failed_branch_and_a_completed_branch_in_one_batch_keep_the_task_runni
 
 #[sqlx::test(migrations = false)]
 async fn a_retryable_failure_is_settled_with_a_delayed_message(pool: PgPool) {
-    let server = OrchestrationServer::new(component_pool(&pool, 4).await, test_config()).await.unwrap();
-    let request: CreateTaskRequest = serde_json::from_value(
-        json!({"namespace": NAMESPACE, "name": "hierarchical_tree", "context": {"even_number": 2}}),
-    )
-    .unwrap();
-    let task_uuid = create_task(&pool, &server.writer(), &server.catalog(), &test_config().execution, request)
-        .await
-        .unwrap()
-        .task
-        .task_uuid;
+    let (server, task_uuid) = tree_task(&pool).await;
     let root = claim_all(&pool).await;
     let failure = Completion {
         lease: root[0].lease.clone(),
