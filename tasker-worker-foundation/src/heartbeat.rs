@@ -65,10 +65,10 @@ pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds:
 
 /// Give `steps` back (graceful shutdown): each goes back to `enqueued` with its unfinished attempt not
 /// counted (so a step on its last attempt is not failed for a restart), and its message is visible now.
-/// Returns the queues to announce.
-pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<Vec<String>> {
+/// The same transaction announces the queues. Returns how many steps were released (those whose claim held).
+pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<usize> {
     if steps.is_empty() {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
@@ -97,7 +97,7 @@ pub async fn release(pool: &PgPool, steps: &[InFlightStep]) -> Result<Vec<String
     }
     announce(&mut tx, &queues.keys().copied().collect::<Vec<_>>()).await?;
     tx.commit().await?;
-    Ok(queues.into_keys().map(str::to_string).collect())
+    Ok(held.len())
 }
 
 /// Every third of a lease, extend the leases of all held steps, until `stop`.

@@ -146,9 +146,9 @@ impl Worker {
             Err(e) => {
                 tracing::warn!(error = %e, steps = unfinished.len(), "could not release steps; their leases will expire")
             }
-            Ok(_) => {
+            Ok(released) => {
                 if !unfinished.is_empty() {
-                    tracing::info!(steps = unfinished.len(), "released unfinished steps to other workers");
+                    tracing::info!(steps = released, "released unfinished steps to other workers");
                 }
             }
         }
