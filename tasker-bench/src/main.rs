@@ -10,6 +10,7 @@
 //! `docs/performance.md` for the method and results.
 
 mod cluster;
+mod cpu;
 mod floor;
 mod report;
 mod scenarios;
@@ -115,7 +116,8 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     scenarios::vacuum(&cluster.pool).await?;
     let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);
     eprintln!("== latency at {rate:.0} tasks/s offered (half the measured maximum)");
-    report.loaded = scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
+    (report.loaded, report.loaded_cost) =
+        scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
     eprintln!("== idle cost ({} s)", args.idle().as_secs());
     report.idle_cpu_percent = scenarios::idle_cpu_percent(args.idle()).await;
     eprintln!("== shutdown with steps in flight");

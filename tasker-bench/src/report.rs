@@ -1,7 +1,7 @@
 //! The benchmark report: a table for people, one JSON object for machines.
 
 use crate::floor::Floor;
-use crate::scenarios::{Latency, Throughput};
+use crate::scenarios::{Latency, LoadCost, Throughput};
 use serde_json::{json, Value};
 
 #[derive(Debug, Default)]
@@ -15,6 +15,7 @@ pub struct Report {
     pub linear: Latency,
     pub diamond: Latency,
     pub loaded: Latency,
+    pub loaded_cost: LoadCost,
     pub linear_relaxed: Latency,
     pub diamond_relaxed: Latency,
     pub idle_cpu_percent: f64,
@@ -54,8 +55,12 @@ impl Report {
             "diamond_relaxed_commit_p50_ms": self.diamond_relaxed.p50_ms,
             "loaded_p50_ms": self.loaded.p50_ms,
             "loaded_p99_ms": self.loaded.p99_ms,
+            "loaded_machine_busy_percent": self.loaded_cost.machine_busy_percent,
+            "loaded_machine_cpu_us_per_step": self.loaded_cost.machine_cpu_us_per_step,
             "commits_per_step": t.commits_per_step,
             "wal_bytes_per_step": t.wal_bytes_per_step,
+            "machine_cpu_us_per_step": t.machine_cpu_us_per_step,
+            "bench_cpu_us_per_step": t.bench_cpu_us_per_step,
             "statements_per_step": t.statements.as_ref().map(|s| s.statements_per_step),
             "statement_exec_ms_per_step": t.statements.as_ref().map(|s| s.exec_ms_per_step),
             "idle_cpu_percent": self.idle_cpu_percent,
@@ -97,6 +102,11 @@ impl Report {
         row("throughput: API submissions/s", format!("{:.0}", t.submit_per_sec), format!("{} clients", t.clients));
         row("commits per step", format!("{:.2}", t.commits_per_step), String::new());
         row("WAL bytes per step", format!("{:.0}", t.wal_bytes_per_step), String::new());
+        row(
+            "CPU per step, whole machine, us",
+            format!("{:.0}", t.machine_cpu_us_per_step),
+            format!("{:.0} in-process", t.bench_cpu_us_per_step),
+        );
         match &t.statements {
             Some(s) => {
                 row("statements per step", format!("{:.2}", s.statements_per_step), String::new());
@@ -117,6 +127,11 @@ impl Report {
                 format!("n={}", l.samples),
             );
         }
+        row(
+            "CPU per step under half load, whole machine, us",
+            format!("{:.0}", self.loaded_cost.machine_cpu_us_per_step),
+            format!("{:.0}% busy", self.loaded_cost.machine_busy_percent),
+        );
         row("idle CPU (server + worker), % of a core", format!("{:.2}", self.idle_cpu_percent), String::new());
         row("shutdown with steps in flight, ms", format!("{:.0}", self.shutdown_ms), String::new());
         if let Some(s) = &t.statements {

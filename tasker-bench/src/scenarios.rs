@@ -1,6 +1,7 @@
 //! The measured scenarios: throughput, latency (sequential and under load), idle cost and shutdown.
 
 use crate::cluster::Cluster;
+use crate::cpu::CpuTimes;
 use crate::statements::{self, StatementProfile};
 use serde::Serialize;
 use std::sync::Arc;
@@ -19,6 +20,10 @@ pub struct Throughput {
     pub commits_per_step: f64,
     /// WAL written during the run per step (the whole server's; the bench runs alone).
     pub wal_bytes_per_step: f64,
+    /// CPU time per step, microseconds, from the first submission to the last finalization: the whole
+    /// machine's, and this process's (server + worker + API clients); the rest is PostgreSQL's.
+    pub machine_cpu_us_per_step: f64,
+    pub bench_cpu_us_per_step: f64,
     /// Per-statement costs, when the server has `pg_stat_statements` loaded.
     pub statements: Option<StatementProfile>,
 }
@@ -55,6 +60,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
     if profiled {
         statements::reset(&cluster.pool).await?;
     }
+    let cpu_before = CpuTimes::now();
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut submitters = Vec::new();
@@ -77,6 +83,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
     let submitted = started.elapsed().as_secs_f64();
     let last = cluster.client.finalized.wait_count(before + tasks).await;
     let seconds = last.duration_since(started).as_secs_f64();
+    let cpu = CpuTimes::now().since(&cpu_before);
     tokio::time::sleep(STATS_SETTLE).await;
     let wal = cluster.wal_bytes().await? - wal_before;
     let commits = cluster.commits().await? - commits_before;
@@ -92,6 +99,8 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
         submit_per_sec: tasks as f64 / submitted,
         commits_per_step: commits as f64 / steps as f64,
         wal_bytes_per_step: wal / steps as f64,
+        machine_cpu_us_per_step: cpu.machine.as_secs_f64() * 1e6 / steps as f64,
+        bench_cpu_us_per_step: cpu.process.as_secs_f64() * 1e6 / steps as f64,
         statements,
     })
 }
@@ -108,8 +117,22 @@ pub async fn sequential_latency(cluster: &Cluster, name: &str, samples: usize) -
     Ok(distribution(ms))
 }
 
-/// Offer linear tasks at `rate` per second for `duration`; latency of each.
-pub async fn latency_under_load(cluster: &Cluster, rate: f64, duration: Duration) -> anyhow::Result<Latency> {
+/// What a steady offered load costs the machine.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct LoadCost {
+    /// Busy share of all cores (100 = every core busy), PostgreSQL and the bench process together.
+    pub machine_busy_percent: f64,
+    /// The machine's CPU time per step, microseconds (compare with the throughput run's, whose batches are large).
+    pub machine_cpu_us_per_step: f64,
+}
+
+/// Offer linear tasks at `rate` per second for `duration`; latency of each, and what the load cost.
+pub async fn latency_under_load(
+    cluster: &Cluster,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<(Latency, LoadCost)> {
+    let cpu_before = CpuTimes::now();
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -129,25 +152,22 @@ pub async fn latency_under_load(cluster: &Cluster, rate: f64, duration: Duration
     for w in waits {
         ms.push(w.await??);
     }
-    Ok(distribution(ms))
-}
-
-fn process_cpu_seconds() -> f64 {
-    // utime + stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    let cpu = CpuTimes::now().since(&cpu_before).machine.as_secs_f64();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let cost = LoadCost {
+        machine_busy_percent: 100.0 * cpu / (started.elapsed().as_secs_f64() * cores),
+        machine_cpu_us_per_step: cpu * 1e6 / (ms.len() * 4) as f64,
+    };
+    Ok((distribution(ms), cost))
 }
 
 /// CPU used by this process (server + worker, idle) as a percentage of one core.
 pub async fn idle_cpu_percent(duration: Duration) -> f64 {
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let cpu0 = process_cpu_seconds();
+    let cpu0 = CpuTimes::now();
     let t0 = Instant::now();
     tokio::time::sleep(duration).await;
-    (process_cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64() * 100.0
+    CpuTimes::now().since(&cpu0).process.as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0
 }
 
 /// Start 20 steps that each run 200 ms, then shut everything down while they are in flight (SIGTERM's path:

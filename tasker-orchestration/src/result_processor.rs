@@ -10,18 +10,20 @@
 //!
 //! If the transaction fails or the process dies, nothing of the batch happened: the deletion of its messages
 //! rolls back and they are visible again at once. A result message whose step is no longer
-//! `enqueued_for_orchestration` (a duplicate) is consumed without effect.
+//! `enqueued_for_orchestration` (a duplicate) is consumed without effect; a body whose uuids are not uuids fails
+//! the take, and is dropped before taking again (`tasker_shared::messaging::drop_malformed`).
 
 use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
 use chrono::Utc;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
 use tasker_shared::messaging::{
-    notify_channel, queue_table, worker_queue, Wakeup, RESULTS_QUEUE, TASK_FINALIZED_CHANNEL,
+    drop_malformed, is_malformed_body, notify_channel, queue_table, worker_queue, Wakeup, RESULTS_QUEUE,
+    TASK_FINALIZED_CHANNEL,
 };
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
@@ -153,13 +155,16 @@ impl ResultProcessor {
 
     /// Process up to `batch_size` result messages in one transaction.
     pub async fn process_batch(&self) -> Result<BatchSummary> {
-        let results_table = queue_table(RESULTS_QUEUE);
         let mut tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
-        let taken: Vec<TakenMessage> =
-            sqlx::query_as(&include_str!("sql/take_result_batch.sql").replace("{results_table}", &results_table))
-                .bind(self.config.batch_size as i32)
-                .fetch_all(&mut *tx)
-                .await?;
+        let taken = match self.take(&mut tx).await {
+            Err(err) if is_malformed_body(&err) => {
+                tx.rollback().await?;
+                drop_malformed(&self.pool, RESULTS_QUEUE).await?;
+                tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
+                self.take(&mut tx).await?
+            }
+            taken => taken?,
+        };
         if taken.is_empty() {
             tx.commit().await?;
             return Ok(BatchSummary::default());
@@ -219,6 +224,12 @@ impl ResultProcessor {
         summary.finalized = summary.finalized_tasks.len();
         summary.queues_sent = queues_sent.into_iter().collect();
         Ok(summary)
+    }
+
+    /// Take (delete) up to `batch_size` result messages and lock their tasks (`sql/take_result_batch.sql`).
+    async fn take(&self, conn: &mut PgConnection) -> sqlx::Result<Vec<TakenMessage>> {
+        let sql = include_str!("sql/take_result_batch.sql").replace("{results_table}", &queue_table(RESULTS_QUEUE));
+        sqlx::query_as(&sql).bind(self.config.batch_size as i32).fetch_all(conn).await
     }
 
     /// Process batches until `shutdown`: back-to-back while batches come back full, otherwise waiting for a

@@ -9,7 +9,9 @@ use crate::in_flight::InFlightStep;
 use crate::Result;
 use sqlx::{FromRow, PgPool};
 use std::time::Duration;
-use tasker_shared::messaging::{announce, delete_batch, queue_table, send_batch, ResultMessage, RESULTS_QUEUE};
+use tasker_shared::messaging::{
+    announce, delete_batch, drop_malformed, is_malformed_body, queue_table, send_batch, ResultMessage, RESULTS_QUEUE,
+};
 use uuid::Uuid;
 
 /// A row of `claim_steps.sql`: the `read` count, a `claimed` step, or an `expired` one.
@@ -87,8 +89,14 @@ pub async fn claim_batch(
     qty: i32,
 ) -> Result<ClaimBatch> {
     let sql = include_str!("sql/claim_steps.sql").replace("{queue_table}", &queue_table(queue));
-    let rows: Vec<ClaimRow> =
-        sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64).fetch_all(pool).await?;
+    let claim = || sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64).fetch_all(pool);
+    let rows: Vec<ClaimRow> = match claim().await {
+        Err(err) if is_malformed_body(&err) => {
+            drop_malformed(pool, queue).await?;
+            claim().await?
+        }
+        rows => rows?,
+    };
     let mut batch = ClaimBatch::default();
     let mut expired = Vec::new();
     for row in rows {

@@ -61,23 +61,38 @@ WITH decided AS (
           UNION ALL
           SELECT step_uuid, task_uuid, state, next_attempt_at FROM applied WHERE state = 'waiting_for_retry') m
     JOIN tasker.tasks t ON t.task_uuid = m.task_uuid
-){sends}, summary AS (
+){sends}, overlaid AS (
+    -- Each `IN (SELECT … FROM applied …)` is hashed once, and MATERIALIZED evaluates each row's CASE once (inlined,
+    -- it would be repeated in every aggregate below). A join to `applied`, which the planner expects to be one
+    -- row, was a nested loop over every step of the batch's tasks times every applied step.
     SELECT s.task_uuid,
-           bool_and(COALESCE(a.state, s.state) IN ('complete', 'resolved_manually')) AS all_done,
-           bool_or(COALESCE(a.state, s.state) = 'error') AS any_error,
-           bool_or(COALESCE(a.state, s.state)
-                   IN ('enqueued', 'in_progress', 'enqueued_for_orchestration', 'waiting_for_retry')) AS any_active
+           CASE WHEN s.step_uuid IN (SELECT step_uuid FROM applied WHERE state = 'complete') THEN 'complete'
+                WHEN s.step_uuid IN (SELECT step_uuid FROM applied WHERE state = 'error') THEN 'error'
+                WHEN s.step_uuid IN (SELECT step_uuid FROM applied) THEN 'waiting_for_retry'
+                ELSE s.state END AS state
     FROM tasker.workflow_steps s
-    LEFT JOIN applied a ON a.step_uuid = s.step_uuid
     WHERE s.task_uuid = ANY($4)
-    GROUP BY s.task_uuid
+), summary AS (
+    SELECT task_uuid,
+           bool_and(state IN ('complete', 'resolved_manually')) AS all_done,
+           bool_or(state = 'error') AS any_error,
+           bool_or(state IN ('enqueued', 'in_progress', 'enqueued_for_orchestration', 'waiting_for_retry')) AS any_active
+    FROM overlaid
+    GROUP BY task_uuid
+), finishing AS (
+    SELECT task_uuid, CASE WHEN all_done THEN 'complete' ELSE 'error' END AS state
+    FROM summary
+    WHERE all_done OR (any_error AND NOT any_active AND task_uuid NOT IN (SELECT task_uuid FROM enqueued))
 ), finalized AS (
+    -- The tasks are found through arrays (`= ANY(ARRAY(…))`, computed once), so the plan is key lookups whatever
+    -- the statistics say. (Joined to `finishing` on the key, the planner merge-joined along the whole primary key,
+    -- a cost that grows with every task ever created, or rescanned `finishing` once per task.)
     UPDATE tasker.tasks t
-    SET state = CASE WHEN sm.all_done THEN 'complete' ELSE 'error' END, completed_at = now(), updated_at = now()
-    FROM summary sm
-    WHERE t.task_uuid = sm.task_uuid AND t.state = 'steps_in_process'
-      AND (sm.all_done
-           OR (sm.any_error AND NOT sm.any_active AND sm.task_uuid NOT IN (SELECT task_uuid FROM enqueued)))
+    SET state = CASE WHEN t.task_uuid = ANY(ARRAY(SELECT task_uuid FROM finishing WHERE state = 'complete'))
+                     THEN 'complete' ELSE 'error' END,
+        completed_at = now(),
+        updated_at = now()
+    WHERE t.task_uuid = ANY(ARRAY(SELECT task_uuid FROM finishing)) AND t.state = 'steps_in_process'
     RETURNING t.task_uuid, t.namespace, t.state
 ), finalized_audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)

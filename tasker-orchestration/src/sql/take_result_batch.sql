@@ -7,8 +7,10 @@
 --    deadlocking. FOR UPDATE returns each task's latest committed version after waiting.
 -- 3. each message's step. (Read in the statement's snapshot, which may predate a concurrent orchestrator's
 --    commit on the same task; that is harmless because applying is guarded again, see settle_result_batch.sql.)
--- One row per message; `step_uuid`/`task_uuid` are NULL for an undecodable body, `task_state` NULL for an unknown
+-- One row per message; `step_uuid`/`task_uuid` are NULL for a body lacking either, `task_state` NULL for an unknown
 -- task, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
+-- A `step_uuid` or `task_uuid` that is not a uuid fails the statement; the caller then drops such bodies
+-- (`tasker_shared::messaging::drop_malformed`) and takes again.
 -- `{results_table}` is the results queue's pgmq table. $1 batch size
 WITH next AS (
     DELETE FROM {results_table}
@@ -23,8 +25,7 @@ WITH next AS (
     SELECT msg_id,
            CASE WHEN task_uuid IS NOT NULL THEN step_uuid END AS step_uuid,
            CASE WHEN step_uuid IS NOT NULL THEN task_uuid END AS task_uuid
-    FROM (SELECT msg_id, tasker.try_uuid(message->>'step_uuid') AS step_uuid,
-                 tasker.try_uuid(message->>'task_uuid') AS task_uuid
+    FROM (SELECT msg_id, (message->>'step_uuid')::uuid AS step_uuid, (message->>'task_uuid')::uuid AS task_uuid
           FROM next) n
 ), locked AS MATERIALIZED (
     SELECT t.task_uuid, t.state, t.namespace

@@ -7,10 +7,12 @@
 //! stale message is harmless (its guarded transition finds the row in another state and does nothing).
 
 mod announce;
+mod malformed;
 mod queue;
 mod wakeup;
 
 pub use announce::announce;
+pub use malformed::{drop_malformed, is_malformed_body};
 pub use queue::{
     delete_batch, ensure_queue, extend_visibility, index_queues, next_visible_in, queue_table, release_now, send_batch,
 };

@@ -5,9 +5,12 @@
 -- `in_progress` whose lease has expired (its worker died) with attempts left. A claimed step gets a fresh
 -- claim token, counts an attempt, gets a lease of $3 seconds and an audit row; its message stays hidden for
 -- the lease (pgmq's visibility timeout). Steps are locked in step_uuid order so concurrent claimers never
--- deadlock. Every other message read is deleted: a duplicate, an undecodable body, or a step that is done,
+-- deadlock. Every other message read is deleted: a duplicate, a body naming no step, or a step that is done,
 -- cancelled or held under a live lease. The one exception is a step whose lease expired on its LAST attempt:
 -- its message is left in place and returned as `expired`, for fail_exhausted_leases.sql.
+--
+-- A `step_uuid` that is not a uuid fails the statement (nothing claimed); the caller then drops such bodies
+-- (`tasker_shared::messaging::drop_malformed`) and claims again.
 --
 -- clock_timestamp(), not now(): pgmq judges visibility by the clock, and so must we.
 -- The task's state is not consulted: a task leaves `steps_in_process` only when none of its steps is enqueued,
@@ -26,7 +29,7 @@ WITH next AS (
     FOR UPDATE SKIP LOCKED
 ), first_message AS (
     SELECT DISTINCT ON (step_uuid) step_uuid, msg_id
-    FROM (SELECT msg_id, tasker.try_uuid(message->>'step_uuid') AS step_uuid FROM next) n
+    FROM (SELECT msg_id, (message->>'step_uuid')::uuid AS step_uuid FROM next) n
     WHERE step_uuid IS NOT NULL
     ORDER BY step_uuid, msg_id
 ), candidates AS (
