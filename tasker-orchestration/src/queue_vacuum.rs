@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tasker_shared::messaging::RESULTS_QUEUE;
 use tokio_util::sync::CancellationToken;
 
 /// Counts processed result messages; the upkeep runs only when it moved.
@@ -32,10 +33,16 @@ impl QueueActivity {
     }
 }
 
-/// Vacuum every pgmq queue table once.
+/// Vacuum Tasker's queue tables once: the results queue and the namespaces' step queues. Other pgmq queues in
+/// the same database belong to someone else.
 pub async fn vacuum_queues(pool: &PgPool) -> sqlx::Result<()> {
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT format('pgmq.%I', 'q_' || queue_name) FROM pgmq.meta").fetch_all(pool).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT format('pgmq.%I', 'q_' || queue_name) FROM pgmq.meta
+         WHERE queue_name = $1 OR (queue_name LIKE 'worker\\_%' AND queue_name LIKE '%\\_queue')",
+    )
+    .bind(RESULTS_QUEUE)
+    .fetch_all(pool)
+    .await?;
     for table in tables {
         sqlx::query(&format!("VACUUM (SKIP_LOCKED) {table}")).execute(pool).await?;
     }

@@ -30,6 +30,7 @@ struct ClaimRow {
     claim_token: Option<Uuid>,
     context: Option<serde_json::Value>,
     dependency_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
+    next_visible_ms: Option<f64>,
 }
 
 impl ClaimRow {
@@ -74,8 +75,11 @@ pub struct ClaimBatch {
     pub messages: usize,
     /// Steps claimed.
     pub claimed: Vec<ClaimedStep>,
-    /// Result messages sent for steps failed on an expired last attempt (to announce after commit).
+    /// Result messages sent for steps failed on an expired last attempt (announced in their transaction).
     pub results_sent: usize,
+    /// How long until the queue's next hidden message (a delayed retry or an expiring lease) becomes visible,
+    /// if it has one: no notification fires at that moment, so an idle claim loop sleeps no longer than this.
+    pub next_visible_in: Option<Duration>,
 }
 
 /// Read up to `qty` messages from `queue` and claim their steps for `worker_id` under a `lease_seconds` lease.
@@ -101,7 +105,10 @@ pub async fn claim_batch(
     let mut expired = Vec::new();
     for row in rows {
         match row.kind.as_str() {
-            "read" => batch.messages = row.msg_id as usize,
+            "read" => {
+                batch.messages = row.msg_id as usize;
+                batch.next_visible_in = row.next_visible_ms.map(|ms| Duration::from_millis(ms.max(0.0) as u64 + 1));
+            }
             "claimed" => match row.into_claimed(queue) {
                 Some(step) => batch.claimed.push(step),
                 // Cannot happen (every column is NOT NULL); if it did, the lease would expire and the step re-run.

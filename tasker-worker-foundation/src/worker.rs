@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::WorkerConfig;
-use tasker_shared::messaging::{next_visible_in, Wakeup};
+use tasker_shared::messaging::Wakeup;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +37,6 @@ pub struct Worker {
 /// Shared by the claim loops and executions of one worker.
 #[derive(Clone)]
 struct Runtime {
-    pool: PgPool,
     claim_pool: PgPool,
     config: WorkerConfig,
     worker_id: String,
@@ -96,7 +95,6 @@ impl Worker {
         let heartbeat =
             tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
         let rt = Runtime {
-            pool: self.pool.clone(),
             claim_pool: self.claim_pool.clone(),
             config: self.config.clone(),
             worker_id: self.worker_id.clone(),
@@ -179,7 +177,7 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 Err(_) => break,
             }
         }
-        match claim_batch(&rt.claim_pool, &queue, &rt.worker_id, lease, reserved as i32).await {
+        let next_visible = match claim_batch(&rt.claim_pool, &queue, &rt.worker_id, lease, reserved as i32).await {
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
@@ -194,6 +192,7 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 if batch.messages >= reserved {
                     continue;
                 }
+                batch.next_visible_in
             }
             Err(e) => {
                 rt.permits.add_permits(reserved);
@@ -205,12 +204,11 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                     _ = tokio::time::sleep(pause) => continue,
                 }
             }
-        }
+        };
         // Sleep until told, polled, or the next delayed message (a retry) becomes visible.
-        let next = next_visible_in(&rt.pool, &queue).await.unwrap_or(None);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = wakeup.wait_at_most(next) => {}
+            _ = wakeup.wait_at_most(next_visible) => {}
         }
     }
 }

@@ -14,7 +14,6 @@ use crate::error::Result;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// The table holding `queue`'s messages, for statements that write a queue alongside other tables. Queue names
 /// are validated identifiers (namespaces are checked by template validation, and pgmq rejects anything longer
@@ -62,18 +61,6 @@ pub async fn send_batch<T: Serialize>(conn: &mut PgConnection, queue: &str, mess
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// How long until the next hidden message of `queue` becomes visible (a delayed retry or an expiring
-/// lease), if any. Lets a loop sleep exactly until then, since no notification fires at that moment.
-pub async fn next_visible_in(pool: &PgPool, queue: &str) -> Result<Option<Duration>> {
-    let ms: Option<f64> = sqlx::query_scalar(&format!(
-        "SELECT (EXTRACT(EPOCH FROM (min(vt) - clock_timestamp())) * 1000)::float8 FROM {} WHERE vt > clock_timestamp()",
-        queue_table(queue)
-    ))
-    .fetch_one(pool)
-    .await?;
-    Ok(ms.map(|ms| Duration::from_millis(ms.max(0.0) as u64 + 1)))
 }
 
 /// Delete messages (acknowledge them).

@@ -17,7 +17,8 @@
 -- waiting for a retry or in progress, so the step's own state says it all. (Joining `tasks` there also let the
 -- planner, with statistics lagging behind a burst, drive the claim from every live task.)
 --
--- Rows: one `read` row (msg_id = messages read), then one `claimed` row per claimed step (what its handler
+-- Rows: one `read` row (msg_id = messages read; next_visible_ms = how long until the queue's next hidden message,
+-- a delayed retry or an expiring lease, becomes visible, since no notification fires then), then one `claimed` row per claimed step (what its handler
 -- needs) and one `expired` row per step left for fail_exhausted_leases.sql.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
@@ -75,16 +76,19 @@ WITH next AS (
 )
 SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid AS task_uuid, NULL::text AS name,
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
-       NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results
+       NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
+       (SELECT (EXTRACT(EPOCH FROM (min(vt) - clock_timestamp())) * 1000)::float8
+        FROM {queue_table} WHERE vt > clock_timestamp()) AS next_visible_ms
 FROM next
 UNION ALL
 SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attempts, c.max_attempts,
        c.timeout_seconds, c.config, c.claim_token, t.context,
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                  FROM tasker.workflow_steps p
-                 WHERE p.step_uuid = ANY(c.depends_on)), '{}'::jsonb)
+                 WHERE p.step_uuid = ANY(c.depends_on)), '{}'::jsonb),
+       NULL
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 UNION ALL
-SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM expired e
