@@ -115,6 +115,16 @@ async fn bad_input_gets_4xx_with_the_error_shape(pool: PgPool) {
             422,
             Some("priority"),
         ),
+        (
+            "POST",
+            "/v1/tasks",
+            Some(
+                json!({"namespace": LINEAR.0, "name": LINEAR.1, "context": {"even_number": 2}, "tags": ["ok", ""]})
+                    .to_string(),
+            ),
+            422,
+            Some("tags"),
+        ),
         ("GET", "/v1/tasks/not-a-uuid", None, 400, Some("task_uuid")),
         ("GET", "/v1/tasks/0190a6e0-0000-7000-8000-000000000000", None, 404, None),
         ("GET", "/v1/tasks?limit=0", None, 400, Some("limit")),

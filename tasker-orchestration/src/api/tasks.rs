@@ -36,7 +36,7 @@ pub async fn create(
         }
     }
     if let Some(tags) = &request.tags {
-        if tags.len() > 100 || tags.iter().any(|t| t.len() > MAX_KEY_LEN || t.contains('\0')) {
+        if tags.len() > 100 || tags.iter().any(|t| t.is_empty() || t.len() > MAX_KEY_LEN || t.contains('\0')) {
             return Err(ApiError::invalid("tags", format!("at most 100 tags of 1-{MAX_KEY_LEN} characters, no NUL")));
         }
     }
