@@ -159,7 +159,9 @@ impl ResultProcessor {
         let taken = match self.take(&mut tx).await {
             Err(err) if is_malformed_body(&err) => {
                 tx.rollback().await?;
-                drop_malformed(&self.pool, RESULTS_QUEUE).await?;
+                if drop_malformed(&self.pool, RESULTS_QUEUE, &["step_uuid", "task_uuid"]).await? == 0 {
+                    return Err(err.into());
+                }
                 tx = tasker_shared::db::begin_step_transaction(&self.pool, self.config.durable_commits).await?;
                 self.take(&mut tx).await?
             }

@@ -3,7 +3,7 @@
 use crate::error::{OrchestrationError, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// A task as the API serves it.
@@ -100,20 +100,22 @@ pub struct TaskFilter {
     pub limit: i64,
 }
 
-/// A page of tasks (without steps), newest first, and the cursor of the next page.
+/// A page of tasks (without steps), newest first, and the cursor of the next page. The statement names only the
+/// filters given, so each combination has its own prepared statement whose (generic, see `db::connect`) plan can
+/// use `tasks_namespace_idx` and start at the cursor; `($1 IS NULL OR namespace = $1)` would filter row by row.
 pub async fn list_tasks(pool: &PgPool, filter: &TaskFilter) -> Result<(Vec<TaskView>, Option<Uuid>)> {
-    let tasks: Vec<TaskView> = sqlx::query_as(&format!(
-        "SELECT {TASK_COLUMNS} FROM tasker.tasks
-         WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR state = $2)
-           AND ($3::uuid IS NULL OR task_uuid < $3)
-         ORDER BY task_uuid DESC LIMIT $4"
-    ))
-    .bind(&filter.namespace)
-    .bind(&filter.state)
-    .bind(filter.cursor)
-    .bind(filter.limit + 1)
-    .fetch_all(pool)
-    .await?;
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {TASK_COLUMNS} FROM tasker.tasks WHERE true"));
+    if let Some(namespace) = &filter.namespace {
+        query.push(" AND namespace = ").push_bind(namespace);
+    }
+    if let Some(state) = &filter.state {
+        query.push(" AND state = ").push_bind(state);
+    }
+    if let Some(cursor) = filter.cursor {
+        query.push(" AND task_uuid < ").push_bind(cursor);
+    }
+    query.push(" ORDER BY task_uuid DESC LIMIT ").push_bind(filter.limit + 1);
+    let tasks: Vec<TaskView> = query.build_query_as().fetch_all(pool).await?;
     let mut tasks = tasks;
     let next = if tasks.len() as i64 > filter.limit {
         tasks.truncate(filter.limit as usize);

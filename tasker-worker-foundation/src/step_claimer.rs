@@ -96,7 +96,9 @@ pub async fn claim_batch(
     let claim = || sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64).fetch_all(pool);
     let rows: Vec<ClaimRow> = match claim().await {
         Err(err) if is_malformed_body(&err) => {
-            drop_malformed(pool, queue).await?;
+            if drop_malformed(pool, queue, &["step_uuid"]).await? == 0 {
+                return Err(err.into());
+            }
             claim().await?
         }
         rows => rows?,

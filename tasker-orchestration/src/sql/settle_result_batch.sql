@@ -61,7 +61,7 @@ WITH decided AS (
           UNION ALL
           SELECT step_uuid, task_uuid, state, next_attempt_at FROM applied WHERE state = 'waiting_for_retry') m
     JOIN tasker.tasks t ON t.task_uuid = m.task_uuid
-){sends}, overlaid AS (
+){sends}, overlaid AS MATERIALIZED (
     -- Each `IN (SELECT … FROM applied …)` is hashed once, and MATERIALIZED evaluates each row's CASE once (inlined,
     -- it would be repeated in every aggregate below). A join to `applied`, which the planner expects to be one
     -- row, was a nested loop over every step of the batch's tasks times every applied step.

@@ -16,19 +16,25 @@ pub fn is_malformed_body(err: &sqlx::Error) -> bool {
     err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "22P02")
 }
 
-/// Delete `queue`'s messages whose `step_uuid` or `task_uuid` is present but not a uuid (checked by
-/// `tasker.try_uuid`, which never fails); returns how many. Bodies lacking those fields are left to the
-/// readers, which handle them as they would any message naming no step.
-pub async fn drop_malformed(pool: &PgPool, queue: &str) -> Result<u64> {
-    let dropped = sqlx::query(&format!(
-        "DELETE FROM {} WHERE (message->>'step_uuid' IS NOT NULL AND tasker.try_uuid(message->>'step_uuid') IS NULL)
-            OR (message->>'task_uuid' IS NOT NULL AND tasker.try_uuid(message->>'task_uuid') IS NULL)",
-        queue_table(queue)
-    ))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    tracing::warn!(%queue, dropped, "dropped messages whose step_uuid or task_uuid is not a uuid");
-    metrics::counter!("tasker_malformed_messages_dropped_total").increment(dropped);
+/// Delete `queue`'s messages whose `fields` (each `step_uuid` or `task_uuid`: what the queue's reader casts) are
+/// present but not uuids (checked by `tasker.try_uuid`, which never fails); returns how many. Bodies lacking those
+/// fields are left to the readers, which handle them as they would any message naming no step. A reader that
+/// dropped nothing should not read again at once: its failure has another cause.
+pub async fn drop_malformed(pool: &PgPool, queue: &str, fields: &[&str]) -> Result<u64> {
+    let conditions: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            debug_assert!(matches!(*f, "step_uuid" | "task_uuid"));
+            format!("(message->>'{f}' IS NOT NULL AND tasker.try_uuid(message->>'{f}') IS NULL)")
+        })
+        .collect();
+    let dropped = sqlx::query(&format!("DELETE FROM {} WHERE {}", queue_table(queue), conditions.join(" OR ")))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if dropped > 0 {
+        tracing::warn!(%queue, dropped, ?fields, "dropped messages whose uuid fields are not uuids");
+        metrics::counter!("tasker_malformed_messages_dropped_total").increment(dropped);
+    }
     Ok(dropped)
 }

@@ -18,7 +18,9 @@
 -- planner, with statistics lagging behind a burst, drive the claim from every live task.)
 --
 -- Rows: one `read` row (msg_id = messages read; next_visible_ms = how long until the queue's next hidden message,
--- a delayed retry or an expiring lease, becomes visible, since no notification fires then), then one `claimed` row per claimed step (what its handler
+-- a delayed retry or an expiring lease, becomes visible, since no notification fires then: the statement's snapshot
+-- does not show the leases it sets itself, so those count through `claimed`; NULL when the batch came back full,
+-- since the caller then claims again at once), then one `claimed` row per claimed step (what its handler
 -- needs) and one `expired` row per step left for fail_exhausted_leases.sql.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
@@ -77,8 +79,11 @@ WITH next AS (
 SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid AS task_uuid, NULL::text AS name,
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
        NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
-       (SELECT (EXTRACT(EPOCH FROM (min(vt) - clock_timestamp())) * 1000)::float8
-        FROM {queue_table} WHERE vt > clock_timestamp()) AS next_visible_ms
+       CASE WHEN count(*) < $1 THEN
+           (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
+                                      (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
+                                - clock_timestamp())) * 1000)::float8
+       END AS next_visible_ms
 FROM next
 UNION ALL
 SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attempts, c.max_attempts,
