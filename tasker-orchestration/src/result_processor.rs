@@ -18,6 +18,7 @@ use crate::queue_vacuum::QueueActivity;
 use chrono::Utc;
 use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, TaskerConfig};
@@ -230,8 +231,10 @@ impl ResultProcessor {
 
     /// Take (delete) up to `batch_size` result messages and lock their tasks (`sql/take_result_batch.sql`).
     async fn take(&self, conn: &mut PgConnection) -> sqlx::Result<Vec<TakenMessage>> {
-        let sql = include_str!("sql/take_result_batch.sql").replace("{results_table}", &queue_table(RESULTS_QUEUE));
-        sqlx::query_as(&sql).bind(self.config.batch_size as i32).fetch_all(conn).await
+        static TAKE_SQL: LazyLock<String> = LazyLock::new(|| {
+            include_str!("sql/take_result_batch.sql").replace("{results_table}", &queue_table(RESULTS_QUEUE))
+        });
+        sqlx::query_as(&TAKE_SQL).bind(self.config.batch_size as i32).fetch_all(conn).await
     }
 
     /// Process batches until `shutdown`: back-to-back while batches come back full, otherwise waiting for a

@@ -75,8 +75,6 @@ pub struct ClaimBatch {
     pub messages: usize,
     /// Steps claimed.
     pub claimed: Vec<ClaimedStep>,
-    /// Result messages sent for steps failed on an expired last attempt (announced in their transaction).
-    pub results_sent: usize,
     /// How long until the queue's next hidden message (a delayed retry or an expiring lease) becomes visible,
     /// if it has one: no notification fires at that moment, so an idle claim loop sleeps no longer than this.
     pub next_visible_in: Option<Duration>,
@@ -120,7 +118,7 @@ pub async fn claim_batch(
         }
     }
     if !expired.is_empty() {
-        batch.results_sent = fail_exhausted(pool, queue, &expired).await?;
+        fail_exhausted(pool, queue, &expired).await?;
     }
     metrics::counter!("tasker_steps_claimed_total").increment(batch.claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total").increment((batch.messages - batch.claimed.len()) as u64);
@@ -128,8 +126,8 @@ pub async fn claim_batch(
 }
 
 /// A dead worker's step on its last attempt is failed (as a permanent `LeaseExpired` error, reported for
-/// orchestration to apply), not re-run; its message is deleted. Returns the result messages sent.
-async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> Result<usize> {
+/// orchestration to apply), not re-run; its message is deleted.
+async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> Result<()> {
     let steps: Vec<Uuid> = expired.iter().map(|(s, _)| *s).collect();
     let msg_ids: Vec<i64> = expired.iter().map(|(_, m)| *m).collect();
     let mut tx = pool.begin().await?;
@@ -145,5 +143,5 @@ async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> 
     }
     delete_batch(&mut tx, queue, &msg_ids).await?;
     tx.commit().await?;
-    Ok(results.len())
+    Ok(())
 }

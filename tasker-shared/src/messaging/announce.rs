@@ -6,8 +6,9 @@
 //! A notifying commit holds a cluster-wide lock through its WAL flush, so notifying transactions commit one at a
 //! time. Tasker's notifying transactions are batches (one per report batch, result batch or creation batch), a
 //! few hundred per second under a burst, so the lock is free most of the time (measured in
-//! `docs/performance.md`, item 14, which also records the open question of small batches under a steady load). A listener that misses a notification (a reconnect) is covered by the
-//! fallback poll in hybrid mode.
+//! `docs/performance.md`, item 14; under a steady load the batches are small, and what that costs is measured
+//! there too). A listener that misses a notification (a reconnect) is covered by the fallback poll in hybrid
+//! mode.
 
 use super::notify_channel;
 use crate::Result;
