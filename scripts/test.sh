@@ -77,6 +77,8 @@ echo "== Rust tests passed (${runner})"
 stage="bench smoke"
 echo "== tasker-bench smoke run"
 target/debug/tasker-bench --quick --tasks 40 --samples 5 --idle-seconds 1 --json > /dev/null
+# ... and of its soak mode (separate server and worker processes, resident memory read from /proc).
+target/debug/tasker-bench --soak 0.1 --soak-burst 20 --json > /dev/null
 
 # --- Ruby bindings -----------------------------------------------------------------------------
 # The gem's native extension (bindings/ruby/ext/tasker_rb, a workspace member: the workspace build above

@@ -63,7 +63,7 @@ pub struct Finalized {
 }
 
 impl Finalized {
-    async fn listen(pool: &PgPool, stop: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn listen(pool: &PgPool, stop: CancellationToken) -> anyhow::Result<Self> {
         let me = Self::default();
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(TASK_FINALIZED_CHANNEL).await?;

@@ -3,17 +3,21 @@
 //! ```sh
 //! cargo run --release -p tasker-bench -- --quick          # under a minute
 //! cargo run --release -p tasker-bench -- --json           # full run, one JSON object on stdout
+//! cargo build --release --bins && cargo run --release -p tasker-bench -- --soak 10   # memory under load
 //! ```
 //!
-//! Everything runs in this process (orchestration server + result processor + Rust worker with no-op
+//! `--soak MINUTES` is a separate mode: a real `tasker-server` and worker process (`--soak-worker rust|python|
+//! ruby`) under back-to-back bursts, reporting their resident memory (see `soak.rs`). Otherwise everything runs in this process (orchestration server + result processor + Rust worker with no-op
 //! handlers, talking to PostgreSQL over TCP) on a fresh database that is created and dropped. See
 //! `docs/performance.md` for the method and results.
 
 mod cluster;
 mod cpu;
 mod floor;
+mod http;
 mod report;
 mod scenarios;
+mod soak;
 mod statements;
 
 use clap::Parser;
@@ -51,6 +55,16 @@ pub struct Args {
     /// Keep the scratch database at the end (its name is printed), to inspect transitions and timings.
     #[arg(long)]
     keep_database: bool,
+    /// Soak mode: run bursts against separate server and worker processes for this many minutes and report
+    /// their resident memory (start, every minute, end) and its growth per 100k steps.
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<f64>,
+    /// The worker process of the soak.
+    #[arg(long, value_enum, default_value = "rust")]
+    soak_worker: soak::SoakWorker,
+    /// Tasks per soak burst (half linear, half diamond).
+    #[arg(long, default_value_t = 500)]
+    soak_burst: usize,
     /// Server to create the throwaway database on.
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
@@ -76,6 +90,15 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if !args.json {
         tasker_shared::observability::init_tracing();
+    }
+    if let Some(minutes) = args.soak {
+        let report = soak::run(&args.admin_url, minutes, args.soak_worker, args.soak_burst, args.clients).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            report.print();
+        }
+        return Ok(());
     }
     let db = cluster::ScratchDatabase::create(&args.admin_url).await?;
     let outcome = run(&args, &db).await;

@@ -162,6 +162,11 @@ impl FfiBridge {
     pub fn in_flight(&self) -> usize {
         self.pending.lock().expect("bridge poisoned").len()
     }
+
+    /// Events sent and not yet taken by the host (completed or timed-out ones included until skipped).
+    pub fn queued(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
 }
 
 /// A [`StepHandler`] that delegates to the host language through the bridge.

@@ -44,6 +44,12 @@ impl InFlight {
         self.steps.lock().expect("in-flight set poisoned").len()
     }
 
+    /// How many steps the set has room for without allocating (it keeps the room of its busiest moment,
+    /// which the worker's concurrency limit bounds).
+    pub fn capacity(&self) -> usize {
+        self.steps.lock().expect("in-flight set poisoned").capacity()
+    }
+
     /// Whether no step is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -58,6 +58,12 @@ impl Worker {
         &self.worker_id
     }
 
+    /// The steps this worker holds, as a handle that stays valid while [`Worker::run`] owns the worker (for
+    /// health checks and tests: it is empty whenever the worker is idle).
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.clone()
+    }
+
     /// The health and metrics router (`/health/live`, `/health/ready`, `/metrics`).
     pub fn router(&self) -> axum::Router {
         crate::http::router(self.pool.clone(), self.running.clone(), self.queues.clone())

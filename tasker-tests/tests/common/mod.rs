@@ -89,6 +89,11 @@ impl TestCluster {
         Self { pool, router: router.expect("at least one orchestrator"), shutdown, handles }
     }
 
+    /// A cluster handle around a router whose components the caller runs itself.
+    pub fn around(pool: PgPool, router: axum::Router) -> Self {
+        Self { pool, router, shutdown: CancellationToken::new(), handles: Vec::new() }
+    }
+
     pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
         let req = Request::builder()
             .method(method)

@@ -1,0 +1,320 @@
+//! `--soak MINUTES`: a real `tasker-server` and a worker (Rust, Python or Ruby) as separate processes under
+//! back-to-back bursts of tasks; their resident memory at the start, every minute and at the end, and how fast
+//! it grows per 100k steps once warmed up.
+
+use crate::cluster::{Finalized, ScratchDatabase};
+use crate::http::Api;
+use anyhow::Context;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// Which worker process the soak runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SoakWorker {
+    /// `tasker-worker` (the release binary next to this one), namespace `bench`.
+    Rust,
+    /// `bindings/python/bench/noop_worker.py` on `.venv/bin/python` (or `$PYTHON`), namespace `bench_py`.
+    Python,
+    /// `bindings/ruby/bench/noop_worker.rb` on `ruby` (or `$RUBY`), namespace `bench_rb`.
+    Ruby,
+}
+
+impl SoakWorker {
+    fn namespace(self) -> &'static str {
+        match self {
+            SoakWorker::Rust => "bench",
+            SoakWorker::Python => "bench_py",
+            SoakWorker::Ruby => "bench_rb",
+        }
+    }
+}
+
+/// One reading of both processes.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    pub seconds: f64,
+    pub steps: u64,
+    pub server_kb: u64,
+    pub worker_kb: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SoakReport {
+    pub worker: SoakWorker,
+    pub minutes: f64,
+    pub tasks: u64,
+    pub steps: u64,
+    pub steps_per_sec: f64,
+    /// Samples before this many steps are warm-up (connections, caches, allocator arenas).
+    pub warmup_steps: u64,
+    /// Least-squares slope of resident memory over steps after warm-up, in KB per 100,000 steps.
+    pub server_growth_kb_per_100k_steps: f64,
+    pub worker_growth_kb_per_100k_steps: f64,
+    /// Both processes 5 s after the last burst.
+    pub idle_after: Sample,
+    pub samples: Vec<Sample>,
+}
+
+/// How often both processes are read; every sixth reading (each minute) is printed.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+pub async fn run(
+    admin_url: &str,
+    minutes: f64,
+    worker: SoakWorker,
+    burst: usize,
+    clients: usize,
+) -> anyhow::Result<SoakReport> {
+    let db = ScratchDatabase::create(admin_url).await?;
+    let outcome = soak(&db, minutes, worker, burst, clients).await;
+    db.drop_now().await;
+    outcome
+}
+
+async fn soak(
+    db: &ScratchDatabase,
+    minutes: f64,
+    worker: SoakWorker,
+    burst: usize,
+    clients: usize,
+) -> anyhow::Result<SoakReport> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize()?;
+    let logs = std::env::temp_dir().join(format!("tasker-soak-{}", db.name));
+    std::fs::create_dir_all(&logs)?;
+    let (server_port, worker_port) = (free_port()?, free_port()?);
+    let env = [
+        ("DATABASE_URL", db.url.clone()),
+        ("TASKER_BIND", format!("127.0.0.1:{server_port}")),
+        ("TASKER_WORKER_BIND", format!("127.0.0.1:{worker_port}")),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let mut server = spawn(sibling_binary("tasker-server")?, &[], &root, &env, &logs.join("server.log"))?;
+    let api = Api::new(server_port);
+    api.wait_ready(&mut server, "tasker-server", &logs.join("server.log")).await?;
+    let (program, args) = worker_command(worker, &root)?;
+    let mut worker_env = env.to_vec();
+    if worker == SoakWorker::Rust {
+        worker_env.push(("TASKER_TEMPLATE_PATH", root.join("config/templates/examples").display().to_string()));
+    }
+    let mut child = spawn(program, &args, &root, &worker_env, &logs.join("worker.log"))?;
+    Api::new(worker_port).wait_ready(&mut child, "worker", &logs.join("worker.log")).await?;
+    let pids = (server.id().context("server pid")?, child.id().context("worker pid")?);
+    eprintln!("== soak: {minutes} min of bursts of {burst} tasks on a {worker:?} worker (logs in {})", logs.display());
+
+    let stop = CancellationToken::new();
+    let finalized = Finalized::listen(&db.pool(1).await?, stop.clone()).await?;
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let sampler = tokio::spawn(sample_every(pids, finalized.clone(), samples.clone(), started, stop.clone()));
+    let result = load(&api, &finalized, worker.namespace(), burst, clients, started, minutes).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.cancel();
+    let _ = sampler.await;
+    let tasks = finalized.count() as u64;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_after = read(pids, tasks * 4, started)?;
+    terminate(&mut child).await;
+    terminate(&mut server).await;
+    result?;
+
+    let samples = std::mem::take(&mut *samples.lock().unwrap());
+    let warmup_seconds = (minutes * 60.0 / 5.0).min(60.0);
+    let warmup_steps = samples.iter().find(|s| s.seconds >= warmup_seconds).map_or(0, |s| s.steps);
+    let after: Vec<&Sample> = samples.iter().filter(|s| s.steps >= warmup_steps).collect();
+    let per_100k = |kb: fn(&Sample) -> u64| slope(&after, kb) * 100_000.0;
+    Ok(SoakReport {
+        worker,
+        minutes,
+        tasks,
+        steps: tasks * 4,
+        steps_per_sec: (tasks * 4) as f64 / elapsed,
+        warmup_steps,
+        server_growth_kb_per_100k_steps: per_100k(|s| s.server_kb),
+        worker_growth_kb_per_100k_steps: per_100k(|s| s.worker_kb),
+        idle_after,
+        samples,
+    })
+}
+
+/// Bursts of `burst` tasks (half linear, half diamond), each waited for to the end, until `minutes` have passed.
+async fn load(
+    api: &Api,
+    finalized: &Finalized,
+    namespace: &'static str,
+    burst: usize,
+    clients: usize,
+    started: Instant,
+    minutes: f64,
+) -> anyhow::Result<()> {
+    let mut submitted = 0usize;
+    while started.elapsed().as_secs_f64() < minutes * 60.0 {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut submitters = Vec::new();
+        for _ in 0..clients {
+            let (next, api) = (next.clone(), api.clone());
+            submitters.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= burst {
+                        return anyhow::Ok(());
+                    }
+                    let name = if i % 2 == 0 { "linear_noop" } else { "diamond_noop" };
+                    api.create_task(namespace, name).await?;
+                }
+            }));
+        }
+        for s in submitters {
+            s.await??;
+        }
+        submitted += burst;
+        tokio::time::timeout(Duration::from_secs(120), finalized.wait_count(submitted))
+            .await
+            .context("a burst did not finish within 2 minutes")?;
+    }
+    Ok(())
+}
+
+async fn sample_every(
+    pids: (u32, u32),
+    finalized: Finalized,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    started: Instant,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    let mut n = 0u64;
+    eprintln!("{:>8} {:>10} {:>12} {:>12}", "minute", "steps", "server MB", "worker MB");
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.cancelled() => true,
+        };
+        let Ok(s) = read(pids, finalized.count() as u64 * 4, started) else { break };
+        if last || n.is_multiple_of(6) {
+            let mb = |kb: u64| kb as f64 / 1024.0;
+            let minute = s.seconds / 60.0;
+            eprintln!("{minute:>8.1} {:>10} {:>12.1} {:>12.1}", s.steps, mb(s.server_kb), mb(s.worker_kb));
+        }
+        samples.lock().unwrap().push(s);
+        n += 1;
+        if last {
+            break;
+        }
+    }
+}
+
+fn read(pids: (u32, u32), steps: u64, started: Instant) -> anyhow::Result<Sample> {
+    Ok(Sample {
+        seconds: started.elapsed().as_secs_f64(),
+        steps,
+        server_kb: resident_kb(pids.0)?,
+        worker_kb: resident_kb(pids.1)?,
+    })
+}
+
+/// `VmRSS` of a process, in KB.
+fn resident_kb(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("process gone")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/<pid>/status")
+}
+
+/// Least-squares slope of `y` over steps.
+fn slope(samples: &[&Sample], y: fn(&Sample) -> u64) -> f64 {
+    let n = samples.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mx = samples.iter().map(|s| s.steps as f64).sum::<f64>() / n;
+    let my = samples.iter().map(|s| y(s) as f64).sum::<f64>() / n;
+    let sxy: f64 = samples.iter().map(|s| (s.steps as f64 - mx) * (y(s) as f64 - my)).sum();
+    let sxx: f64 = samples.iter().map(|s| (s.steps as f64 - mx).powi(2)).sum();
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        0.0
+    }
+}
+
+fn worker_command(worker: SoakWorker, root: &Path) -> anyhow::Result<(PathBuf, Vec<String>)> {
+    Ok(match worker {
+        SoakWorker::Rust => (sibling_binary("tasker-worker")?, vec![]),
+        SoakWorker::Python => {
+            let python = std::env::var_os("PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
+            (python, vec!["bindings/python/bench/noop_worker.py".into()])
+        }
+        SoakWorker::Ruby => {
+            let ruby = std::env::var_os("RUBY").map(PathBuf::from).unwrap_or_else(|| "ruby".into());
+            (ruby, vec!["-I".into(), "bindings/ruby/lib".into(), "bindings/ruby/bench/noop_worker.rb".into()])
+        }
+    })
+}
+
+/// A binary built next to this one (`target/release/tasker-server` for a release bench).
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.parent().context("bench binary has no directory")?.join(name);
+    anyhow::ensure!(path.exists(), "{} is missing: build it with the same profile as this bench (cargo build --release --bins)", path.display());
+    Ok(path)
+}
+
+fn spawn(program: PathBuf, args: &[String], cwd: &Path, env: &[(&str, String)], log: &Path) -> anyhow::Result<Child> {
+    let out = std::fs::File::create(log)?;
+    Command::new(&program)
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))
+}
+
+/// SIGTERM (through `kill`, this crate has no unsafe code), then SIGKILL after 10 s.
+async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    }
+    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl SoakReport {
+    pub fn print(&self) {
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        let first = self.samples.first().copied().unwrap_or(self.idle_after);
+        println!(
+            "soak: {:?} worker, {:.1} min, {} tasks, {} steps ({:.0} steps/s)",
+            self.worker, self.minutes, self.tasks, self.steps, self.steps_per_sec
+        );
+        println!("{:<34} {:>10} {:>10}", "resident memory (MB)", "server", "worker");
+        println!("{:<34} {:>10.1} {:>10.1}", "at the start", mb(first.server_kb), mb(first.worker_kb));
+        println!(
+            "{:<34} {:>10.1} {:>10.1}",
+            "idle 5 s after the last burst",
+            mb(self.idle_after.server_kb),
+            mb(self.idle_after.worker_kb)
+        );
+        println!(
+            "{:<34} {:>10.3} {:>10.3}",
+            format!("growth, MB per 100k steps (after {} warm-up steps)", self.warmup_steps),
+            self.server_growth_kb_per_100k_steps / 1024.0,
+            self.worker_growth_kb_per_100k_steps / 1024.0
+        );
+    }
+}
