@@ -262,7 +262,11 @@ fn worker_command(worker: SoakWorker, root: &Path) -> anyhow::Result<(PathBuf, V
 /// A binary built next to this one (`target/release/tasker-server` for a release bench).
 fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.parent().context("bench binary has no directory")?.join(name);
-    anyhow::ensure!(path.exists(), "{} is missing: build it with the same profile as this bench (cargo build --release --bins)", path.display());
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: build it with the same profile as this bench (cargo build --release --bins)",
+        path.display()
+    );
     Ok(path)
 }
 

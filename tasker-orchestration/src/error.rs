@@ -28,6 +28,17 @@ pub enum OrchestrationError {
     /// No task with that id.
     #[error("task {0} not found")]
     TaskNotFound(uuid::Uuid),
+    /// No step with that id in that task.
+    #[error("step {step_uuid} not found in task {task_uuid}")]
+    StepNotFound {
+        /// The task asked for.
+        task_uuid: uuid::Uuid,
+        /// The step asked for.
+        step_uuid: uuid::Uuid,
+    },
+    /// The action does not apply to the task or step in its current state.
+    #[error("{0}")]
+    Conflict(String),
     /// Database failure.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod queue_vacuum;
 pub mod result_processor;
 pub mod server;
+pub mod task_actions;
 pub mod task_initializer;
 pub mod task_query;
 pub mod task_writer;

@@ -285,6 +285,34 @@ impl ResultProcessor {
     }
 }
 
+/// Settle `tasks` (all of `namespace`, locked by the caller's transaction) with no outcome to apply: enqueue
+/// their ready steps and finalize those that can no longer progress, exactly as a result batch would. Operator
+/// actions call it after changing a step by hand. Returns how many steps were enqueued and the finalized state,
+/// if the task was finalized.
+pub(crate) async fn settle_tasks(
+    conn: &mut PgConnection,
+    tasks: &[Uuid],
+    namespace: &str,
+) -> sqlx::Result<(usize, Option<String>)> {
+    let namespaces = [namespace.to_string()];
+    let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&namespaces))
+        .bind(Vec::<Uuid>::new())
+        .bind(Vec::<String>::new())
+        .bind(Vec::<Option<chrono::DateTime<Utc>>>::new())
+        .bind(tasks)
+        .bind(&namespaces[..])
+        .bind(vec![notify_channel(&worker_queue(namespace))])
+        .fetch_all(conn)
+        .await?;
+    let enqueued = rows.iter().filter(|r| r.kind == "sent").count();
+    let finalized = rows.into_iter().find(|r| r.kind == "finalized").map(|r| {
+        metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace.to_string(), "state" => r.state.clone())
+            .increment(1);
+        r.state
+    });
+    Ok((enqueued, finalized))
+}
+
 /// The settle statement for a batch whose tasks span `namespaces` (sorted): one message-sending CTE per
 /// namespace, so settling stays one statement and a given set of namespaces one prepared statement.
 fn settle_sql(namespaces: &[String]) -> String {

@@ -128,6 +128,7 @@ pub async fn create_task(
             result: None,
             error: None,
             completed_at: None,
+            reason: None,
         })
         .collect();
 

@@ -60,6 +60,8 @@ pub struct StepView {
     pub error: Option<serde_json::Value>,
     /// When the step reached a terminal state.
     pub completed_at: Option<DateTime<Utc>>,
+    /// The reason given with the last operator action on the step (cancel, retry, resolve); null when none.
+    pub reason: Option<String>,
 }
 
 const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, priority, idempotency_key, \
@@ -79,8 +81,17 @@ pub async fn get_task(pool: &PgPool, task_uuid: Uuid) -> Result<TaskView> {
 /// The steps of a task, in dependency order.
 pub async fn get_steps(pool: &PgPool, task_uuid: Uuid) -> Result<Vec<StepView>> {
     Ok(sqlx::query_as(
-        "SELECT step_uuid, name, handler, state, attempts, max_attempts, results AS result, error, completed_at
-         FROM tasker.workflow_steps WHERE task_uuid = $1 ORDER BY position",
+        "SELECT s.step_uuid, s.name, s.handler, s.state, s.attempts, s.max_attempts, s.results AS result, s.error,
+                s.completed_at, op.reason
+         FROM tasker.workflow_steps s
+         LEFT JOIN LATERAL (
+             -- Only operator actions make these transitions (see task_actions.rs).
+             SELECT t.reason FROM tasker.step_transitions t
+             WHERE t.step_uuid = s.step_uuid
+               AND (t.to_state IN ('cancelled', 'resolved_manually') OR (t.from_state = 'error' AND t.to_state = 'enqueued'))
+             ORDER BY t.id DESC LIMIT 1
+         ) op ON true
+         WHERE s.task_uuid = $1 ORDER BY s.position",
     )
     .bind(task_uuid)
     .fetch_all(pool)

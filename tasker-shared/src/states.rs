@@ -116,7 +116,8 @@ impl TaskState {
         match (self, to) {
             (Pending, StepsInProcess) => true,
             (StepsInProcess, Complete | Error) => true,
-            (Error, ResolvedManually | StepsInProcess) => true,
+            // An operator retries or resolves a failed task, or gives up on it.
+            (Error, ResolvedManually | StepsInProcess | Cancelled) => true,
             (from, Cancelled) => !from.is_terminal(),
             _ => false,
         }
@@ -149,7 +150,9 @@ impl StepState {
             (InProgress, Enqueued) => true,
             (EnqueuedForOrchestration, Complete | Error | WaitingForRetry) => true,
             (WaitingForRetry, Enqueued) => true,
-            (Error, ResolvedManually | Enqueued) => true,
+            // An operator resolves a failed or retrying step by hand, or retries a failed one.
+            (Error | WaitingForRetry, ResolvedManually) => true,
+            (Error, Enqueued) => true,
             (from, Cancelled) => !from.is_terminal(),
             _ => false,
         }

@@ -36,6 +36,11 @@ impl ApiError {
         }
     }
 
+    /// 409: the resource is in a state where the action does not apply.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::CONFLICT, code: "conflict", message: message.into(), field: None }
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), field: None }
@@ -93,7 +98,10 @@ impl From<OrchestrationError> for ApiError {
     fn from(e: OrchestrationError) -> Self {
         match &e {
             OrchestrationError::TemplateNotFound { .. } => ApiError::not_found(e.to_string()),
-            OrchestrationError::TaskNotFound(_) => ApiError::not_found(e.to_string()),
+            OrchestrationError::TaskNotFound(_) | OrchestrationError::StepNotFound { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            OrchestrationError::Conflict(message) => ApiError::conflict(message.clone()),
             OrchestrationError::InvalidContext { field, message } => ApiError::invalid(field.clone(), message.clone()),
             OrchestrationError::Database(db) => database_error(db),
             OrchestrationError::Shared(tasker_shared::TaskerError::Database(db)) => database_error(db),

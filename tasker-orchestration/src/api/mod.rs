@@ -4,12 +4,13 @@ mod auth;
 pub mod error;
 mod extract;
 mod health;
+mod task_actions;
 mod tasks;
 mod templates;
 
 use crate::template_catalog::TemplateCatalog;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/tasks", get(tasks::list).post(tasks::create))
         .route("/v1/tasks/{task_uuid}", get(tasks::show))
         .route("/v1/tasks/{task_uuid}/steps", get(tasks::steps))
+        .route("/v1/tasks/{task_uuid}/cancel", post(task_actions::cancel))
+        .route("/v1/tasks/{task_uuid}/retry", post(task_actions::retry))
+        .route("/v1/tasks/{task_uuid}/steps/{step_uuid}/resolve", post(task_actions::resolve))
         .route("/v1/templates", get(templates::list))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

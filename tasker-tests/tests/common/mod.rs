@@ -14,10 +14,11 @@ use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tasker_orchestration::OrchestrationServer;
 use tasker_shared::config::TaskerConfig;
-use tasker_worker_foundation::WorkerBuilder;
+use tasker_worker_foundation::{StepHandler, WorkerBuilder};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -58,6 +59,17 @@ impl TestCluster {
     }
 
     pub async fn start_with(pool: PgPool, orchestrators: usize, workers: usize, config: TaskerConfig) -> Self {
+        Self::start_with_handlers(pool, orchestrators, workers, config, Vec::new()).await
+    }
+
+    /// Like [`TestCluster::start_with`], the workers also serving `handlers` (the test's own).
+    pub async fn start_with_handlers(
+        pool: PgPool,
+        orchestrators: usize,
+        workers: usize,
+        config: TaskerConfig,
+        handlers: Vec<(&'static str, Arc<dyn StepHandler>)>,
+    ) -> Self {
         // Logs go to the test's captured output, shown when it fails.
         tasker_shared::observability::init_tracing();
         let shutdown = CancellationToken::new();
@@ -75,12 +87,12 @@ impl TestCluster {
             }));
         }
         for _ in 0..workers {
-            let worker = tasker_worker_rust::register_catalog(WorkerBuilder::new(config.clone()))
-                .pool(component_pool(&pool, 6).await)
-                .serve_http(false)
-                .build()
-                .await
-                .expect("worker builds");
+            let mut builder = tasker_worker_rust::register_catalog(WorkerBuilder::new(config.clone()));
+            for (name, handler) in &handlers {
+                builder = builder.register_arc(*name, handler.clone());
+            }
+            let worker =
+                builder.pool(component_pool(&pool, 6).await).serve_http(false).build().await.expect("worker builds");
             let stop = shutdown.clone();
             handles.push(tokio::spawn(async move {
                 worker.run(stop).await.expect("worker runs");
