@@ -8,6 +8,7 @@
 //! a fixed order and every transition is guarded, so each result is applied once and each task finalized once.
 
 pub mod api;
+pub mod dead_letters;
 pub mod error;
 pub mod queue_vacuum;
 pub mod result_processor;

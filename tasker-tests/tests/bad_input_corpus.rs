@@ -161,3 +161,92 @@ async fn generated_bad_input_never_causes_a_5xx_or_a_partial_write(pool: PgPool)
     assert!(rejected > INPUTS / 2, "the corpus should be mostly bad input");
     c.stop().await;
 }
+
+/// A mutated body for cancel, retry or resolve (as raw text: some are not JSON at all).
+fn action_body(rng: &mut StdRng) -> Option<String> {
+    let mut body = json!({"result": {"by": "hand"}, "reason": "corpus"});
+    match rng.random_range(0..9) {
+        0 => return None,
+        1 => {
+            return Some(
+                String::from_utf8_lossy(&(0..rng.random_range(0..32)).map(|_| rng.random::<u8>()).collect::<Vec<_>>())
+                    .into_owned(),
+            )
+        }
+        2 => return Some(nested(rng.random_range(100..3000))),
+        3 => body["reason"] = random_scalar(rng),
+        4 => body["result"] = random_value(rng, 3),
+        5 => body[format!("unknown_{}", rng.random_range(0..3))] = random_value(rng, 1),
+        6 => {
+            body.as_object_mut().unwrap().remove("result");
+        }
+        7 => body = random_value(rng, 2),
+        _ => {}
+    }
+    Some(body.to_string())
+}
+
+#[sqlx::test(migrations = false)]
+async fn generated_bad_operator_actions_never_cause_a_5xx_or_an_impossible_state(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    let mut rng = StdRng::seed_from_u64(0x0be7_a70e);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let id = c.create("diamond_workflow", "diamond_pattern", json!({"even_number": 2})).await;
+        let (_, task) = c.get(&format!("/v1/tasks/{id}")).await;
+        let steps: Vec<String> =
+            task["steps"].as_array().unwrap().iter().map(|s| s["step_uuid"].as_str().unwrap().to_string()).collect();
+        tasks.push((id, steps));
+    }
+    let mut rejected = 0usize;
+    for i in 0..600 {
+        let (task, steps) = &tasks[rng.random_range(0..tasks.len())];
+        let task_segment = match rng.random_range(0..6) {
+            0 => uuid::Uuid::new_v4().to_string(),
+            1 => "not-a-uuid".into(),
+            2 => "%00".into(),
+            _ => task.clone(),
+        };
+        let step_segment = match rng.random_range(0..4) {
+            0 => uuid::Uuid::new_v4().to_string(),
+            1 => "..%2F".into(),
+            _ => steps[rng.random_range(0..steps.len())].clone(),
+        };
+        let (method, path) = match rng.random_range(0..5) {
+            0 => ("POST", format!("/v1/tasks/{task_segment}/cancel")),
+            1 => ("POST", format!("/v1/tasks/{task_segment}/retry")),
+            2 | 3 => ("POST", format!("/v1/tasks/{task_segment}/steps/{step_segment}/resolve")),
+            _ => (
+                "GET",
+                format!(
+                    "/v1/dlq?limit={}&cursor={}&namespace={}",
+                    encode(&random_scalar(&mut rng).to_string()),
+                    encode(&random_scalar(&mut rng).to_string()),
+                    encode(&random_scalar(&mut rng).to_string())
+                ),
+            ),
+        };
+        let body = if method == "POST" { action_body(&mut rng) } else { None };
+        let (status, json) = c.request(method, &path, body.as_deref()).await;
+        assert!(status.as_u16() < 500, "input #{i}: {method} {path} {body:?} -> {status} {json}");
+        if status.as_u16() >= 400 {
+            rejected += 1;
+            assert!(json["error"]["code"].is_string() && json["error"]["message"].is_string(), "input #{i}: {json}");
+        }
+    }
+    // Whatever was accepted left every task in a state the machine allows, and a cancelled task has no step
+    // that could still run.
+    let bad: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasker.tasks t
+         WHERE t.state NOT IN ('steps_in_process', 'complete', 'error', 'cancelled')
+            OR (t.state = 'cancelled' AND EXISTS (SELECT 1 FROM tasker.workflow_steps s WHERE s.task_uuid = t.task_uuid
+                AND s.state IN ('pending', 'enqueued', 'in_progress', 'enqueued_for_orchestration', 'waiting_for_retry')))",
+    )
+    .fetch_one(&c.pool)
+    .await
+    .unwrap();
+    assert_eq!(bad, 0);
+    println!("operator-action corpus: 600 inputs tried, {rejected} rejected with 4xx");
+    assert!(rejected > 300, "the corpus should be mostly bad input");
+    c.stop().await;
+}

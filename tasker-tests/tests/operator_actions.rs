@@ -13,8 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tasker_worker_foundation::{handler_fn, StepError, StepHandler};
 
-/// A cluster whose worker also serves `operator_tests/gated`; the returned flag opens the gate.
+/// A cluster whose worker also serves the `operator_tests` namespace; the returned flag opens the gate.
 async fn gated_cluster(pool: PgPool) -> (TestCluster, Arc<AtomicBool>) {
+    gated_cluster_seeing_cancels(pool, Arc::default()).await
+}
+
+/// [`gated_cluster`] whose `operator_tests.wait` handler sets `saw_cancel` when its token is cancelled.
+async fn gated_cluster_seeing_cancels(pool: PgPool, saw_cancel: Arc<AtomicBool>) -> (TestCluster, Arc<AtomicBool>) {
     let open = Arc::new(AtomicBool::new(false));
     let gate_flag = open.clone();
     let gate: Arc<dyn StepHandler> = Arc::new(handler_fn(move |_ctx| {
@@ -29,7 +34,16 @@ async fn gated_cluster(pool: PgPool) -> (TestCluster, Arc<AtomicBool>) {
     }));
     let pass: Arc<dyn StepHandler> =
         Arc::new(handler_fn(|ctx| async move { Ok(json!({"saw": Value::Object(ctx.dependency_results)})) }));
-    let handlers = vec![("operator_tests.gate", gate), ("operator_tests.pass", pass)];
+    let wait: Arc<dyn StepHandler> = Arc::new(handler_fn(move |ctx| {
+        let saw_cancel = saw_cancel.clone();
+        async move {
+            if tokio::time::timeout(Duration::from_secs(20), ctx.cancelled.cancelled()).await.is_ok() {
+                saw_cancel.store(true, Ordering::SeqCst);
+            }
+            Ok(json!({"waited": true}))
+        }
+    }));
+    let handlers = vec![("operator_tests.gate", gate), ("operator_tests.pass", pass), ("operator_tests.wait", wait)];
     (TestCluster::start_with_handlers(pool, 1, 1, test_config(), handlers).await, open)
 }
 
@@ -103,6 +117,29 @@ async fn cancel_stops_a_running_task_and_its_worker_cannot_report_afterwards(poo
     .await
     .unwrap();
     assert_eq!(transitions, 1);
+    c.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_running_handler_learns_that_its_step_was_cancelled(pool: PgPool) {
+    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let (c, _open) = gated_cluster_seeing_cancels(pool, saw_cancel.clone()).await;
+    let task = c.create("operator_tests", "waiting", json!({})).await;
+    wait_for_step_state(&c, &task, "waiting_step", "in_progress").await;
+    let (status, _) = c.post(&format!("/v1/tasks/{task}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    // The next heartbeat (every third of the 5 s test lease) finds the claim gone and cancels the handler.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !saw_cancel.load(Ordering::SeqCst) {
+        assert!(tokio::time::Instant::now() < deadline, "the handler was never told of the cancel");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, after) = c.get(&format!("/v1/tasks/{task}")).await;
+    assert_eq!(
+        (after["state"].as_str(), step(&after, "waiting_step")["result"].clone()),
+        (Some("cancelled"), Value::Null)
+    );
+    // The worker holds nothing: a graceful stop finds no step to release or wait for.
     c.stop().await;
 }
 

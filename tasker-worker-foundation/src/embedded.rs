@@ -92,6 +92,11 @@ impl EmbeddedWorker {
         self.bridge.complete_json(event_id, outcome)
     }
 
+    /// Whether the host should stop working on event `event_id` (see [`FfiBridge::is_cancelled`]).
+    pub fn is_cancelled(&self, event_id: u64) -> bool {
+        self.bridge.is_cancelled(event_id)
+    }
+
     /// Whether the worker is still running.
     pub fn is_running(&self) -> bool {
         self.task.lock().expect("embedded worker poisoned").as_ref().is_some_and(|t| !t.is_finished())

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// A step handed to the host language.
@@ -106,7 +107,8 @@ impl From<HostOutcome> for Result<Value, StepError> {
     }
 }
 
-type Pending = Mutex<HashMap<u64, oneshot::Sender<Result<Value, StepError>>>>;
+/// Each event still awaited: who waits for its outcome, and the step's cancellation token.
+type Pending = Mutex<HashMap<u64, (oneshot::Sender<Result<Value, StepError>>, CancellationToken)>>;
 
 /// The channel between the worker and the host language.
 pub struct FfiBridge {
@@ -149,7 +151,13 @@ impl FfiBridge {
     /// Complete an event. Returns false when nobody waits for it any more (timed out, or unknown).
     pub fn complete(&self, event_id: u64, outcome: Result<Value, StepError>) -> bool {
         let waiter = self.pending.lock().expect("bridge poisoned").remove(&event_id);
-        waiter.is_some_and(|w| w.send(outcome).is_ok())
+        waiter.is_some_and(|(w, _)| w.send(outcome).is_ok())
+    }
+
+    /// Whether the host should stop working on event `event_id`: its step was cancelled (task cancelled by an
+    /// operator, or claim lost), or nobody waits for its outcome any more (timed out, unknown).
+    pub fn is_cancelled(&self, event_id: u64) -> bool {
+        self.pending.lock().expect("bridge poisoned").get(&event_id).is_none_or(|(_, token)| token.is_cancelled())
     }
 
     /// Complete an event from the host's JSON outcome (see [`HostOutcome`]).
@@ -187,7 +195,7 @@ impl StepHandler for BridgeHandler {
         let bridge = &self.0;
         let event_id = bridge.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        bridge.pending.lock().expect("bridge poisoned").insert(event_id, tx);
+        bridge.pending.lock().expect("bridge poisoned").insert(event_id, (tx, step.cancelled.clone()));
         let _guard = PendingGuard(bridge, event_id);
         let event = StepEvent {
             event_id,
@@ -226,6 +234,7 @@ mod tests {
             dependency_results: Default::default(),
             step_config: json!({}),
             timeout: Duration::from_secs(5),
+            cancelled: Default::default(),
         }
     }
 
@@ -255,6 +264,22 @@ mod tests {
         assert_eq!(err.error_class.as_deref(), Some("KeyError"));
         assert_eq!(err.backtrace, Some(vec!["a.py:1".to_string()]));
         assert_eq!(err.retry_after, Some(Duration::from_millis(5)));
+    }
+
+    #[tokio::test]
+    async fn the_host_sees_a_cancelled_step_as_cancelled() {
+        let bridge = FfiBridge::new(4);
+        let handler = bridge.handler();
+        let step = ctx();
+        let token = step.cancelled.clone();
+        let call = tokio::spawn(async move { handler.call(&step).await });
+        let event = bridge.next_event(Duration::from_secs(1)).await.unwrap();
+        assert!(!bridge.is_cancelled(event.event_id));
+        token.cancel();
+        assert!(bridge.is_cancelled(event.event_id));
+        assert!(bridge.is_cancelled(event.event_id + 100), "an unknown event is not worth working on");
+        bridge.complete_json(event.event_id, r#"{"success": true}"#).unwrap();
+        call.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// What a handler sees of the step it runs.
@@ -31,6 +32,11 @@ pub struct StepContext {
     pub step_config: Value,
     /// How long the handler may run.
     pub timeout: Duration,
+    /// Cancelled when the step stops being this worker's to finish: its task was cancelled by an operator, or
+    /// its claim was lost (lease expired and the step re-claimed elsewhere). The worker notices at its next
+    /// lease heartbeat (every third of `worker.lease_seconds`) and reports nothing for the step; a handler
+    /// watching this token has 2 s to return (its result is discarded) before it is aborted.
+    pub cancelled: CancellationToken,
 }
 
 impl StepContext {

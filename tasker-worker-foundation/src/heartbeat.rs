@@ -22,10 +22,11 @@ fn held_by_queue<'a>(steps: &'a [InFlightStep], held: &[Uuid]) -> BTreeMap<&'a s
     map
 }
 
-/// Extend the leases of `steps` by `lease_seconds` from now (only where the claim still holds).
-pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<()> {
+/// Extend the leases of `steps` by `lease_seconds` from now (only where the claim still holds). Returns the
+/// steps whose claim no longer holds (their task was cancelled, or another worker re-claimed them).
+pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<Vec<Uuid>> {
     if steps.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let uuids: Vec<_> = steps.iter().map(|s| s.step_uuid).collect();
     let tokens: Vec<_> = steps.iter().map(|s| s.claim_token).collect();
@@ -59,8 +60,19 @@ pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds:
     for (queue, ids) in held_by_queue(steps, &held) {
         extend_visibility(&mut tx, queue, &ids, lease_seconds).await?;
     }
+    // Read without locks: a cancel or a re-claim clears or replaces the token (a report keeps it).
+    let lost: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT h.step_uuid
+         FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
+         LEFT JOIN tasker.workflow_steps s ON s.step_uuid = h.step_uuid
+         WHERE s.claim_token IS DISTINCT FROM h.claim_token",
+    )
+    .bind(&uuids)
+    .bind(&tokens)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(lost)
 }
 
 /// Give `steps` back (graceful shutdown): each goes back to `enqueued` with its unfinished attempt not
@@ -109,8 +121,16 @@ pub async fn run_heartbeat(pool: PgPool, in_flight: InFlight, lease_seconds: i32
             _ = tokio::time::sleep(period) => {}
         }
         let held = in_flight.snapshot();
-        if let Err(e) = extend_leases(&pool, &held, lease_seconds).await {
-            tracing::warn!(error = %e, steps = held.len(), "lease heartbeat failed");
+        match extend_leases(&pool, &held, lease_seconds).await {
+            Ok(lost) if !lost.is_empty() => {
+                let cancelled = in_flight.cancel(&lost);
+                tracing::info!(
+                    steps = cancelled,
+                    "steps no longer held (task cancelled or claim lost); cancelling their handlers"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, steps = held.len(), "lease heartbeat failed"),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! The steps this worker holds right now: heartbeats extend their leases, shutdown releases them.
+//! The steps this worker holds right now: heartbeats extend their leases (and cancel the handlers of steps
+//! that are no longer theirs), shutdown releases them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// A held step: the message that carries its lease and the claim token that proves ownership.
@@ -20,13 +22,19 @@ pub struct InFlightStep {
 /// The set of held steps, shared by the claim loops, the reporter, the heartbeat and shutdown.
 #[derive(Clone, Default)]
 pub struct InFlight {
-    steps: Arc<Mutex<HashMap<Uuid, InFlightStep>>>,
+    steps: Arc<Mutex<HashMap<Uuid, (InFlightStep, CancellationToken)>>>,
 }
 
 impl InFlight {
-    /// Remember a claimed step.
-    pub fn insert(&self, step: InFlightStep) {
-        self.steps.lock().expect("in-flight set poisoned").insert(step.step_uuid, step);
+    /// Remember a claimed step and the token that tells its handler to stop.
+    pub fn insert(&self, step: InFlightStep, cancelled: CancellationToken) {
+        self.steps.lock().expect("in-flight set poisoned").insert(step.step_uuid, (step, cancelled));
+    }
+
+    /// Cancel the handlers of `steps` (held no more: cancelled task, lost claim). Returns how many were held.
+    pub fn cancel(&self, steps: &[Uuid]) -> usize {
+        let held = self.steps.lock().expect("in-flight set poisoned");
+        steps.iter().filter_map(|s| held.get(s)).map(|(_, token)| token.cancel()).count()
     }
 
     /// Forget a step (reported or released).
@@ -36,7 +44,7 @@ impl InFlight {
 
     /// A snapshot of every held step.
     pub fn snapshot(&self) -> Vec<InFlightStep> {
-        self.steps.lock().expect("in-flight set poisoned").values().cloned().collect()
+        self.steps.lock().expect("in-flight set poisoned").values().map(|(step, _)| step.clone()).collect()
     }
 
     /// How many steps are held.

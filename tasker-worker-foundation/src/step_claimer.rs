@@ -12,6 +12,7 @@ use std::time::Duration;
 use tasker_shared::messaging::{
     announce, delete_batch, drop_malformed, is_malformed_body, queue_table, send_batch, ResultMessage, RESULTS_QUEUE,
 };
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// A row of `claim_steps.sql`: the `read` count, a `claimed` step, or an `expired` one.
@@ -54,6 +55,7 @@ impl ClaimRow {
                 dependency_results: self.dependency_results.map(|j| j.0).unwrap_or_default(),
                 step_config: self.config.unwrap_or_default(),
                 timeout: Duration::from_secs(self.timeout_seconds?.max(1) as u64),
+                cancelled: CancellationToken::new(),
             },
         })
     }

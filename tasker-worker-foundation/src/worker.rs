@@ -188,7 +188,7 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
                 for step in batch.claimed {
-                    rt.in_flight.insert(step.lease.clone());
+                    rt.in_flight.insert(step.lease.clone(), step.context.cancelled.clone());
                     let rt = rt.clone();
                     tokio::spawn(async move {
                         execute(&rt, step).await;
@@ -219,16 +219,31 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
     }
 }
 
+/// How long a handler whose step was cancelled may take to return after its token fires, before it is aborted.
+const CANCELLED_HANDLER_GRACE: Duration = Duration::from_secs(2);
+
 /// Run one claimed step and hand its outcome to the reporter (unless the worker is hard-stopping, in which
 /// case the step is released by shutdown).
 async fn execute(rt: &Runtime, step: ClaimedStep) {
     let ClaimedStep { context, lease } = step;
     let task_uuid = context.task_uuid;
+    let cancelled = context.cancelled.clone();
     let started = std::time::Instant::now();
     let span = tracing::info_span!("step", task_uuid = %context.task_uuid, step_uuid = %context.step_uuid, step = %context.step_name);
+    let handler = run_handler(&rt.registry, context);
+    tokio::pin!(handler);
     let outcome = tokio::select! {
         _ = rt.hard_stop.cancelled() => return,
-        outcome = run_handler(&rt.registry, context) => outcome,
+        _ = cancelled.cancelled() => {
+            // Not ours any more: whatever the handler returns would be rejected. It gets a moment to see its token
+            // and stop on its own; then dropping its future aborts it.
+            let _ = tokio::time::timeout(CANCELLED_HANDLER_GRACE, &mut handler).await;
+            span.in_scope(|| tracing::info!("step cancelled or claim lost; stopped waiting for its handler"));
+            rt.in_flight.remove(&lease.step_uuid);
+            metrics::counter!("tasker_handlers_cancelled_total").increment(1);
+            return;
+        }
+        outcome = &mut handler => outcome,
     };
     metrics::histogram!("tasker_step_duration_seconds").record(started.elapsed().as_secs_f64());
     span.in_scope(|| {

@@ -60,6 +60,11 @@ impl NativeWorker {
         self.inner.complete_json(event_id, outcome_json).map_err(PyValueError::new_err)
     }
 
+    /// Whether the step of event `event_id` was cancelled (or its outcome is no longer awaited).
+    fn is_cancelled(&self, event_id: u64) -> bool {
+        self.inner.is_cancelled(event_id)
+    }
+
     /// Whether the worker is running.
     fn is_running(&self) -> bool {
         self.inner.is_running()

@@ -169,6 +169,38 @@ class EndToEndTest < Minitest::Test
     assert_nil s["result"]
   end
 
+  # An operator cancels the task while its Ruby handler runs: the handler sees `ctx.cancelled?` (at the
+  # worker's next lease heartbeat) and the step's late result is not recorded.
+  def test_a_running_handler_sees_ctx_cancelled
+    seen = Queue.new
+    started = Queue.new
+    wait = lambda do |ctx|
+      started << true
+      deadline = Time.now + 20
+      sleep 0.05 until ctx.cancelled? || Time.now > deadline
+      seen << ctx.cancelled?
+      { waited: true }
+    end
+    worker = Tasker::Worker.new(database_url: E2E.db.url, template_path: E2E.template_dir, concurrency: 2,
+                                namespaces: ["operator_tests"])
+    worker.register("operator_tests.wait", wait)
+    worker.register("operator_tests.gate") { |_ctx| { opened: true } }
+    worker.register("operator_tests.pass") { |_ctx| {} }
+    worker.start
+    begin
+      id = api.create("operator_tests", "waiting")
+      Timeout.timeout(20) { started.pop }
+      status, body = api.post("/v1/tasks/#{id}/cancel", { reason: "from ruby" })
+      assert_equal 200, status, body
+      assert_equal true, Timeout.timeout(15) { seen.pop }
+      task = api.task(id)
+      assert_equal ["cancelled", "from ruby"], [task["state"], step(task, "waiting_step")["reason"]]
+      assert_nil step(task, "waiting_step")["result"]
+    ensure
+      worker.stop
+    end
+  end
+
   # Stopping waits for the step in flight (its handler thread completes it during the grace period),
   # claims nothing more, joins the threads; the next worker carries on.
   def test_shutdown_finishes_the_step_in_flight_and_claims_nothing_more

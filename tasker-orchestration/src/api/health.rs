@@ -24,8 +24,17 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus metrics.
-pub async fn metrics() -> impl IntoResponse {
+/// Prometheus metrics. The dead-letter gauge is read from the database at each scrape (an index-only count of
+/// the failed tasks), so every server reports the same value.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match crate::dead_letters::count_by_namespace(&state.pool).await {
+        Ok(counts) => {
+            for (namespace, n) in counts {
+                metrics::gauge!("tasker_dead_letter_tasks", "namespace" => namespace).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count dead letters for /metrics"),
+    }
     let handle = tasker_shared::observability::prometheus();
     handle.run_upkeep();
     ([("content-type", "text/plain; version=0.0.4")], handle.render())

@@ -1,6 +1,7 @@
 //! The REST API (axum). Every error answers `{"error": {"code", "message", "field"}}`; see [`error`].
 
 mod auth;
+mod dead_letters;
 pub mod error;
 mod extract;
 mod health;
@@ -43,6 +44,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/tasks/{task_uuid}/cancel", post(task_actions::cancel))
         .route("/v1/tasks/{task_uuid}/retry", post(task_actions::retry))
         .route("/v1/tasks/{task_uuid}/steps/{step_uuid}/resolve", post(task_actions::resolve))
+        .route("/v1/dlq", get(dead_letters::list))
         .route("/v1/templates", get(templates::list))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

@@ -75,6 +75,7 @@ mod tests {
             dependency_results,
             step_config: json!({}),
             timeout: Duration::from_secs(1),
+            cancelled: Default::default(),
         }
     }
 

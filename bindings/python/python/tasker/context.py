@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,18 @@ class StepContext:
     dependency_results: Dict[str, Any] = field(default_factory=dict)
     step_config: Dict[str, Any] = field(default_factory=dict)
     timeout_ms: int = 0
+    cancel_check: Optional[Callable[[], bool]] = field(default=None, repr=False, compare=False)
 
     def dependency_result(self, step_name: str) -> Optional[Any]:
         """The result of dependency ``step_name``, or None if this step does not depend on it."""
         return self.dependency_results.get(step_name)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the step is no longer this worker's to finish: its task was cancelled by an operator, or
+        its claim was lost. Seen at the worker's next lease heartbeat; a long handler can check it between
+        units of work and return early (its result is then discarded)."""
+        return self.cancel_check is not None and self.cancel_check()
 
     @property
     def is_last_attempt(self) -> bool:
@@ -31,8 +39,10 @@ class StepContext:
         return self.attempt >= self.max_attempts
 
     @classmethod
-    def from_event(cls, event: Dict[str, Any]) -> "StepContext":
-        """Build a context from a native step event."""
+    def from_event(
+        cls, event: Dict[str, Any], cancel_check: Optional[Callable[[], bool]] = None
+    ) -> "StepContext":
+        """Build a context from a native step event; ``cancel_check`` answers ``cancelled``."""
         return cls(
             task_uuid=event["task_uuid"],
             step_uuid=event["step_uuid"],
@@ -44,4 +54,5 @@ class StepContext:
             dependency_results=event.get("dependency_results") or {},
             step_config=event.get("step_config") or {},
             timeout_ms=event.get("timeout_ms", 0),
+            cancel_check=cancel_check,
         )

@@ -97,7 +97,8 @@ class Worker:
                 continue
             event = json.loads(raw)
             fn = self._handlers.get(event["handler"])
-            ctx = StepContext.from_event(event)
+            event_id = event["event_id"]
+            ctx = StepContext.from_event(event, cancel_check=lambda: bool(native.is_cancelled(event_id)))
             if fn is None:
                 outcome: Dict[str, Any] = {
                     "success": False,

@@ -35,11 +35,20 @@ module Tasker
       @timeout = timeout
     end
 
-    # The context of a step event from the native worker (a parsed JSON object).
-    def self.from_event(event)
+    # The context of a step event from the native worker (a parsed JSON object); `cancel_check` (a callable)
+    # answers `cancelled?`.
+    def self.from_event(event, cancel_check = nil)
       ctx = allocate
       ctx.send(:load_event, event)
+      ctx.instance_variable_set(:@cancel_check, cancel_check)
       ctx
+    end
+
+    # True once the step is no longer this worker's to finish: its task was cancelled by an operator, or its
+    # claim was lost. Seen at the worker's next lease heartbeat; a long handler can check it between units of
+    # work and return early (its result is then discarded).
+    def cancelled?
+      @cancel_check ? @cancel_check.call : false
     end
 
     # The result of dependency `step_name` (a String or Symbol), or nil if this step does not depend on it.

@@ -174,7 +174,8 @@ module Tasker
         handler = @handlers[event["handler"]]
         outcome =
           if handler
-            Outcome.run(handler, StepContext.from_event(event))
+            cancel_check = -> { native.cancelled?(event["event_id"]) }
+            Outcome.run(handler, StepContext.from_event(event, cancel_check))
           else
             Outcome.error("no Ruby handler is registered for `#{event['handler']}`",
                           retryable: false, error_class: "Tasker::ConfigurationError")

@@ -137,6 +137,11 @@ module TaskerTest
       body
     end
 
+    # POST `body` to `path`; returns [status, parsed body].
+    def post(path, body = {})
+      request(Net::HTTP::Post.new(path), body)
+    end
+
     TERMINAL = %w[complete error cancelled resolved_manually].freeze
 
     # Poll until the task is terminal; returns it.

@@ -71,6 +71,11 @@ impl NativeWorker {
         rb_self.inner.complete_json(event_id, &outcome_json).map_err(|e| worker_error(ruby, e))
     }
 
+    /// `cancelled?(event_id)`: whether the event's step was cancelled (or its outcome is no longer awaited).
+    fn is_cancelled(&self, event_id: u64) -> bool {
+        self.inner.is_cancelled(event_id)
+    }
+
     /// `running?`: whether the worker is still claiming steps.
     fn is_running(&self) -> bool {
         self.inner.is_running()
@@ -94,6 +99,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_singleton_method("start", function!(NativeWorker::start, 6))?;
     class.define_method("next_event", method!(NativeWorker::next_event, 1))?;
     class.define_method("complete", method!(NativeWorker::complete, 2))?;
+    class.define_method("cancelled?", method!(NativeWorker::is_cancelled, 1))?;
     class.define_method("running?", method!(NativeWorker::is_running, 0))?;
     class.define_method("queues", method!(NativeWorker::queues, 0))?;
     class.define_method("stop", method!(NativeWorker::stop, 0))?;

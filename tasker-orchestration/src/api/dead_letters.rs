@@ -1,0 +1,42 @@
+//! `GET /v1/dlq?namespace=&limit=&cursor=`: the dead letters, newest failure first.
+
+use super::error::ApiError;
+use super::extract::QueryParams;
+use super::AppState;
+use crate::dead_letters::{list_dead_letters, DeadLetterCursor};
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Query of `GET /v1/dlq`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqQuery {
+    namespace: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `{"entries": [{task_uuid, namespace, name, failed_at, steps: [{step_uuid, name, attempts, error}]}], "next_cursor"}`.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<DlqQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(Some("limit".to_string()), "must be between 1 and 1000"));
+    }
+    if q.namespace.as_ref().is_some_and(|n| n.is_empty() || n.contains('\0') || n.len() > 255) {
+        return Err(ApiError::bad_request(Some("namespace".to_string()), "not a valid namespace"));
+    }
+    let cursor = match q.cursor.as_deref() {
+        Some(raw) => Some(DeadLetterCursor::decode(raw).ok_or_else(|| {
+            ApiError::bad_request(Some("cursor".to_string()), "not a cursor from a previous page's next_cursor")
+        })?),
+        None => None,
+    };
+    let (entries, next) = list_dead_letters(&state.pool, q.namespace.as_deref(), cursor, limit).await?;
+    Ok(Json(json!({"entries": entries, "next_cursor": next.map(|c| c.encode())})))
+}
