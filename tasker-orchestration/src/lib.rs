@@ -12,6 +12,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod queue_vacuum;
 pub mod result_processor;
+pub mod retention;
 pub mod server;
 pub mod task_actions;
 pub mod task_initializer;

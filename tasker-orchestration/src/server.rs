@@ -32,15 +32,25 @@ impl OrchestrationServer {
         tasker_shared::db::prepare(&pool).await?;
         ensure_queue(&pool, RESULTS_QUEUE).await?;
         let catalog = Arc::new(TemplateCatalog::new(pool.clone()));
-        let report = load_dir(&config.templates.path);
+        let path = &config.templates.path;
+        if !path.is_dir() {
+            return Err(tasker_shared::TaskerError::Config {
+                key: "templates.path".into(),
+                message: format!("{} is not a directory (set TASKER_TEMPLATE_PATH to your templates)", path.display()),
+            }
+            .into());
+        }
+        let report = load_dir(path);
         for error in &report.errors {
             tracing::error!(%error, "skipping invalid template");
         }
+        let (registered, invalid) = (report.templates.len(), report.errors.len());
         for template in report.templates {
             let key = template.key();
             catalog.register(template).await?;
             tracing::debug!(template = %key, "registered template");
         }
+        tracing::info!(registered, invalid, path = %path.display(), "templates registered");
         let writer = TaskWriter::start(pool.clone());
         Ok(Self { pool, config, catalog, writer })
     }
@@ -75,6 +85,9 @@ impl OrchestrationServer {
     /// requests, let the current batch commit (or roll back) and return within the grace period.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
         let processor = tokio::spawn(self.result_processor().run(shutdown.clone()));
+        let retention = self.config.retention.enabled.then(|| {
+            tokio::spawn(crate::retention::run(self.pool.clone(), self.config.retention.clone(), shutdown.clone()))
+        });
         let grace = Duration::from_millis(self.config.orchestration.shutdown_grace_ms);
         let stop = shutdown.clone();
         let serve = axum::serve(listener, self.router()).with_graceful_shutdown(async move { stop.cancelled().await });
@@ -86,6 +99,10 @@ impl OrchestrationServer {
             Ok(Ok(result)) => result?,
             Ok(Err(join)) => tracing::error!(error = %join, "result processor panicked"),
             Err(_) => tracing::warn!("result processor did not stop within the grace period"),
+        }
+        if let Some(retention) = retention {
+            // A batch in progress is one short transaction; let it finish.
+            let _ = tokio::time::timeout(grace, retention).await;
         }
         self.pool.close().await;
         Ok(())

@@ -3,8 +3,10 @@
 //! `TASKER_BIND`, `TASKER_WORKER_BIND` and `TASKER_TEMPLATE_PATH`. Validated once at start-up.
 
 mod auth;
+mod retention;
 
 pub use auth::{ApiKey, AuthConfig, CorsConfig};
+pub use retention::{HumanDuration, RetentionConfig};
 
 use crate::error::{Result, TaskerError};
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,8 @@ pub struct TaskerConfig {
     pub auth: AuthConfig,
     /// Cross-origin requests to the API.
     pub cors: CorsConfig,
+    /// Deleting old finished tasks.
+    pub retention: RetentionConfig,
 }
 
 /// How a loop learns about new work.
@@ -304,6 +308,9 @@ impl TaskerConfig {
         }
         if self.auth.enabled && self.auth.api_keys.is_empty() && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.enabled", "needs api_keys or jwt_secret"));
+        }
+        if self.retention.interval.0.is_zero() || self.retention.batch_size == 0 {
+            return Err(invalid("retention.interval", "interval and batch_size must be greater than zero"));
         }
         if self.orchestration.max_body_bytes == 0 {
             return Err(invalid("orchestration.max_body_bytes", "must be greater than zero"));

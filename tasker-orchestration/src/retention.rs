@@ -1,0 +1,77 @@
+//! Retention: a background sweep deletes finished tasks (complete, cancelled, error) older than
+//! `[retention] keep_terminal_tasks` (`keep_failed_tasks` for tasks in error), with their steps and audit rows.
+//!
+//! Each batch is one short transaction (`sql/retention_sweep.sql`, at most `batch_size` tasks) that first takes a
+//! transaction-scoped advisory lock without waiting: with several servers, one sweeps and the others skip the
+//! round. No table lock, no long transaction; batches follow each other until nothing is old enough.
+
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use std::time::Duration;
+use tasker_shared::config::RetentionConfig;
+use tokio_util::sync::CancellationToken;
+
+/// The advisory lock key of the sweep (`"tasker retention"` folded to 64 bits).
+const SWEEP_LOCK: i64 = 0x7461_736b_7265_7465;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Tasks deleted.
+    pub deleted: u64,
+    /// Batches run.
+    pub batches: u64,
+    /// Whether another server held the sweep lock (then nothing was done).
+    pub skipped: bool,
+}
+
+/// Delete old finished tasks in batches until none is left (or another server is sweeping).
+pub async fn sweep(pool: &PgPool, config: &RetentionConfig) -> Result<SweepSummary> {
+    let mut summary = SweepSummary::default();
+    loop {
+        let now = Utc::now();
+        let cutoff = |keep: Duration| {
+            chrono::Duration::from_std(keep)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        let mut tx = pool.begin().await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(SWEEP_LOCK).fetch_one(&mut *tx).await?;
+        if !locked {
+            summary.skipped = summary.batches == 0;
+            return Ok(summary);
+        }
+        let deleted = sqlx::query(include_str!("sql/retention_sweep.sql"))
+            .bind(cutoff(config.keep_terminal_tasks.0))
+            .bind(cutoff(config.keep_failed()))
+            .bind(config.batch_size as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        summary.batches += 1;
+        summary.deleted += deleted;
+        metrics::counter!("tasker_retention_deleted_tasks_total").increment(deleted);
+        if deleted < config.batch_size as u64 {
+            return Ok(summary);
+        }
+    }
+}
+
+/// Sweep every `interval` until `shutdown`.
+pub async fn run(pool: PgPool, config: RetentionConfig, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(config.interval.0) => {}
+        }
+        match sweep(&pool, &config).await {
+            Ok(s) if s.deleted > 0 => tracing::info!(deleted = s.deleted, batches = s.batches, "retention sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; trying again next interval"),
+        }
+    }
+}
