@@ -30,12 +30,11 @@ impl HumanDuration {
 impl std::fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = self.0.as_millis();
-        match ms {
-            _ if ms % 86_400_000 == 0 && ms > 0 => write!(f, "{}d", ms / 86_400_000),
-            _ if ms % 3_600_000 == 0 && ms > 0 => write!(f, "{}h", ms / 3_600_000),
-            _ if ms % 60_000 == 0 && ms > 0 => write!(f, "{}m", ms / 60_000),
-            _ if ms % 1_000 == 0 => write!(f, "{}s", ms / 1_000),
-            _ => write!(f, "{ms}ms"),
+        let units = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")];
+        match units.iter().find(|(size, _)| ms > 0 && ms.is_multiple_of(*size)) {
+            Some((size, unit)) => write!(f, "{}{unit}", ms / size),
+            None if ms == 0 => write!(f, "0s"),
+            None => write!(f, "{ms}ms"),
         }
     }
 }
