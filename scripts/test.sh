@@ -97,9 +97,14 @@ echo "== Ruby tests passed"
 stage="python bindings"
 echo "== Python bindings: venv, maturin develop, mypy --strict, pytest"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check maturin pytest mypy
+.venv/bin/pip install -q --disable-pip-version-check maturin pytest mypy schemathesis
 (cd bindings/python && VIRTUAL_ENV="$PWD/../../.venv" PATH="$PWD/../../.venv/bin:$PATH" maturin develop -q)
 .venv/bin/mypy --strict bindings/python/examples bindings/python/python/tasker
 .venv/bin/python -m pytest bindings/python/tests -q
+
+# --- The API against its OpenAPI description ---------------------------------------------------
+stage="api contract"
+echo "== schemathesis against /openapi.json of a running tasker-server"
+bash scripts/api_contract.sh
 
 stage="done"

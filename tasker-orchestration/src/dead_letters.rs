@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 /// One dead letter: a failed task and its failed steps.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// The task.
     pub task_uuid: Uuid,
@@ -19,6 +19,7 @@ pub struct DeadLetter {
     /// When the task was finalized as `error`.
     pub failed_at: DateTime<Utc>,
     /// Its steps in `error`: `step_uuid`, `name`, `attempts`, `error`.
+    #[schema(value_type = Vec<Object>)]
     pub steps: serde_json::Value,
 }
 

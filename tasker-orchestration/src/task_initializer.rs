@@ -16,7 +16,7 @@ use tasker_shared::states::{StepState, TaskState};
 use uuid::Uuid;
 
 /// The body of `POST /v1/tasks`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
     /// Template namespace.
@@ -28,6 +28,7 @@ pub struct CreateTaskRequest {
     pub version: Option<String>,
     /// Input of the task, checked against the template's input schema.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub context: serde_json::Value,
     /// Higher runs sooner (informational for now).
     #[serde(default)]

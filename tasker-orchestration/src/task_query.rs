@@ -7,7 +7,7 @@ use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// A task as the API serves it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct TaskView {
     /// Task id (UUIDv7).
     pub task_uuid: Uuid,
@@ -20,6 +20,7 @@ pub struct TaskView {
     /// Task state (`steps_in_process`, `complete`, `error`, …).
     pub state: String,
     /// The task's input.
+    #[schema(value_type = Object)]
     pub context: serde_json::Value,
     /// Priority.
     pub priority: i32,
@@ -40,7 +41,7 @@ pub struct TaskView {
 }
 
 /// A step as the API serves it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct StepView {
     /// Step id.
     pub step_uuid: Uuid,
@@ -55,8 +56,10 @@ pub struct StepView {
     /// Attempts allowed.
     pub max_attempts: i32,
     /// Exactly the JSON the handler returned.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     /// The last error (`message`, `retryable`, `error_class`, `backtrace`, …).
+    #[schema(value_type = Option<Object>)]
     pub error: Option<serde_json::Value>,
     /// When the step reached a terminal state.
     pub completed_at: Option<DateTime<Utc>>,

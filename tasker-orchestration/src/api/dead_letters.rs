@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::QueryParams;
+use super::openapi::{DeadLetterPage, ErrorBody};
 use super::AppState;
 use crate::dead_letters::{list_dead_letters, DeadLetterCursor};
 use axum::extract::State;
@@ -11,15 +12,23 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// Query of `GET /v1/dlq`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DlqQuery {
+    /// Only dead letters of this namespace.
     namespace: Option<String>,
+    /// Page size, 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `{"entries": [{task_uuid, namespace, name, failed_at, steps: [{step_uuid, name, attempts, error}]}], "next_cursor"}`.
+#[utoipa::path(get, path = "/v1/dlq", tag = "operations", params(DlqQuery),
+    responses((status = 200, description = "A page of dead letters, newest failure first", body = DeadLetterPage),
+              (status = 400, description = "A bad query parameter (named in `field`)", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<DlqQuery>,

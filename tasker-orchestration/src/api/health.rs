@@ -9,11 +9,15 @@ use serde_json::json;
 use std::time::Duration;
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive", body = Object)))]
 pub async fn live() -> impl IntoResponse {
     Json(json!({"status": "alive"}))
 }
 
 /// Readiness: 200 when the database answers, 503 (with the failing component) when it does not.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, description = "Ready", body = Object),
+              (status = 503, description = "A component is down (named in `checks`)", body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match tasker_shared::db::ping(&state.pool, Duration::from_secs(2)).await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": {"status": "up"}}}))),
@@ -26,6 +30,8 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus metrics. The dead-letter gauge is read from the database at each scrape (an index-only count of
 /// the failed tasks), so every server reports the same value.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match crate::dead_letters::count_by_namespace(&state.pool).await {
         Ok(counts) => {

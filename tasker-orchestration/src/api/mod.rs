@@ -5,6 +5,7 @@ mod dead_letters;
 pub mod error;
 mod extract;
 mod health;
+pub mod openapi;
 mod task_actions;
 mod tasks;
 mod templates;
@@ -17,6 +18,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::{ExecutionConfig, TaskerConfig};
+use utoipa::OpenApi;
 
 /// What request handlers share.
 #[derive(Clone)]
@@ -49,6 +51,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(error::not_found_route)
         .layer(axum::middleware::from_fn_with_state(auth, auth::require_auth))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -4,8 +4,10 @@
 
 use super::error::ApiError;
 use super::extract::{parse_uuid, JsonBody, OptionalJsonBody};
+use super::openapi::ErrorBody;
 use super::AppState;
 use crate::task_actions;
+use crate::task_query::TaskView;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -15,7 +17,7 @@ use serde::Deserialize;
 const MAX_REASON_LEN: usize = 1000;
 
 /// The optional body of cancel and retry.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Recorded on every audit row the action writes.
@@ -24,10 +26,11 @@ pub struct ReasonBody {
 }
 
 /// The body of resolve.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// The step's result, as if its handler had returned it (any JSON, `null` included).
+    #[schema(value_type = Object)]
     result: serde_json::Value,
     /// Recorded on the audit rows.
     #[serde(default)]
@@ -44,6 +47,15 @@ fn checked_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /v1/tasks/{task_uuid}/cancel` with an optional `{"reason": "…"}`.
+#[utoipa::path(post, path = "/v1/tasks/{task_uuid}/cancel", tag = "operations", params(("task_uuid" = Uuid, Path, description = "The task")),
+    request_body(content = Option<ReasonBody>, description = "Optional; an empty body is fine"),
+    responses((status = 200, description = "The cancelled task", body = TaskView),
+              (status = 400, description = "Not a UUID, or malformed JSON", body = ErrorBody),
+              (status = 404, description = "No such task or step", body = ErrorBody),
+              (status = 409, description = "Not in a state this action applies to", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
+              (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -55,6 +67,15 @@ pub async fn cancel(
 }
 
 /// `POST /v1/tasks/{task_uuid}/retry` with an optional `{"reason": "…"}`.
+#[utoipa::path(post, path = "/v1/tasks/{task_uuid}/retry", tag = "operations", params(("task_uuid" = Uuid, Path, description = "The task")),
+    request_body(content = Option<ReasonBody>, description = "Optional; an empty body is fine"),
+    responses((status = 200, description = "The task, running again", body = TaskView),
+              (status = 400, description = "Not a UUID, or malformed JSON", body = ErrorBody),
+              (status = 404, description = "No such task or step", body = ErrorBody),
+              (status = 409, description = "Not in a state this action applies to", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
+              (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -66,6 +87,15 @@ pub async fn retry(
 }
 
 /// `POST /v1/tasks/{task_uuid}/steps/{step_uuid}/resolve` with `{"result": …, "reason": "…"}`.
+#[utoipa::path(post, path = "/v1/tasks/{task_uuid}/steps/{step_uuid}/resolve", tag = "operations",
+    params(("task_uuid" = Uuid, Path, description = "The task"), ("step_uuid" = Uuid, Path, description = "The step")), request_body = ResolveBody,
+    responses((status = 200, description = "The task, the step resolved by hand", body = TaskView),
+              (status = 400, description = "Not a UUID, or malformed JSON", body = ErrorBody),
+              (status = 404, description = "No such task or step", body = ErrorBody),
+              (status = 409, description = "Not in a state this action applies to", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
+              (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     Path((raw_task, raw_step)): Path<(String, String)>,

@@ -2,9 +2,10 @@
 
 use super::error::ApiError;
 use super::extract::{parse_uuid, JsonBody, QueryParams};
+use super::openapi::{ErrorBody, StepList, TaskList};
 use super::AppState;
 use crate::task_initializer::{create_task, CreateTaskRequest};
-use crate::task_query::{self, TaskFilter};
+use crate::task_query::{self, TaskFilter, TaskView};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -16,6 +17,15 @@ use tasker_shared::states::TaskState;
 const MAX_KEY_LEN: usize = 255;
 
 /// `POST /v1/tasks`: 201 with the new task, 200 with the existing one for a reused idempotency key.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = CreateTaskRequest,
+    responses((status = 201, description = "Created", body = TaskView),
+              (status = 200, description = "The task already created with this idempotency key", body = TaskView),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 404, description = "No such template", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
+              (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
+              (status = 503, description = "Database unavailable", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<CreateTaskRequest>,
@@ -52,12 +62,20 @@ pub async fn create(
 }
 
 /// `GET /v1/tasks/{task_uuid}`.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path, description = "The task")),
+    responses((status = 200, description = "The task with its steps", body = TaskView),
+              (status = 400, description = "Not a UUID", body = ErrorBody),
+              (status = 404, description = "No such task", body = ErrorBody)))]
 pub async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     Ok(Json(task_query::get_task(&state.pool, task_uuid).await?))
 }
 
 /// `GET /v1/tasks/{task_uuid}/steps`.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/steps", tag = "tasks", params(("task_uuid" = Uuid, Path, description = "The task")),
+    responses((status = 200, description = "The task's steps", body = StepList),
+              (status = 400, description = "Not a UUID", body = ErrorBody),
+              (status = 404, description = "No such task", body = ErrorBody)))]
 pub async fn steps(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let task = task_query::get_task(&state.pool, task_uuid).await?;
@@ -65,16 +83,25 @@ pub async fn steps(State(state): State<AppState>, Path(raw): Path<String>) -> Re
 }
 
 /// Query of `GET /v1/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only tasks of this namespace.
     namespace: Option<String>,
+    /// Only tasks in this state.
     state: Option<String>,
+    /// Page size, 1-1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /v1/tasks?namespace=&state=&limit=&cursor=`: newest first; `next_cursor` fetches the next page.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListQuery),
+    responses((status = 200, description = "A page of tasks, newest first", body = TaskList),
+              (status = 400, description = "A bad query parameter (named in `field`)", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<ListQuery>,
