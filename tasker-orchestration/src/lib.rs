@@ -7,6 +7,7 @@
 //! Any number of orchestration servers may run against one database: every result batch locks its tasks in
 //! a fixed order and every transition is guarded, so each result is applied once and each task finalized once.
 
+pub mod analytics;
 pub mod api;
 pub mod dead_letters;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The REST API (axum). Every error answers `{"error": {"code", "message", "field"}}`; see [`error`].
 
+mod analytics;
 mod auth;
 mod dead_letters;
 pub mod error;
@@ -47,6 +48,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/tasks/{task_uuid}/retry", post(task_actions::retry))
         .route("/v1/tasks/{task_uuid}/steps/{step_uuid}/resolve", post(task_actions::resolve))
         .route("/v1/dlq", get(dead_letters::list))
+        .route("/v1/analytics", get(analytics::show))
         .route("/v1/templates", get(templates::list))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

@@ -1,7 +1,8 @@
 //! The OpenAPI description of the REST API (`GET /openapi.json`, readable at `/docs`), generated from the
 //! handlers' annotations, and the response shapes that exist only on the wire.
 
-use super::{dead_letters, health, task_actions, tasks, templates};
+use super::{analytics, dead_letters, health, task_actions, tasks, templates};
+use crate::analytics::{Analytics, StepStats, TaskCounts, TemplateStats};
 use crate::dead_letters::DeadLetter;
 use crate::task_initializer::CreateTaskRequest;
 use crate::task_query::{StepView, TaskView};
@@ -16,12 +17,13 @@ use uuid::Uuid;
     paths(
         tasks::create, tasks::list, tasks::show, tasks::steps,
         task_actions::cancel, task_actions::retry, task_actions::resolve,
-        dead_letters::list, templates::list,
+        dead_letters::list, analytics::show, templates::list,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(
         CreateTaskRequest, TaskView, StepView, TaskList, StepList, TemplateList, DeadLetter, DeadLetterPage,
         task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail,
+        Analytics, TaskCounts, TemplateStats, StepStats,
     )),
     tags(
         (name = "tasks", description = "Create and read tasks"),
