@@ -34,8 +34,8 @@ pub struct StepContext {
     pub timeout: Duration,
     /// Cancelled when the step stops being this worker's to finish: its task was cancelled by an operator, or
     /// its claim was lost (lease expired and the step re-claimed elsewhere). The worker notices at its next
-    /// lease heartbeat (every third of `worker.lease_seconds`) and reports nothing for the step; a handler
-    /// watching this token has 2 s to return (its result is discarded) before it is aborted.
+    /// lease heartbeat (every third of `worker.lease_seconds`). A handler watching this token has 2 s to
+    /// return; its outcome is then reported and rejected (the claim no longer holds). After that it is aborted.
     pub cancelled: CancellationToken,
 }
 

@@ -235,13 +235,18 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
     let outcome = tokio::select! {
         _ = rt.hard_stop.cancelled() => return,
         _ = cancelled.cancelled() => {
-            // Not ours any more: whatever the handler returns would be rejected. It gets a moment to see its token
-            // and stop on its own; then dropping its future aborts it.
-            let _ = tokio::time::timeout(CANCELLED_HANDLER_GRACE, &mut handler).await;
-            span.in_scope(|| tracing::info!("step cancelled or claim lost; stopped waiting for its handler"));
-            rt.in_flight.remove(&lease.step_uuid);
-            metrics::counter!("tasker_handlers_cancelled_total").increment(1);
-            return;
+            // Not ours any more. The handler gets a moment to see its token and return; what it returns is
+            // reported like any outcome, and the claim token decides (a lost claim's report is rejected). A handler
+            // that does not return in time is aborted (dropping its future) and nothing is reported.
+            match tokio::time::timeout(CANCELLED_HANDLER_GRACE, &mut handler).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    span.in_scope(|| tracing::info!("step cancelled or claim lost; handler aborted"));
+                    rt.in_flight.remove(&lease.step_uuid);
+                    metrics::counter!("tasker_handlers_cancelled_total").increment(1);
+                    return;
+                }
+            }
         }
         outcome = &mut handler => outcome,
     };

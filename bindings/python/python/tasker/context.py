@@ -30,7 +30,8 @@ class StepContext:
     def cancelled(self) -> bool:
         """True once the step is no longer this worker's to finish: its task was cancelled by an operator, or
         its claim was lost. Seen at the worker's next lease heartbeat; a long handler can check it between
-        units of work and return early (its result is then discarded)."""
+        units of work and return early (its outcome is then rejected: the step is no longer this
+        worker's)."""
         return self.cancel_check is not None and self.cancel_check()
 
     @property

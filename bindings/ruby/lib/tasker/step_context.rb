@@ -46,7 +46,7 @@ module Tasker
 
     # True once the step is no longer this worker's to finish: its task was cancelled by an operator, or its
     # claim was lost. Seen at the worker's next lease heartbeat; a long handler can check it between units of
-    # work and return early (its result is then discarded).
+    # work and return early (its outcome is then rejected: the step is no longer this worker's).
     def cancelled?
       @cancel_check ? @cancel_check.call : false
     end
