@@ -20,6 +20,7 @@ pub mod task_initializer;
 pub mod task_query;
 pub mod task_writer;
 pub mod template_catalog;
+pub mod template_registry;
 
 pub use error::{OrchestrationError, Result};
 pub use server::OrchestrationServer;

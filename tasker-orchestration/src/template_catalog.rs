@@ -62,7 +62,9 @@ type Key = (String, String, String);
 /// Registered templates, cached.
 pub struct TemplateCatalog {
     pool: PgPool,
-    cache: RwLock<HashMap<Key, Arc<CompiledTemplate>>>,
+    /// Compiled templates by version, remembered for [`LATEST_TTL`] (a version retired by another server stops
+    /// taking tasks here after that).
+    cache: RwLock<HashMap<Key, Remembered>>,
     /// The newest version of each (namespace, name), remembered for [`LATEST_TTL`] so that requests without a
     /// version do not each query the database; a version registered by another server is seen after that.
     latest: RwLock<HashMap<(String, String), Remembered>>,
@@ -75,7 +77,7 @@ type Remembered = (Instant, Arc<CompiledTemplate>);
 const LATEST_TTL: Duration = Duration::from_secs(5);
 
 /// Orders versions numerically where they are numeric (`1.10.0` > `1.9.0`).
-fn version_key(v: &str) -> Vec<(u64, String)> {
+pub(crate) fn version_key(v: &str) -> Vec<(u64, String)> {
     v.split(['.', '-']).map(|p| (p.parse().unwrap_or(0), p.to_string())).collect()
 }
 
@@ -85,16 +87,33 @@ impl TemplateCatalog {
         Self { pool, cache: RwLock::new(HashMap::new()), latest: RwLock::new(HashMap::new()) }
     }
 
-    /// Register (or update) a template and create its namespace queue. Re-registering an unchanged template
-    /// writes nothing.
-    pub async fn register(&self, template: TaskTemplate) -> Result<Arc<CompiledTemplate>> {
-        let queue = worker_queue(&template.namespace);
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Make sure `namespace` and its worker queue exist.
+    pub async fn prepare_namespace(&self, namespace: &str) -> Result<()> {
+        let queue = worker_queue(namespace);
         ensure_queue(&self.pool, &queue).await?;
         sqlx::query("INSERT INTO tasker.namespaces (name, queue_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&template.namespace)
+            .bind(namespace)
             .bind(&queue)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Forget what this server remembers of `namespace/name` (a version was registered or retired here).
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.cache.write().expect("template cache poisoned").retain(|(n, m, _), _| !(n == namespace && m == name));
+        self.latest.write().expect("template cache poisoned").remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// Register (or update) a template file's template and create its namespace queue. Re-registering an
+    /// unchanged template writes nothing.
+    pub async fn register(&self, template: TaskTemplate) -> Result<Arc<CompiledTemplate>> {
+        self.prepare_namespace(&template.namespace).await?;
         let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
         let template_id: i64 = sqlx::query_scalar(include_str!("sql/register_template.sql"))
             .bind(&template.namespace)
@@ -108,7 +127,7 @@ impl TemplateCatalog {
         self.cache
             .write()
             .expect("template cache poisoned")
-            .insert((t.namespace.clone(), t.name.clone(), t.version.clone()), compiled.clone());
+            .insert((t.namespace.clone(), t.name.clone(), t.version.clone()), (Instant::now(), compiled.clone()));
         self.latest.write().expect("template cache poisoned").remove(&(t.namespace.clone(), t.name.clone()));
         Ok(compiled)
     }
@@ -118,8 +137,10 @@ impl TemplateCatalog {
     pub async fn find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Arc<CompiledTemplate>> {
         if let Some(version) = version {
             let key = (namespace.to_string(), name.to_string(), version.to_string());
-            if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
-                return Ok(found.clone());
+            if let Some((at, found)) = self.cache.read().expect("template cache poisoned").get(&key) {
+                if at.elapsed() < LATEST_TTL {
+                    return Ok(found.clone());
+                }
             }
         } else {
             let key = (namespace.to_string(), name.to_string());
@@ -143,7 +164,7 @@ impl TemplateCatalog {
     ) -> Result<Arc<CompiledTemplate>> {
         let rows: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
             "SELECT template_id, version, definition FROM tasker.task_templates
-             WHERE namespace = $1 AND name = $2 AND ($3::text IS NULL OR version = $3)",
+             WHERE namespace = $1 AND name = $2 AND ($3::text IS NULL OR version = $3) AND active",
         )
         .bind(namespace)
         .bind(name)
@@ -158,14 +179,16 @@ impl TemplateCatalog {
             });
         };
         let key = (namespace.to_string(), name.to_string(), version);
-        if let Some(found) = self.cache.read().expect("template cache poisoned").get(&key) {
-            if found.template_id == id {
-                return Ok(found.clone());
+        let known = self.cache.read().expect("template cache poisoned").get(&key).map(|(_, c)| c.clone());
+        let compiled = match known {
+            Some(found) if found.template_id == id => found,
+            _ => {
+                let template: TaskTemplate =
+                    serde_json::from_value(definition).map_err(tasker_shared::TaskerError::from)?;
+                Arc::new(CompiledTemplate::compile(id, template)?)
             }
-        }
-        let template: TaskTemplate = serde_json::from_value(definition).map_err(tasker_shared::TaskerError::from)?;
-        let compiled = Arc::new(CompiledTemplate::compile(id, template)?);
-        self.cache.write().expect("template cache poisoned").insert(key, compiled.clone());
+        };
+        self.cache.write().expect("template cache poisoned").insert(key, (Instant::now(), compiled.clone()));
         Ok(compiled)
     }
 

@@ -186,6 +186,22 @@ fn action_body(rng: &mut StdRng) -> Option<String> {
     Some(body.to_string())
 }
 
+/// A mutated template for `POST /v1/templates` (as raw text: some are not JSON at all).
+fn template_body(rng: &mut StdRng) -> String {
+    let mut body = json!({"namespace": "corpus_ns", "name": "t", "version": format!("1.0.{}", rng.random_range(0..3)),
+        "steps": [{"name": "a", "handler": "corpus_ns.h"}, {"name": "b", "handler": "corpus_ns.h", "depends_on": ["a"]}]});
+    match rng.random_range(0..7) {
+        0 => return nested(rng.random_range(100..3000)),
+        1 => body["steps"][1]["depends_on"] = random_value(rng, 2),
+        2 => body["steps"][0]["retry"] = json!({"max_attempts": random_scalar(rng)}),
+        3 => body["input_schema"] = random_value(rng, 2),
+        4 => body["namespace"] = random_scalar(rng),
+        5 => body[format!("unknown_{}", rng.random_range(0..3))] = random_value(rng, 1),
+        _ => {}
+    }
+    body.to_string()
+}
+
 #[sqlx::test(migrations = false)]
 async fn generated_bad_operator_actions_never_cause_a_5xx_or_an_impossible_state(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
@@ -212,7 +228,13 @@ async fn generated_bad_operator_actions_never_cause_a_5xx_or_an_impossible_state
             1 => "..%2F".into(),
             _ => steps[rng.random_range(0..steps.len())].clone(),
         };
-        let (method, path) = match rng.random_range(0..5) {
+        let (method, path) = match rng.random_range(0..8) {
+            5 => ("POST", "/v1/templates".to_string()),
+            6 => ("GET", format!("/v1/templates/{task_segment}/{step_segment}")),
+            7 => (
+                "DELETE",
+                format!("/v1/templates/{task_segment}/{step_segment}/{}", encode(&random_scalar(&mut rng).to_string())),
+            ),
             0 => ("POST", format!("/v1/tasks/{task_segment}/cancel")),
             1 => ("POST", format!("/v1/tasks/{task_segment}/retry")),
             2 | 3 => ("POST", format!("/v1/tasks/{task_segment}/steps/{step_segment}/resolve")),
@@ -226,7 +248,11 @@ async fn generated_bad_operator_actions_never_cause_a_5xx_or_an_impossible_state
                 ),
             ),
         };
-        let body = if method == "POST" { action_body(&mut rng) } else { None };
+        let body = match (method, path.as_str()) {
+            ("POST", "/v1/templates") => Some(template_body(&mut rng)),
+            ("POST", _) => action_body(&mut rng),
+            _ => None,
+        };
         let (status, json) = c.request(method, &path, body.as_deref()).await;
         assert!(status.as_u16() < 500, "input #{i}: {method} {path} {body:?} -> {status} {json}");
         if status.as_u16() >= 400 {
@@ -246,7 +272,7 @@ async fn generated_bad_operator_actions_never_cause_a_5xx_or_an_impossible_state
     .await
     .unwrap();
     assert_eq!(bad, 0);
-    println!("operator-action corpus: 600 inputs tried, {rejected} rejected with 4xx");
+    println!("operator-action and template corpus: 600 inputs tried, {rejected} rejected with 4xx");
     assert!(rejected > 300, "the corpus should be mostly bad input");
     c.stop().await;
 }

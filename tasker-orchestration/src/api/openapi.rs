@@ -17,13 +17,15 @@ use uuid::Uuid;
     paths(
         tasks::create, tasks::list, tasks::show, tasks::steps,
         task_actions::cancel, task_actions::retry, task_actions::resolve,
-        dead_letters::list, analytics::show, templates::list,
+        dead_letters::list, analytics::show,
+        templates::list, templates::register, templates::versions, templates::retire,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(
         CreateTaskRequest, TaskView, StepView, TaskList, StepList, TemplateList, DeadLetter, DeadLetterPage,
         task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail,
         Analytics, TaskCounts, TemplateStats, StepStats,
+        templates::TemplateKey, templates::TemplateVersions, crate::template_registry::TemplateVersion,
     )),
     tags(
         (name = "tasks", description = "Create and read tasks"),

@@ -1,0 +1,133 @@
+//! Templates registered through the API: versions, idempotent registration, conflicts, validation naming the
+//! field, retiring a version, and tasks keeping the version they were created with.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestCluster;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+fn pipeline(version: &str, steps: Value) -> Value {
+    json!({"namespace": "registry_test", "name": "pipeline", "version": version, "steps": steps})
+}
+
+fn two_steps() -> Value {
+    json!([{"name": "a", "handler": "registry_test.work"}, {"name": "b", "handler": "registry_test.work", "depends_on": ["a"]}])
+}
+
+async fn post_raw(c: &TestCluster, content_type: &str, body: &str) -> (StatusCode, Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::post("/v1/templates")
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let res = c.router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[sqlx::test(migrations = false)]
+async fn versions_register_once_are_chosen_newest_first_and_can_be_retired(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    let (status, body) = c.post("/v1/templates", pipeline("1.0.0", two_steps())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body, json!({"namespace": "registry_test", "name": "pipeline", "version": "1.0.0"}));
+    let (status, _) = c.post("/v1/templates", pipeline("1.0.0", two_steps())).await;
+    assert_eq!(status, StatusCode::OK, "the same content again is a no-op");
+    let (status, body) = c.post("/v1/templates", pipeline("1.0.0", json!([{"name": "only", "handler": "x.y"}]))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{body}");
+
+    let yaml = "namespace: registry_test\nname: pipeline\nversion: 1.10.0\nsteps:\n  - {name: a, handler: registry_test.work}\n  - {name: c, handler: registry_test.work, depends_on: [a]}\n";
+    let (status, body) = post_raw(&c, "application/yaml", yaml).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, listed) = c.get("/v1/templates/registry_test/pipeline").await;
+    assert_eq!(status, StatusCode::OK);
+    let versions: Vec<(&str, bool)> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_str().unwrap(), v["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(versions, [("1.10.0", true), ("1.0.0", true)], "newest first, numerically");
+    assert!(listed["versions"][0]["registered_at"].is_string());
+
+    // Without a version, the newest active one; a task keeps the steps of the version it was created with.
+    let newest = c.create("registry_test", "pipeline", json!({})).await;
+    let (status, older) = c
+        .post("/v1/tasks", json!({"namespace": "registry_test", "name": "pipeline", "version": "1.0.0", "context": {}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{older}");
+    let (_, newest) = c.get(&format!("/v1/tasks/{newest}")).await;
+    let names = |t: &Value| {
+        t["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!((newest["version"].as_str(), names(&newest)), (Some("1.10.0"), vec!["a".to_string(), "c".to_string()]));
+    assert_eq!((older["version"].as_str(), names(&older)), (Some("1.0.0"), vec!["a".to_string(), "b".to_string()]));
+
+    // Retired: no new tasks on it, named in the 404; the previous version is the newest again.
+    let (status, _) = c.request("DELETE", "/v1/templates/registry_test/pipeline/1.10.0", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = c
+        .post(
+            "/v1/tasks",
+            json!({"namespace": "registry_test", "name": "pipeline", "version": "1.10.0", "context": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"].as_str().unwrap().contains("1.10.0"), "{body}");
+    let fallback = c.create("registry_test", "pipeline", json!({})).await;
+    let (_, fallback) = c.get(&format!("/v1/tasks/{fallback}")).await;
+    assert_eq!(fallback["version"], "1.0.0");
+    let (_, newest_again) = c.get(&format!("/v1/tasks/{}", newest["task_uuid"].as_str().unwrap())).await;
+    assert_eq!(newest_again["version"], "1.10.0", "a task created on a retired version keeps it");
+    let (_, listed) = c.get("/v1/templates/registry_test/pipeline").await;
+    assert_eq!(listed["versions"][0]["active"], false);
+
+    let (status, _) = c.request("DELETE", "/v1/templates/registry_test/pipeline/9.9.9", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = c.get("/v1/templates/registry_test/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    c.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_invalid_template_is_refused_naming_the_field(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    let cases = [
+        (
+            json!([{"name": "a", "handler": "h.x", "depends_on": ["b"]}, {"name": "b", "handler": "h.x", "depends_on": ["a"]}]),
+            "depends_on",
+        ),
+        (json!([{"name": "a", "handler": "h.x", "depends_on": ["ghost"]}]), "depends_on"),
+        (json!([{"name": "a", "handler": "h.x"}, {"name": "a", "handler": "h.x"}]), "steps[1].name"),
+        (json!([{"name": "a", "handler": "h.x", "retry": {"max_attempts": 0}}]), "steps[0].retry.max_attempts"),
+        (json!([]), "steps"),
+    ];
+    for (steps, field) in cases {
+        let (status, body) = c.post("/v1/templates", pipeline("1.0.0", steps.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{steps} -> {body}");
+        assert!(
+            body["error"]["field"].as_str().unwrap_or_default().contains(field),
+            "{steps}: wanted {field}, got {body}"
+        );
+    }
+    let mut bad_schema = pipeline("1.0.0", two_steps());
+    bad_schema["input_schema"] = json!({"type": "no-such-type"});
+    let (status, body) = c.post("/v1/templates", bad_schema).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("input_schema")),
+        "{body}"
+    );
+    let (status, body) = post_raw(&c, "text/plain", "namespace: x").await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("content-type")));
+    let (status, _) = post_raw(&c, "application/yaml", "steps: [unclosed").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, listed) = c.get("/v1/templates/registry_test/pipeline").await;
+    assert_eq!(listed["error"]["code"], "not_found", "nothing invalid was registered");
+    c.stop().await;
+}
