@@ -10,6 +10,7 @@ use crate::template_catalog::TemplateCatalog;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
+use tasker_shared::messaging::{notify_channel, TEMPLATES_TOPIC};
 use tasker_shared::template::TaskTemplate;
 
 /// What registering did.
@@ -39,7 +40,8 @@ pub struct TemplateVersion {
 pub async fn add_template(catalog: &TemplateCatalog, template: TaskTemplate) -> Result<Registered> {
     catalog.prepare_namespace(&template.namespace).await?;
     let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
-    let row: Option<(bool, bool)> = sqlx::query_as(include_str!("sql/add_template.sql"))
+    let sql = include_str!("sql/add_template.sql").replace("{templates_channel}", &notify_channel(TEMPLATES_TOPIC));
+    let row: Option<(bool, bool)> = sqlx::query_as(&sql)
         .bind(&template.namespace)
         .bind(&template.name)
         .bind(&template.version)

@@ -131,3 +131,28 @@ async fn an_invalid_template_is_refused_naming_the_field(pool: PgPool) {
     assert_eq!(listed["error"]["code"], "not_found", "nothing invalid was registered");
     c.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_running_worker_serves_a_namespace_registered_after_it_started_if_it_has_the_handlers(pool: PgPool) {
+    let c = TestCluster::start(pool.clone(), 1, 1).await;
+    let squares = json!({"namespace": "registry_live", "name": "squares", "version": "1.0.0", "steps": [
+        {"name": "first", "handler": "linear_workflow.square"},
+        {"name": "second", "handler": "linear_workflow.square", "depends_on": ["first"]}]});
+    let (status, body) = c.post("/v1/templates", squares).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let unknown = json!({"namespace": "registry_unknown", "name": "x", "version": "1.0.0",
+        "steps": [{"name": "only", "handler": "nobody.has_this"}]});
+    assert_eq!(c.post("/v1/templates", unknown).await.0, StatusCode::CREATED);
+
+    let task = c.create("registry_live", "squares", json!({"even_number": 2})).await;
+    let done = c.wait_terminal(&task, 15).await;
+    assert_eq!(done["state"], "complete", "{done}");
+    assert_eq!(common::value(&done, "second"), "16");
+
+    // A namespace whose handler this worker lacks is left alone: its step stays enqueued.
+    let orphan = c.create("registry_unknown", "x", json!({})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, orphan) = c.get(&format!("/v1/tasks/{orphan}")).await;
+    assert_eq!(common::step(&orphan, "only")["state"], "enqueued");
+    c.stop().await;
+}

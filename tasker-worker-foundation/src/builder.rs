@@ -82,6 +82,7 @@ impl WorkerBuilder {
                     .map(|(i, s)| (t.namespace.clone(), t.key(), format!("steps[{i}].handler"), s.handler.clone()))
             })
             .collect();
+        let derived = self.namespaces.is_none();
         let namespaces: BTreeSet<String> = match self.namespaces {
             Some(ns) => {
                 let ns: BTreeSet<String> = ns.into_iter().collect();
@@ -136,6 +137,7 @@ impl WorkerBuilder {
             queues,
             serve_http: self.serve_http,
             in_flight: InFlight::default(),
+            watch_namespaces: derived,
             running: Arc::new(AtomicBool::new(false)),
             durable: self.config.database.synchronous_step_commits,
         })

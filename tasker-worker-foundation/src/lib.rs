@@ -30,6 +30,7 @@ pub mod handler;
 pub mod heartbeat;
 pub mod http;
 pub mod in_flight;
+pub mod namespace_watcher;
 pub mod registry;
 pub mod step_claimer;
 pub mod step_reporter;

@@ -5,6 +5,7 @@
 use crate::handler::{StepContext, StepError};
 use crate::heartbeat::{release, run_heartbeat};
 use crate::in_flight::InFlight;
+use crate::namespace_watcher;
 use crate::registry::HandlerRegistry;
 use crate::step_claimer::{claim_batch, ClaimedStep};
 use crate::step_reporter::{run_reporter, Completion};
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::WorkerConfig;
-use tasker_shared::messaging::Wakeup;
+use tasker_shared::messaging::{ensure_queue, worker_queue, Wakeup, TEMPLATES_TOPIC};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +33,8 @@ pub struct Worker {
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
     pub(crate) durable: bool,
+    /// Serve namespaces registered while running (the namespaces were derived, not given).
+    pub(crate) watch_namespaces: bool,
 }
 
 /// Shared by the claim loops and executions of one worker.
@@ -118,12 +121,20 @@ impl Worker {
             shutdown.clone(),
         )
         .await?;
-        let loops: Vec<_> = self
+        let mut loops: Vec<_> = self
             .queues
             .iter()
             .zip(wakeups)
             .map(|(queue, wakeup)| tokio::spawn(claim_loop(rt.clone(), queue.clone(), wakeup, shutdown.clone())))
             .collect();
+        if self.watch_namespaces {
+            loops.push(tokio::spawn(watch_namespaces(
+                self.pool.clone(),
+                rt.clone(),
+                self.queues.clone(),
+                shutdown.clone(),
+            )));
+        }
         self.running.store(true, Ordering::SeqCst);
         tracing::info!(worker_id = %self.worker_id, queues = ?self.queues, "worker started");
 
@@ -158,6 +169,58 @@ impl Worker {
         }
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
+    }
+}
+
+/// Serve each namespace registered while the worker runs as soon as it is fully handled here (see
+/// `namespace_watcher`): a claim loop of its own, like those started with the worker. Returns at shutdown, after
+/// the loops it started.
+async fn watch_namespaces(pool: PgPool, rt: Runtime, mut served: Vec<String>, shutdown: CancellationToken) {
+    let poll = Duration::from_millis(rt.config.poll_interval_ms);
+    let wakeup = match Wakeup::start(&pool, TEMPLATES_TOPIC, rt.config.dispatch_mode, poll, shutdown.clone()).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch for new namespaces; serving the ones found at start");
+            return;
+        }
+    };
+    let mut loops = Vec::new();
+    while !shutdown.is_cancelled() {
+        match namespace_watcher::servable_namespaces(&pool, &rt.registry).await {
+            Ok(namespaces) => {
+                for namespace in namespaces {
+                    let queue = worker_queue(&namespace);
+                    if served.contains(&queue) {
+                        continue;
+                    }
+                    let started = async {
+                        ensure_queue(&pool, &queue).await?;
+                        Wakeup::start(&pool, &queue, rt.config.dispatch_mode, poll, shutdown.clone()).await
+                    };
+                    match started.await {
+                        Ok(queue_wakeup) => {
+                            tracing::info!(%namespace, %queue, "serving a namespace registered while running");
+                            loops.push(tokio::spawn(claim_loop(
+                                rt.clone(),
+                                queue.clone(),
+                                queue_wakeup,
+                                shutdown.clone(),
+                            )));
+                            served.push(queue);
+                        }
+                        Err(e) => tracing::warn!(error = %e, %namespace, "cannot serve a new namespace yet; retrying"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the registered templates; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = wakeup.wait() => {}
+        }
+    }
+    for l in loops {
+        let _ = l.await;
     }
 }
 

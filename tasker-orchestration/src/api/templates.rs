@@ -45,6 +45,7 @@ pub struct TemplateVersions {
     request_body(content = Object, description = "A task template (JSON, or YAML with content-type application/yaml)"),
     responses((status = 201, description = "Registered", body = TemplateKey),
               (status = 200, description = "Already registered with this content", body = TemplateKey),
+              (status = 400, description = "The body is not UTF-8 text", body = ErrorBody),
               (status = 409, description = "This version is registered with other content", body = ErrorBody),
               (status = 413, description = "Body too large", body = ErrorBody),
               (status = 415, description = "Neither JSON nor YAML", body = ErrorBody),

@@ -26,6 +26,10 @@ pub const RESULTS_QUEUE: &str = "orchestration_step_results";
 /// can wait for completion without polling.
 pub const TASK_FINALIZED_CHANNEL: &str = "tasker_task_finalized";
 
+/// The topic whose NOTIFY channel (`notify_channel(TEMPLATES_TOPIC)`, `tasker_templates`) announces a template
+/// registered over the API (payload: its namespace), so that workers can start serving it.
+pub const TEMPLATES_TOPIC: &str = "templates";
+
 /// The queue of step messages for `namespace`.
 pub fn worker_queue(namespace: &str) -> String {
     format!("worker_{namespace}_queue")
