@@ -113,25 +113,32 @@ impl Worker {
             completions: tx,
             hard_stop: CancellationToken::new(),
         };
-        let wakeups = Wakeup::start_many(
+        // One listening connection for every queue, and for template registrations when watching for them.
+        let mut topics = self.queues.clone();
+        if self.watch_namespaces {
+            topics.push(TEMPLATES_TOPIC.to_string());
+        }
+        let mut wakeups = Wakeup::start_many(
             &self.pool,
-            &self.queues,
+            &topics,
             self.config.dispatch_mode,
             Duration::from_millis(self.config.poll_interval_ms),
             shutdown.clone(),
         )
         .await?;
+        let templates_wakeup = if self.watch_namespaces { wakeups.pop() } else { None };
         let mut loops: Vec<_> = self
             .queues
             .iter()
             .zip(wakeups)
             .map(|(queue, wakeup)| tokio::spawn(claim_loop(rt.clone(), queue.clone(), wakeup, shutdown.clone())))
             .collect();
-        if self.watch_namespaces {
+        if let Some(wakeup) = templates_wakeup {
             loops.push(tokio::spawn(watch_namespaces(
                 self.pool.clone(),
                 rt.clone(),
                 self.queues.clone(),
+                wakeup,
                 shutdown.clone(),
             )));
         }
@@ -173,17 +180,16 @@ impl Worker {
 }
 
 /// Serve each namespace registered while the worker runs as soon as it is fully handled here (see
-/// `namespace_watcher`): a claim loop of its own, like those started with the worker. Returns at shutdown, after
-/// the loops it started.
-async fn watch_namespaces(pool: PgPool, rt: Runtime, mut served: Vec<String>, shutdown: CancellationToken) {
+/// `namespace_watcher`): a claim loop of its own, like those started with the worker (each such namespace has a
+/// listening connection of its own). Returns at shutdown, after the loops it started.
+async fn watch_namespaces(
+    pool: PgPool,
+    rt: Runtime,
+    mut served: Vec<String>,
+    wakeup: Wakeup,
+    shutdown: CancellationToken,
+) {
     let poll = Duration::from_millis(rt.config.poll_interval_ms);
-    let wakeup = match Wakeup::start(&pool, TEMPLATES_TOPIC, rt.config.dispatch_mode, poll, shutdown.clone()).await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch for new namespaces; serving the ones found at start");
-            return;
-        }
-    };
     let mut loops = Vec::new();
     while !shutdown.is_cancelled() {
         match namespace_watcher::servable_namespaces(&pool, &rt.registry).await {
