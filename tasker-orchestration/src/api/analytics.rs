@@ -1,7 +1,7 @@
 //! `GET /v1/analytics?since=<RFC 3339>&namespace=`.
 
 use super::error::ApiError;
-use super::extract::QueryParams;
+use super::extract::{check_namespace, QueryParams};
 use super::openapi::ErrorBody;
 use super::AppState;
 use crate::analytics::{analytics, Analytics};
@@ -42,8 +42,6 @@ pub async fn show(
     if since.timestamp() < 0 {
         return Err(ApiError::bad_request(Some("since".to_string()), "must be after 1970"));
     }
-    if q.namespace.as_ref().is_some_and(|n| n.is_empty() || n.contains('\0') || n.len() > 255) {
-        return Err(ApiError::bad_request(Some("namespace".to_string()), "not a valid namespace"));
-    }
+    check_namespace(q.namespace.as_deref())?;
     Ok(Json(analytics(&state.pool, since, q.namespace.as_deref()).await?))
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/dlq?namespace=&limit=&cursor=`: the dead letters, newest failure first.
 
 use super::error::ApiError;
-use super::extract::QueryParams;
+use super::extract::{check_namespace, QueryParams};
 use super::openapi::{DeadLetterPage, ErrorBody};
 use super::AppState;
 use crate::dead_letters::{list_dead_letters, DeadLetterCursor};
@@ -37,9 +37,7 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(Some("limit".to_string()), "must be between 1 and 1000"));
     }
-    if q.namespace.as_ref().is_some_and(|n| n.is_empty() || n.contains('\0') || n.len() > 255) {
-        return Err(ApiError::bad_request(Some("namespace".to_string()), "not a valid namespace"));
-    }
+    check_namespace(q.namespace.as_deref())?;
     let cursor = match q.cursor.as_deref() {
         Some(raw) => Some(DeadLetterCursor::decode(raw).ok_or_else(|| {
             ApiError::bad_request(Some("cursor".to_string()), "not a cursor from a previous page's next_cursor")

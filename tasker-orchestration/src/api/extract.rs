@@ -44,21 +44,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let bytes =
-            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(|e| {
-                ApiError {
-                    status: e.status(),
-                    code: if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_request" },
-                    message: e.body_text(),
-                    field: Some("body".into()),
-                }
-            })?;
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(body_rejection)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
         let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         JsonBody::<T>::from_request(req, state).await.map(|JsonBody(v)| Self(Some(v)))
     }
+}
+
+/// A body that could not be read (too large, broken stream) as the API's error, naming `body`.
+pub fn body_rejection(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    ApiError {
+        status: e.status(),
+        code: if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_request" },
+        message: e.body_text(),
+        field: Some("body".into()),
+    }
+}
+
+/// A `namespace` query parameter, checked: 1-255 characters, no NUL (400 naming it).
+pub fn check_namespace(namespace: Option<&str>) -> Result<(), ApiError> {
+    if namespace.is_some_and(|n| n.is_empty() || n.contains('\0') || n.len() > 255) {
+        return Err(ApiError::bad_request(Some("namespace".to_string()), "not a valid namespace"));
+    }
+    Ok(())
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

@@ -1,6 +1,7 @@
 //! `/v1/templates`: list every template, register one (JSON or YAML), list a template's versions, retire one.
 
 use super::error::ApiError;
+use super::extract::body_rejection;
 use super::openapi::{ErrorBody, TemplateList};
 use super::AppState;
 use crate::template_registry::{self, Registered, TemplateVersion};
@@ -55,12 +56,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body = body.map_err(|e| ApiError {
-        status: e.status(),
-        code: if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_request" },
-        message: e.body_text(),
-        field: Some("body".into()),
-    })?;
+    let body = body.map_err(body_rejection)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !matches!(essence.as_str(), "application/json" | "application/yaml" | "application/x-yaml" | "text/yaml") {
