@@ -64,7 +64,13 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
     sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
     let outcome = async {
         pgmq::install::install_sql_from_embedded(pool).await.map_err(|e| TaskerError::Pgmq(e.to_string()))?;
-        crate::MIGRATOR.run(pool).await?;
+        // During a rolling upgrade a newer server or worker may have migrated this database already. Tasker's
+        // migrations only add (tables, columns with defaults, indexes), so an older build keeps working on the
+        // newer schema: its own migrations are checked and applied, unknown newer ones are left alone instead of
+        // stopping the start-up ("previously applied but is missing").
+        let mut migrator = sqlx::migrate!("../migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(pool).await?;
         Ok::<_, TaskerError>(())
     }
     .await;

@@ -19,5 +19,6 @@ pub mod template;
 
 pub use error::{Result, TaskerError};
 
-/// The embedded SQL migrations of the `tasker` schema. Run them with [`db::prepare`], which installs pgmq first.
+/// The embedded SQL migrations of the `tasker` schema. Run them with [`db::prepare`], which installs pgmq first
+/// and tolerates migrations newer than this build (see there).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
