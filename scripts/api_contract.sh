@@ -2,6 +2,8 @@
 # The API against its own OpenAPI description: a real tasker-server (debug build) on a throwaway database,
 # schemathesis (from .venv) generating requests for every route. Fails on any 5xx, any undocumented status,
 # content type or response that breaks the schema. Called by scripts/test.sh; needs DATABASE_URL (admin).
+# The event streams are left out: a valid request to them never ends (tasker-tests/tests/event_stream.rs covers
+# them, bad input included).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 admin=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -31,4 +33,5 @@ for _ in 1 2 3; do
 done
 .venv/bin/schemathesis run "http://127.0.0.1:${port}/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --exclude-path-regex '/events$' \
     --max-examples 40 --workers 2 --seed 20261202

@@ -11,6 +11,7 @@ pub mod analytics;
 pub mod api;
 pub mod dead_letters;
 pub mod error;
+pub mod events;
 pub mod queue_vacuum;
 pub mod result_processor;
 pub mod retention;

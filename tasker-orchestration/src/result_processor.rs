@@ -146,12 +146,19 @@ impl ReportedStep {
 pub struct ResultProcessor {
     pool: PgPool,
     config: ResultProcessorConfig,
+    events: Option<crate::events::EventHub>,
 }
 
 impl ResultProcessor {
     /// A processor over `pool`.
     pub fn new(pool: PgPool, config: ResultProcessorConfig) -> Self {
-        Self { pool, config }
+        Self { pool, config, events: None }
+    }
+
+    /// Kick `events`' sequencer after every batch that applied something.
+    pub fn with_events(mut self, events: crate::events::EventHub) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Process up to `batch_size` result messages in one transaction.
@@ -259,6 +266,11 @@ impl ResultProcessor {
                 Ok(summary) => {
                     failures = 0;
                     activity.record(summary.messages);
+                    if summary.messages > 0 {
+                        if let Some(events) = &self.events {
+                            events.kick();
+                        }
+                    }
                     if summary.messages >= self.config.batch_size as usize {
                         continue;
                     }

@@ -3,6 +3,7 @@
 
 use crate::api::{self, AppState};
 use crate::error::Result;
+use crate::events::EventHub;
 use crate::result_processor::{ResultProcessor, ResultProcessorConfig};
 use crate::task_writer::TaskWriter;
 use crate::template_catalog::TemplateCatalog;
@@ -21,6 +22,7 @@ pub struct OrchestrationServer {
     config: TaskerConfig,
     catalog: Arc<TemplateCatalog>,
     writer: TaskWriter,
+    events: EventHub,
 }
 
 impl OrchestrationServer {
@@ -52,7 +54,8 @@ impl OrchestrationServer {
         }
         tracing::info!(registered, invalid, path = %path.display(), "templates registered");
         let writer = TaskWriter::start(pool.clone());
-        Ok(Self { pool, config, catalog, writer })
+        let events = EventHub::new(pool.clone());
+        Ok(Self { pool, config, catalog, writer, events })
     }
 
     /// The template catalog.
@@ -72,6 +75,7 @@ impl OrchestrationServer {
             catalog: self.catalog.clone(),
             execution: self.config.execution.clone(),
             writer: self.writer.clone(),
+            events: self.events.clone(),
         };
         api::router(state, &self.config)
     }
@@ -79,6 +83,7 @@ impl OrchestrationServer {
     /// A result processor configured like this server's.
     pub fn result_processor(&self) -> ResultProcessor {
         ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config))
+            .with_events(self.events.clone())
     }
 
     /// Serve HTTP on `listener` and process results until `shutdown` is cancelled; then stop accepting
@@ -90,6 +95,13 @@ impl OrchestrationServer {
         });
         let grace = Duration::from_millis(self.config.orchestration.shutdown_grace_ms);
         let stop = shutdown.clone();
+        let events = self.events.clone();
+        let stop_events = shutdown.clone();
+        // Followers' streams never end by themselves; they must end for the graceful shutdown to finish.
+        tokio::spawn(async move {
+            stop_events.cancelled().await;
+            events.stop();
+        });
         let serve = axum::serve(listener, self.router()).with_graceful_shutdown(async move { stop.cancelled().await });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "HTTP server failed");

@@ -4,6 +4,7 @@ mod analytics;
 mod auth;
 mod dead_letters;
 pub mod error;
+pub mod events;
 mod extract;
 mod health;
 pub mod openapi;
@@ -33,6 +34,8 @@ pub struct AppState {
     /// Announces the root steps of created tasks after commit.
     /// Writes new tasks, coalescing concurrent creations.
     pub writer: crate::task_writer::TaskWriter,
+    /// The event stream's hub.
+    pub events: crate::events::EventHub,
 }
 
 /// The router with every route, authentication, CORS, body limit and request deadline.
@@ -47,6 +50,8 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/tasks/{task_uuid}/cancel", post(task_actions::cancel))
         .route("/v1/tasks/{task_uuid}/retry", post(task_actions::retry))
         .route("/v1/tasks/{task_uuid}/steps/{step_uuid}/resolve", post(task_actions::resolve))
+        .route("/v1/tasks/{task_uuid}/events", get(events::task_events))
+        .route("/v1/events", get(events::all_events))
         .route("/v1/dlq", get(dead_letters::list))
         .route("/v1/analytics", get(analytics::show))
         .route("/v1/templates", get(templates::list).post(templates::register))

@@ -1,7 +1,7 @@
 //! The OpenAPI description of the REST API (`GET /openapi.json`, readable at `/docs`), generated from the
 //! handlers' annotations, and the response shapes that exist only on the wire.
 
-use super::{analytics, dead_letters, health, task_actions, tasks, templates};
+use super::{analytics, dead_letters, events, health, task_actions, tasks, templates};
 use crate::analytics::{Analytics, StepStats, TaskCounts, TemplateStats};
 use crate::dead_letters::DeadLetter;
 use crate::task_initializer::CreateTaskRequest;
@@ -13,10 +13,11 @@ use uuid::Uuid;
 /// Every route of the server.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tasker", description = "Durable DAG workflows on PostgreSQL: tasks, operator actions, dead letters."),
+    info(title = "Tasker", description = "Durable DAG workflows on PostgreSQL: tasks, operator actions, dead letters, events."),
     paths(
         tasks::create, tasks::list, tasks::show, tasks::steps,
         task_actions::cancel, task_actions::retry, task_actions::resolve,
+        events::task_events, events::all_events,
         dead_letters::list, analytics::show,
         templates::list, templates::register, templates::versions, templates::retire,
         health::live, health::ready, health::metrics,
@@ -25,11 +26,13 @@ use uuid::Uuid;
         CreateTaskRequest, TaskView, StepView, TaskList, StepList, TemplateList, DeadLetter, DeadLetterPage,
         task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail,
         Analytics, TaskCounts, TemplateStats, StepStats,
+        crate::events::Event,
         templates::TemplateKey, templates::TemplateVersions, crate::template_registry::TemplateVersion,
     )),
     tags(
         (name = "tasks", description = "Create and read tasks"),
         (name = "operations", description = "Cancel, retry and resolve; dead letters"),
+        (name = "events", description = "Live task and step transitions (Server-Sent Events)"),
         (name = "templates", description = "Task templates"),
         (name = "health", description = "Probes and metrics"),
     )

@@ -63,7 +63,9 @@ pub async fn cancel(
 ) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let reason = checked_reason(body.unwrap_or_default().reason)?;
-    Ok(Json(task_actions::cancel_task(&state.pool, task_uuid, reason).await?))
+    let task = task_actions::cancel_task(&state.pool, task_uuid, reason).await?;
+    state.events.kick();
+    Ok(Json(task))
 }
 
 /// `POST /v1/tasks/{task_uuid}/retry` with an optional `{"reason": "…"}`.
@@ -83,7 +85,9 @@ pub async fn retry(
 ) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let reason = checked_reason(body.unwrap_or_default().reason)?;
-    Ok(Json(task_actions::retry_task(&state.pool, task_uuid, reason).await?))
+    let task = task_actions::retry_task(&state.pool, task_uuid, reason).await?;
+    state.events.kick();
+    Ok(Json(task))
 }
 
 /// `POST /v1/tasks/{task_uuid}/steps/{step_uuid}/resolve` with `{"result": …, "reason": "…"}`.
@@ -107,5 +111,7 @@ pub async fn resolve(
     if tasker_shared::jsonb::contains_nul(&body.result) {
         return Err(ApiError::invalid("result", "strings must not contain NUL characters"));
     }
-    Ok(Json(task_actions::resolve_step(&state.pool, task_uuid, step_uuid, body.result, reason).await?))
+    let task = task_actions::resolve_step(&state.pool, task_uuid, step_uuid, body.result, reason).await?;
+    state.events.kick();
+    Ok(Json(task))
 }

@@ -58,6 +58,7 @@ pub async fn create(
     }
     let created = create_task(&state.pool, &state.writer, &state.catalog, &state.execution, request).await?;
     let status = if created.created { StatusCode::CREATED } else { StatusCode::OK };
+    state.events.kick();
     Ok((status, Json(created.task)))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod process;
+pub mod sse;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -1,0 +1,42 @@
+//! Placing committed transactions in the stream. Any number of servers may run it: an advisory lock lets one
+//! place at a time, and whoever waited places what the other's snapshot missed.
+
+use crate::error::Result;
+use sqlx::PgPool;
+
+/// The advisory lock key of the sequencer (`'tasker_events'` hashed by hand, fixed forever).
+const SEQUENCER_LOCK: i64 = 0x7461_736b_6576_7473;
+
+/// At most this many transactions per statement (a backlog is placed in several).
+const TRANSACTIONS_PER_STATEMENT: i64 = 5_000;
+
+/// The NOTIFY channel announcing newly placed events (payload: the last event id), which every server's
+/// event hub listens on.
+pub const EVENTS_CHANNEL: &str = "tasker_events";
+
+/// Place every committed transaction not placed yet; returns how many were placed. Each statement commits
+/// with a notification on [`EVENTS_CHANNEL`] when it placed anything.
+pub async fn place_events(pool: &PgPool) -> Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let mut tx = pool.begin().await?;
+        // Taken before the placing statement, so that statement's snapshot sees every earlier placement.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SEQUENCER_LOCK).execute(&mut *tx).await?;
+        let (placed, last_id): (i64, Option<i64>) = sqlx::query_as(include_str!("../sql/sequence_events.sql"))
+            .bind(TRANSACTIONS_PER_STATEMENT)
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(last_id) = last_id {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(EVENTS_CHANNEL)
+                .bind(last_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        total += placed as u64;
+        if placed < TRANSACTIONS_PER_STATEMENT {
+            return Ok(total);
+        }
+    }
+}
