@@ -5,12 +5,13 @@ mod common;
 
 use axum::http::StatusCode;
 use common::sse::{SseMessage, SseReader};
-use common::TestCluster;
+use common::{component_pool, test_config, TestCluster};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use tasker_orchestration::events::log::read_events;
 use tasker_orchestration::events::sequencer::place_events;
+use tasker_orchestration::OrchestrationServer;
 
 const LINEAR: (&str, &str) = ("linear_workflow", "mathematical_sequence");
 const DIAMOND: (&str, &str) = ("diamond_workflow", "diamond_pattern");
@@ -113,7 +114,7 @@ async fn read_until(reader: &mut SseReader, seen: &mut Vec<SseMessage>, want: us
 }
 
 #[sqlx::test(migrations = false)]
-async fn the_global_stream_loses_nothing_across_racing_orchestrators_and_a_reconnect(pool: PgPool) {
+async fn the_global_stream_loses_nothing_across_racing_orchestrators_and_a_reconnect_to_another_server(pool: PgPool) {
     let c = TestCluster::start(pool, 2, 2).await;
     let mut first = SseReader::open(&c.router, "/v1/events?after=0", None).await.unwrap();
     let mut diamonds_only =
@@ -135,7 +136,9 @@ async fn the_global_stream_loses_nothing_across_racing_orchestrators_and_a_recon
     .fetch_one(&c.pool)
     .await
     .unwrap();
-    let mut resumed = SseReader::open(&c.router, "/v1/events", Some(&resume_from)).await.unwrap();
+    // Resumed on ANOTHER server: ids are the database's, not a server's.
+    let other = OrchestrationServer::new(component_pool(&c.pool, 3).await, test_config()).await.unwrap().router();
+    let mut resumed = SseReader::open(&other, "/v1/events", Some(&resume_from)).await.unwrap();
     read_until(&mut resumed, &mut seen, total as usize).await;
     assert_ordered(&seen);
 
