@@ -1,0 +1,45 @@
+//! `tasker events`: every task's events as they happen (one JSON document per line with `--output json`).
+
+use crate::error::CliResult;
+use crate::output::{cell, OutputMode};
+use crate::Context;
+use serde_json::Value;
+
+/// Follow `/v1/events` until interrupted.
+pub async fn follow_all(context: &Context, namespace: Option<String>, after: Option<i64>) -> CliResult {
+    let mut query = Vec::new();
+    if let Some(ns) = namespace {
+        query.push(format!("namespace={}", super::segment(&ns)));
+    }
+    if let Some(after) = after {
+        query.push(format!("after={after}"));
+    }
+    let path = if query.is_empty() { "/v1/events".to_string() } else { format!("/v1/events?{}", query.join("&")) };
+    let output = context.output;
+    context
+        .client
+        .follow(&path, |event| {
+            match output {
+                OutputMode::Json => println!("{}", event.data),
+                OutputMode::Table => println!("{}", line(&event.kind, &event.data)),
+            }
+            true
+        })
+        .await
+}
+
+/// One event as a line: id, time, task, step, transition, reason.
+fn line(kind: &str, e: &Value) -> String {
+    let subject = if kind == "step" { format!("step {}", cell(&e["step_name"])) } else { "task".to_string() };
+    let reason = e["reason"].as_str().map(|r| format!("  ({r})")).unwrap_or_default();
+    format!(
+        "{:>8}  {}  {}  {}/{}  {} -> {}{reason}",
+        cell(&e["id"]),
+        cell(&e["at"]),
+        cell(&e["task_uuid"]),
+        cell(&e["namespace"]),
+        subject,
+        e["from_state"].as_str().unwrap_or("-"),
+        cell(&e["to_state"])
+    )
+}

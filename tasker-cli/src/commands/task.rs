@@ -1,0 +1,175 @@
+//! `tasker task …`: create (optionally waiting), get, list, watch, cancel, retry.
+
+use super::{segment, split_key};
+use crate::cli::{CreateArgs, TaskCommand};
+use crate::error::{CliError, CliResult};
+use crate::input::{document_file, duration, json_arg, time};
+use crate::output::{cell, print_json, table, OutputMode};
+use crate::progress::{Display, Progress};
+use crate::Context;
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+
+/// Run a `task` command.
+pub async fn run(context: &Context, command: TaskCommand) -> CliResult {
+    match command {
+        TaskCommand::Create(args) => create(context, args).await,
+        TaskCommand::Get { task_uuid } => {
+            let task = context.client.get(&format!("/v1/tasks/{}", segment(&task_uuid))).await?;
+            match context.output {
+                OutputMode::Json => print_json(&task),
+                OutputMode::Table => println!("{}", describe(&task)),
+            }
+            Ok(())
+        }
+        TaskCommand::List { namespace, state, limit } => {
+            let mut query = vec![("limit", limit.to_string())];
+            query.extend(namespace.map(|n| ("namespace", n)));
+            query.extend(state.map(|s| ("state", s)));
+            let page = context.client.get_query("/v1/tasks", &query).await?;
+            match context.output {
+                OutputMode::Json => print_json(&page),
+                OutputMode::Table => {
+                    let rows: Vec<Vec<String>> = page["tasks"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| {
+                            vec![
+                                cell(&t["task_uuid"]),
+                                format!("{}/{}", cell(&t["namespace"]), cell(&t["name"])),
+                                cell(&t["state"]),
+                                cell(&t["created_at"]),
+                            ]
+                        })
+                        .collect();
+                    println!("{}", table(&["TASK", "TEMPLATE", "STATE", "CREATED"], &rows));
+                }
+            }
+            Ok(())
+        }
+        TaskCommand::Watch { task_uuid, timeout } => follow(context, &task_uuid, timeout.as_deref()).await,
+        TaskCommand::Cancel { task_uuid, reason } => act(context, &task_uuid, "cancel", reason).await,
+        TaskCommand::Retry { task_uuid, reason } => act(context, &task_uuid, "retry", reason).await,
+    }
+}
+
+async fn create(context: &Context, args: CreateArgs) -> CliResult {
+    split_key(&args.template, 2)?;
+    let (namespace, name) = args.template.split_once('/').expect("split_key checked the shape");
+    let task_context = match (&args.context, &args.context_file) {
+        (Some(text), _) => json_arg("--context", text)?,
+        (None, Some(path)) => document_file(path)?,
+        (None, None) => json!({}),
+    };
+    let mut body = json!({"namespace": namespace, "name": name, "context": task_context});
+    if let Some(v) = &args.version {
+        body["version"] = json!(v);
+    }
+    if let Some(k) = &args.idempotency_key {
+        body["idempotency_key"] = json!(k);
+    }
+    if let Some(p) = args.priority {
+        body["priority"] = json!(p);
+    }
+    if let Some(at) = &args.run_at {
+        body["run_at"] = json!(time(at, chrono::Utc::now())?.to_rfc3339());
+    }
+    if let Some(t) = &args.timeout {
+        duration(t)?;
+    }
+    let task = context.client.post("/v1/tasks", body).await?;
+    let task_uuid = cell(&task["task_uuid"]);
+    if args.wait {
+        return follow(context, &task_uuid, args.timeout.as_deref()).await;
+    }
+    match context.output {
+        OutputMode::Json => print_json(&task),
+        OutputMode::Table => println!("created task {task_uuid} ({})", cell(&task["state"])),
+    }
+    Ok(())
+}
+
+/// Follow a task until it ends (or `timeout`), then print it as `task get` does (json) or as a summary table.
+/// Exit 1 when it ended in `error` or `cancelled`.
+async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> CliResult {
+    let limit = timeout.map(duration).transpose()?;
+    let path = format!("/v1/tasks/{}", segment(task_uuid));
+    let task = context.client.get(&path).await?;
+    let display = match context.output {
+        OutputMode::Json => Display::Quiet,
+        OutputMode::Table if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() => Display::Live,
+        OutputMode::Table => Display::Lines,
+    };
+    let mut progress = Progress::new(&task, display);
+    let events_path = format!("{path}/events");
+    let events = context.client.follow(&events_path, |event| {
+        progress.apply(&event);
+        true
+    });
+    let outcome = match limit {
+        Some(limit) => tokio::time::timeout(limit, events).await.unwrap_or_else(|_| {
+            Err(CliError::Unavailable(format!("task {task_uuid} did not end within {}", timeout.unwrap_or_default())))
+        }),
+        None => events.await,
+    };
+    progress.finish();
+    outcome?;
+    let task = context.client.get(&path).await?;
+    match context.output {
+        OutputMode::Json => print_json(&task),
+        OutputMode::Table => println!("{}", progress.summary(&task)),
+    }
+    let state = cell(&task["state"]);
+    if state == "error" || state == "cancelled" {
+        let detail: String = task["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["state"] == "error")
+            .map(|s| format!(": step {}: {}", cell(&s["name"]), s["error"]["message"].as_str().unwrap_or("failed")))
+            .collect();
+        return Err(CliError::TaskFailed { task: task_uuid.to_string(), state, detail });
+    }
+    Ok(())
+}
+
+async fn act(context: &Context, task_uuid: &str, action: &str, reason: Option<String>) -> CliResult {
+    let body = reason.map(|r| json!({"reason": r})).unwrap_or_else(|| json!({}));
+    let task = context.client.post(&format!("/v1/tasks/{}/{action}", segment(task_uuid)), body).await?;
+    match context.output {
+        OutputMode::Json => print_json(&task),
+        OutputMode::Table => println!("{}", describe(&task)),
+    }
+    Ok(())
+}
+
+/// A task for people: its header and a table of its steps.
+pub fn describe(task: &Value) -> String {
+    let rows: Vec<Vec<String>> = task["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let outcome = if s["error"].is_null() { cell(&s["result"]) } else { cell(&s["error"]) };
+            vec![
+                cell(&s["name"]),
+                cell(&s["state"]),
+                format!("{}/{}", cell(&s["attempts"]), cell(&s["max_attempts"])),
+                outcome,
+                cell(&s["reason"]),
+            ]
+        })
+        .collect();
+    format!(
+        "task      {}\ntemplate  {}/{} {}\nstate     {}\ncreated   {}\ncompleted {}\n\n{}",
+        cell(&task["task_uuid"]),
+        cell(&task["namespace"]),
+        cell(&task["name"]),
+        cell(&task["version"]),
+        cell(&task["state"]),
+        cell(&task["created_at"]),
+        cell(&task["completed_at"]),
+        table(&["STEP", "STATE", "ATTEMPTS", "RESULT / ERROR", "REASON"], &rows)
+    )
+}
