@@ -6,11 +6,12 @@
 -- lowest and highest row id it wrote), written by a statement trigger in that same transaction. A single
 -- sequencer at a time (`sequence_events.sql`, under an advisory lock) takes the committed markers it has not
 -- placed yet and gives each a `base`, one after the other. A transaction of span S = max_id - min_id + 1 owns
--- the ids base .. base + 3S - 1 in three bands: its task rows that do not end the task (base + id - min_id),
--- then its step rows (base + S + id - min_id), then its task rows that do (complete, error, cancelled,
--- resolved_manually: base + 2S + id - min_id). So a task's creation comes before its steps' first events and
--- its final transition carries the highest id of its transaction; ids never change once given. Readers see
--- only placed transactions, a prefix of the stream at any moment.
+-- the ids base .. base + 4S - 1 in four bands (`event_band`), each row at base + band * S + id - min_id:
+-- 0 task rows that do not end the task, 1 step rows that end an attempt (complete, error, waiting_for_retry,
+-- cancelled, resolved_manually), 2 other step rows (enqueued, in_progress, ...), 3 task rows that end the task.
+-- So within one transaction a task's creation comes before its steps, a step's completion before the
+-- enqueueing of the steps it unblocked, and the task's final transition last, with the highest id. Ids never
+-- change once given. Readers see only placed transactions, a prefix of the stream at any moment.
 --
 -- Both audit tables draw their ids from one sequence, so ids order writes across the two tables: a
 -- transaction that read what another committed writes higher ids than that one wrote, and is placed after it.
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS tasker.event_transactions (
     min_id      BIGINT NOT NULL,
     max_id      BIGINT NOT NULL,
     -- The first event id of the transaction; NULL until the sequencer places it. The transaction's ids are
-    -- base .. base + 3 * (max_id - min_id + 1) - 1.
+    -- base .. base + 4 * (max_id - min_id + 1) - 1.
     base        BIGINT,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
@@ -55,10 +56,15 @@ CREATE TABLE IF NOT EXISTS tasker.event_cursor (
 );
 INSERT INTO tasker.event_cursor (next_id) VALUES (1) ON CONFLICT DO NOTHING;
 
--- The band of a task row in its transaction's ids: 2 for a transition that ends the task, else 0.
-CREATE OR REPLACE FUNCTION tasker.task_event_band(to_state TEXT) RETURNS INT
+-- The band of an audit row in its transaction's ids (see above); `is_step` tells a step row from a task row.
+CREATE OR REPLACE FUNCTION tasker.event_band(is_step BOOLEAN, to_state TEXT) RETURNS INT
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN to_state IN ('complete', 'error', 'cancelled', 'resolved_manually') THEN 2 ELSE 0 END;
+RETURN CASE
+    WHEN is_step THEN CASE WHEN to_state IN ('complete', 'error', 'waiting_for_retry', 'cancelled',
+                                             'resolved_manually') THEN 1 ELSE 2 END
+    WHEN to_state IN ('complete', 'error', 'cancelled', 'resolved_manually') THEN 3
+    ELSE 0
+END;
 
 -- One marker per writing transaction, merged across its statements.
 CREATE OR REPLACE FUNCTION tasker.mark_event_transaction() RETURNS trigger LANGUAGE plpgsql AS $$

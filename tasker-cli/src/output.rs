@@ -24,6 +24,13 @@ pub fn print_json(value: &Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
+/// Print one line; `false` when standard output is gone (a closed pipe, as with `| head`), so streams stop.
+pub fn print_line(text: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
+}
+
 /// A value as a table cell: strings bare, null empty, anything else as compact JSON.
 pub fn cell(value: &Value) -> String {
     match value {

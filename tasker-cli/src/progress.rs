@@ -93,7 +93,7 @@ impl Progress {
         }
         step.state = to.clone();
         if self.display == Display::Lines {
-            println!("{name}: {} -> {to}", event.data["from_state"].as_str().unwrap_or("-"));
+            crate::output::print_line(&format!("{name}: {} -> {to}", event.data["from_state"].as_str().unwrap_or("-")));
         }
         self.redraw();
     }

@@ -58,6 +58,12 @@ async fn a_task_stream_replays_follows_and_ends_with_its_final_event(pool: PgPoo
     assert_eq!((first.event.as_str(), first.data["reason"].as_str()), ("task", Some("task created")), "creation first");
     let steps: HashSet<&str> = events.iter().filter_map(|m| m.data["step_name"].as_str()).collect();
     assert_eq!(steps.len(), 4, "all four diamond steps appear: {steps:?}");
+    // Within a transaction, a step's completion comes before the enqueueing of the steps it unblocked.
+    let at = |pred: &dyn Fn(&SseMessage) -> bool| events.iter().position(pred).unwrap();
+    let first_completion = at(&|m| m.event == "step" && m.data["to_state"] == "complete");
+    let first_unblocked =
+        at(&|m| m.event == "step" && m.data["to_state"] == "enqueued" && m.data["reason"] != "root step");
+    assert!(first_completion < first_unblocked, "{events:#?}");
 
     // The same stream again after the end is the same history, ending at once.
     let mut again = SseReader::open(&c.router, &format!("/v1/tasks/{task}/events"), None).await.unwrap();
@@ -256,7 +262,7 @@ async fn racing_sequencers_place_every_transaction_once_in_disjoint_ranges(pool:
     let (unplaced, overlapping): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE base IS NULL),
                 count(*) FILTER (WHERE base < prev_end)
-         FROM (SELECT base, lag(base + 3 * (max_id - min_id + 1)) OVER (ORDER BY base) AS prev_end
+         FROM (SELECT base, lag(base + 4 * (max_id - min_id + 1)) OVER (ORDER BY base) AS prev_end
                FROM tasker.event_transactions) m",
     )
     .fetch_one(&c.pool)

@@ -1,7 +1,7 @@
 //! `tasker events`: every task's events as they happen (one JSON document per line with `--output json`).
 
 use crate::error::CliResult;
-use crate::output::{cell, OutputMode};
+use crate::output::{cell, print_line, OutputMode};
 use crate::Context;
 use serde_json::Value;
 
@@ -18,12 +18,9 @@ pub async fn follow_all(context: &Context, namespace: Option<String>, after: Opt
     let output = context.output;
     context
         .client
-        .follow(&path, |event| {
-            match output {
-                OutputMode::Json => println!("{}", event.data),
-                OutputMode::Table => println!("{}", line(&event.kind, &event.data)),
-            }
-            true
+        .follow(&path, |event| match output {
+            OutputMode::Json => print_line(&event.data.to_string()),
+            OutputMode::Table => print_line(&line(&event.kind, &event.data)),
         })
         .await
 }
@@ -33,11 +30,11 @@ fn line(kind: &str, e: &Value) -> String {
     let subject = if kind == "step" { format!("step {}", cell(&e["step_name"])) } else { "task".to_string() };
     let reason = e["reason"].as_str().map(|r| format!("  ({r})")).unwrap_or_default();
     format!(
-        "{:>8}  {}  {}  {}/{}  {} -> {}{reason}",
+        "{:>8}  {}  {}  {}  {}: {} -> {}{reason}",
         cell(&e["id"]),
         cell(&e["at"]),
-        cell(&e["task_uuid"]),
         cell(&e["namespace"]),
+        cell(&e["task_uuid"]),
         subject,
         e["from_state"].as_str().unwrap_or("-"),
         cell(&e["to_state"])

@@ -151,7 +151,8 @@ pub fn describe(task: &Value) -> String {
         .into_iter()
         .flatten()
         .map(|s| {
-            let outcome = if s["error"].is_null() { cell(&s["result"]) } else { cell(&s["error"]) };
+            // A result when there is one (a resolved step keeps the error it failed with, too).
+            let outcome = if s["result"].is_null() { cell(&s["error"]) } else { cell(&s["result"]) };
             vec![
                 cell(&s["name"]),
                 cell(&s["state"]),

@@ -5,14 +5,15 @@
 -- One row with NULL `id` when there are no events after $2.
 -- $1 task_uuid, $2 after this event id
 WITH events AS (
-    SELECT t.base + (t.max_id - t.min_id + 1) + st.id - t.min_id AS id, 'step' AS kind, st.task_uuid, st.step_uuid, s.name AS step_name,
+    SELECT t.base + (t.max_id - t.min_id + 1) * tasker.event_band(true, st.to_state) + st.id - t.min_id AS id,
+           'step' AS kind, st.task_uuid, st.step_uuid, s.name AS step_name,
            st.from_state, st.to_state, st.reason, st.created_at AS at
     FROM tasker.workflow_steps s
     JOIN tasker.step_transitions st ON st.step_uuid = s.step_uuid
     JOIN tasker.event_transactions t ON t.tx = st.tx AND t.base IS NOT NULL
     WHERE s.task_uuid = $1
     UNION ALL
-    SELECT t.base + (t.max_id - t.min_id + 1) * tasker.task_event_band(tt.to_state) + tt.id - t.min_id, 'task', tt.task_uuid, NULL, NULL,
+    SELECT t.base + (t.max_id - t.min_id + 1) * tasker.event_band(false, tt.to_state) + tt.id - t.min_id, 'task', tt.task_uuid, NULL, NULL,
            tt.from_state, tt.to_state, tt.reason, tt.created_at
     FROM tasker.task_transitions tt
     JOIN tasker.event_transactions t ON t.tx = tt.tx AND t.base IS NOT NULL

@@ -5,7 +5,7 @@
 -- Returns how many transactions were placed and the last event id handed out (NULL when none were).
 -- $1 at most this many transactions
 WITH todo AS (
-    SELECT tx, max_id, 3 * (max_id - min_id + 1) AS width
+    SELECT tx, max_id, 4 * (max_id - min_id + 1) AS width
     FROM tasker.event_transactions
     WHERE base IS NULL
     ORDER BY max_id, tx
