@@ -276,3 +276,61 @@ async fn generated_bad_operator_actions_never_cause_a_5xx_or_an_impossible_state
     assert!(rejected > 300, "the corpus should be mostly bad input");
     c.stop().await;
 }
+
+/// A generated request to an event stream: random `after`, `namespace` and `Last-Event-ID` (some valid).
+fn event_request(rng: &mut StdRng, task: &str) -> (String, Option<String>) {
+    let after = match rng.random_range(0..4) {
+        0 => format!("after={}", encode(&random_scalar(rng).to_string())),
+        1 => format!("after={}", rng.random_range(-3..40)),
+        2 => format!("namespace={}", encode(&random_scalar(rng).to_string())),
+        _ => String::new(),
+    };
+    let path = match rng.random_range(0..4) {
+        0 => format!("/v1/events?{after}"),
+        1 => format!("/v1/tasks/{task}/events?{after}"),
+        2 => format!("/v1/tasks/{}/events?{after}", uuid::Uuid::new_v4()),
+        _ => format!("/v1/tasks/not-a-uuid/events?{after}"),
+    };
+    let header = match rng.random_range(0..3) {
+        0 => Some(random_scalar(rng).to_string()),
+        1 => Some(rng.random_range(-2..30).to_string()),
+        _ => None,
+    };
+    (path, header)
+}
+
+#[sqlx::test(migrations = false)]
+async fn generated_bad_event_stream_requests_never_cause_a_5xx(pool: PgPool) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let c = TestCluster::start(pool, 1, 0).await;
+    let task = c.create("linear_workflow", "mathematical_sequence", json!({"even_number": 2})).await;
+    let mut rng = StdRng::seed_from_u64(0x5e_e5_7e_a4);
+    let (mut streams, mut rejected) = (0usize, 0usize);
+    for i in 0..300 {
+        let (path, header) = event_request(&mut rng, &task);
+        let mut req = Request::builder().method("GET").uri(&path);
+        if let Some(h) = header.as_deref().filter(|h| axum::http::HeaderValue::from_str(h).is_ok()) {
+            req = req.header("last-event-id", h);
+        }
+        let res = c.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = res.status().as_u16();
+        assert!(status < 500, "input #{i}: {path} {header:?} -> {status}");
+        if status == 200 {
+            // A stream that was accepted: right content type; it is not read (it would not end).
+            assert_eq!(res.headers()["content-type"], "text/event-stream", "input #{i}: {path}");
+            streams += 1;
+        } else {
+            rejected += 1;
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            assert!(json["error"]["code"].is_string() && json["error"]["message"].is_string(), "input #{i}: {json}");
+        }
+    }
+    println!("event-stream corpus: 300 inputs tried, {rejected} rejected with 4xx, {streams} streams opened");
+    assert!(rejected > 150 && streams > 0, "mostly bad input, some good: {rejected} rejected, {streams} opened");
+    c.stop().await;
+}

@@ -310,3 +310,30 @@ async fn bad_stream_requests_are_rejected_naming_the_parameter(pool: PgPool) {
     assert_eq!(created.data["reason"], "task created");
     c.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_sequencer_stalled_holding_the_lock_delays_events_but_loses_none(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 1).await;
+    // A "frozen" sequencer: a session holding the placement lock inside an open transaction.
+    let mut frozen = c.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(tasker_orchestration::events::sequencer::SEQUENCER_LOCK)
+        .execute(&mut *frozen)
+        .await
+        .unwrap();
+    let start = read_events(&c.pool, 0, None, 1_000).await.unwrap().position;
+    let mut stream = SseReader::open(&c.router, &format!("/v1/events?after={start}"), None).await.unwrap();
+    let task = c.create(LINEAR.0, LINEAR.1, json!({"even_number": 2})).await;
+    c.wait_terminal(&task, 30).await;
+    // The task finished, but nothing is placed while the lock is held, so nothing is streamed.
+    let placed_while_frozen = read_events(&c.pool, start, None, 1_000).await.unwrap();
+    assert!(placed_while_frozen.events.is_empty(), "{:?}", placed_while_frozen.events);
+    // The stalled session goes away (PostgreSQL's idle-in-transaction timeout does this to a frozen process).
+    frozen.rollback().await.unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut stream, &mut seen, audit_rows(&c.pool, &task).await).await;
+    assert_ordered(&seen);
+    let last = seen.last().unwrap();
+    assert_eq!((last.event.as_str(), last.data["to_state"].as_str()), ("task", Some("complete")));
+    c.stop().await;
+}

@@ -5,7 +5,7 @@ use crate::error::Result;
 use sqlx::PgPool;
 
 /// The advisory lock key of the sequencer (`'tasker_events'` hashed by hand, fixed forever).
-const SEQUENCER_LOCK: i64 = 0x7461_736b_6576_7473;
+pub const SEQUENCER_LOCK: i64 = 0x7461_736b_6576_7473;
 
 /// At most this many transactions per statement (a backlog is placed in several).
 const TRANSACTIONS_PER_STATEMENT: i64 = 5_000;
