@@ -4,7 +4,8 @@
 //! Each batch is one short transaction (`sql/retention_sweep.sql`, at most `batch_size` tasks) that first takes a
 //! transaction-scoped advisory lock without waiting: with several servers, one sweeps and the others skip the
 //! round. No table lock, no long transaction; batches follow each other until nothing is old enough. Then the
-//! event stream's markers of transactions whose audit rows are all gone go too (`sql/retention_event_markers.sql`).
+//! event stream's placements of transactions whose audit rows are all gone go too
+//! (`sql/retention_event_placements.sql`).
 
 use crate::error::Result;
 use chrono::{DateTime, Utc};
@@ -25,8 +26,8 @@ pub struct SweepSummary {
     pub batches: u64,
     /// Whether another server held the sweep lock (then nothing was done).
     pub skipped: bool,
-    /// Event-stream markers deleted (of transactions whose audit rows are all gone).
-    pub markers: u64,
+    /// Event-stream placements deleted (of transactions whose audit rows are all gone).
+    pub placements: u64,
 }
 
 /// Delete old finished tasks in batches until none is left (or another server is sweeping).
@@ -59,7 +60,7 @@ pub async fn sweep(pool: &PgPool, config: &RetentionConfig) -> Result<SweepSumma
         summary.deleted += deleted;
         metrics::counter!("tasker_retention_deleted_tasks_total").increment(deleted);
         if deleted < config.batch_size as u64 {
-            summary.markers = sweep_event_markers(
+            summary.placements = sweep_event_placements(
                 pool,
                 cutoff(config.keep_terminal_tasks.0.min(config.keep_failed())),
                 config.batch_size,
@@ -70,11 +71,11 @@ pub async fn sweep(pool: &PgPool, config: &RetentionConfig) -> Result<SweepSumma
     }
 }
 
-/// Delete the event-stream markers older than `cutoff` that no audit row needs any more, in batches.
-async fn sweep_event_markers(pool: &PgPool, cutoff: DateTime<Utc>, batch_size: u32) -> Result<u64> {
+/// Delete the event-stream placements older than `cutoff` that no audit row needs any more, in batches.
+async fn sweep_event_placements(pool: &PgPool, cutoff: DateTime<Utc>, batch_size: u32) -> Result<u64> {
     let mut deleted = 0;
     loop {
-        let batch = sqlx::query(include_str!("sql/retention_event_markers.sql"))
+        let batch = sqlx::query(include_str!("sql/retention_event_placements.sql"))
             .bind(cutoff)
             .bind(batch_size as i64)
             .execute(pool)

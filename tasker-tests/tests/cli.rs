@@ -120,6 +120,19 @@ async fn tasks_from_creation_to_failure_retry_resolve_and_cancel(pool: PgPool) {
         )
         .await;
     assert_eq!(resolved["state"], "complete");
+    // The same actions in table mode, on a second failed task: retry, then resolve by step uuid.
+    let other = cli.json(&["task", "create", "error_workflow/permanent_error", "--wait"], 1).await;
+    let other_uuid = other["task_uuid"].as_str().unwrap().to_string();
+    let step_uuid = other["steps"][0]["step_uuid"].as_str().unwrap().to_string();
+    let (retried, _) = cli.table(&["task", "retry", &other_uuid], 0).await;
+    assert!(retried.contains("steps_in_process") && retried.contains("permanent_failure_step"), "{retried}");
+    cli.table(&["task", "watch", &other_uuid], 1).await;
+    let (resolved, _) =
+        cli.table(&["step", "resolve", &other_uuid, &step_uuid, "--result", r#"{"value": "7"}"#], 0).await;
+    assert!(resolved.contains("resolved_manually") && resolved.contains(r#"{"value":"7"}"#), "{resolved}");
+    // An unknown step name is a 404 (exit 4) before anything is sent.
+    let (_, unknown) = cli.table(&["step", "resolve", &other_uuid, "no_such_step", "--result", "{}"], 4).await;
+    assert!(unknown.contains("no step named"), "{unknown}");
 
     // Cancel a sleeping task; cancelling again is a conflict (exit 5, the server's message on stderr).
     let sleepy = cli
@@ -139,6 +152,24 @@ async fn tasks_from_creation_to_failure_retry_resolve_and_cancel(pool: PgPool) {
     assert!(cancelled.contains("cancelled") && cancelled.contains("not needed"), "{cancelled}");
     let (_, conflict) = cli.table(&["task", "cancel", &sleepy], 5).await;
     assert!(conflict.contains("409") && conflict.contains("cancelled"), "{conflict}");
+    // With --output json a failure prints nothing on stdout, the error on stderr, and the same exit code.
+    let (stdout, stderr, code) = cli.run(&["task", "cancel", &sleepy, "--output", "json"]).await;
+    assert_eq!((stdout.as_str(), code), ("", 5), "{stderr}");
+    assert!(stderr.contains("409"), "{stderr}");
+    let another = cli
+        .json(
+            &[
+                "task",
+                "create",
+                "test_scenarios/sleepy_single",
+                "--context",
+                r#"{"even_number": 2, "sleep_ms": 20000}"#,
+            ],
+            0,
+        )
+        .await;
+    let cancelled = cli.json(&["task", "cancel", another["task_uuid"].as_str().unwrap()], 0).await;
+    assert_eq!(cancelled["state"], "cancelled");
     cli.json(&["task", "watch", &sleepy, "--timeout", "20s"], 1).await;
 
     // Under a pseudo-terminal (util-linux `script`), --wait draws live progress, then the summary table.
@@ -192,6 +223,11 @@ async fn templates_events_health_completions_and_every_exit_code(pool: PgPool) {
     let (again, _) = cli.table(&["template", "register", yaml], 0).await;
     assert!(again.starts_with("unchanged"), "{again}");
     cli.json(&["template", "deactivate", "linear_workflow/cli_square/0.1.0"], 0).await;
+    let v2 = dir.join("cli_echo_v2.yaml");
+    std::fs::write(&v2, "namespace: linear_workflow\nname: cli_square\nversion: 0.2.0\nsteps:\n  - name: only\n    handler: linear_workflow.square\n").unwrap();
+    cli.table(&["template", "register", v2.to_str().unwrap()], 0).await;
+    let (retired, _) = cli.table(&["template", "deactivate", "linear_workflow/cli_square/0.2.0"], 0).await;
+    assert!(retired.starts_with("deactivated linear_workflow/cli_square/0.2.0"), "{retired}");
     let (_, gone) = cli.table(&["task", "create", "linear_workflow/cli_square", "--context", "{}"], 4).await;
     assert!(gone.contains("not found"), "{gone}");
 
@@ -219,6 +255,18 @@ async fn templates_events_health_completions_and_every_exit_code(pool: PgPool) {
     follower.wait().unwrap();
     assert!(lines.windows(2).all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()), "{lines:?}");
     assert!(lines.iter().all(|e| e["namespace"] == "linear_workflow"));
+    // The same in table mode: one readable line per event, ending when its reader goes away.
+    let mut follower =
+        cli.command(&["events", "--after", "0", "--output", "table"]).stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().take(3).map(Result::unwrap).collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(20), lines).await.expect("events within 20 s").unwrap();
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(lines[0].contains("task: pending -> steps_in_process  (task created)"), "{lines:?}");
+    assert!(lines[1].contains("step ") && lines[1].contains(" -> "), "{lines:?}");
 
     // Exit codes: 2 usage (clap, and input caught locally), 3 unreachable, 4 not found, 5 rejected by the server.
     let (_, _, usage) = cli.run(&["task", "frobnicate"]).await;

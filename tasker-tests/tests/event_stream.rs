@@ -260,10 +260,10 @@ async fn racing_sequencers_place_every_transaction_once_in_disjoint_ranges(pool:
     }
     place_events(&c.pool).await.unwrap();
     let (unplaced, overlapping): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE base IS NULL),
-                count(*) FILTER (WHERE base < prev_end)
-         FROM (SELECT base, lag(base + 4 * (max_id - min_id + 1)) OVER (ORDER BY base) AS prev_end
-               FROM tasker.event_transactions) m",
+        "SELECT (SELECT count(DISTINCT tx) FROM tasker.task_transitions tt
+                 WHERE NOT EXISTS (SELECT 1 FROM tasker.event_placements p WHERE p.tx = tt.tx)),
+                (SELECT count(*) FROM (SELECT base, lag(base + 4 * (max_id - min_id + 1)) OVER (ORDER BY base) AS prev_end
+                                       FROM tasker.event_placements) m WHERE base < prev_end)",
     )
     .fetch_one(&c.pool)
     .await

@@ -39,7 +39,7 @@ async fn old_finished_tasks_go_with_their_steps_and_audit_rows_and_the_rest_stay
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     tasker_orchestration::events::sequencer::place_events(&pool).await.unwrap();
-    let markers_before = count(&pool, "SELECT count(*) FROM tasker.event_transactions").await;
+    let placements_before = count(&pool, "SELECT count(*) FROM tasker.event_placements").await;
     let first = sweep(&pool, &retention("1s", Some("1h"), 2)).await.unwrap();
     assert_eq!((first.deleted, first.batches, first.skipped), (3, 2, false), "3 tasks in batches of 2");
     let left: Vec<String> = sqlx::query_scalar("SELECT task_uuid::text FROM tasker.tasks ORDER BY task_uuid")
@@ -55,13 +55,13 @@ async fn old_finished_tasks_go_with_their_steps_and_audit_rows_and_the_rest_stay
     )
     .await;
     assert_eq!(orphans, 0, "steps and audit rows went with their tasks");
-    // The event stream's markers of transactions with no audit row left went too; every remaining row keeps its.
-    let markers_after = count(&pool, "SELECT count(*) FROM tasker.event_transactions").await;
-    assert!(first.markers > 0 && markers_after == markers_before - first.markers as i64, "{first:?}");
+    // The event stream's placements of transactions with no audit row left went too; every remaining row keeps its.
+    let placements_after = count(&pool, "SELECT count(*) FROM tasker.event_placements").await;
+    assert!(first.placements > 0 && placements_after == placements_before - first.placements as i64, "{first:?}");
     let (unneeded, unmarked) = (
         count(
             &pool,
-            "SELECT count(*) FROM tasker.event_transactions e WHERE e.created_at < now() - interval '1 second'
+            "SELECT count(*) FROM tasker.event_placements e WHERE e.placed_at < now() - interval '1 second'
                AND NOT EXISTS (SELECT 1 FROM tasker.step_transitions st WHERE st.tx = e.tx)
                AND NOT EXISTS (SELECT 1 FROM tasker.task_transitions tt WHERE tt.tx = e.tx)",
         )
@@ -69,7 +69,7 @@ async fn old_finished_tasks_go_with_their_steps_and_audit_rows_and_the_rest_stay
         count(
             &pool,
             "SELECT count(*) FROM (SELECT tx FROM tasker.step_transitions UNION ALL SELECT tx FROM tasker.task_transitions) r
-             WHERE NOT EXISTS (SELECT 1 FROM tasker.event_transactions e WHERE e.tx = r.tx)",
+             WHERE NOT EXISTS (SELECT 1 FROM tasker.event_placements e WHERE e.tx = r.tx)",
         )
         .await,
     );

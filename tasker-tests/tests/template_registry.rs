@@ -148,6 +148,12 @@ async fn a_running_worker_serves_a_namespace_registered_after_it_started_if_it_h
     let done = c.wait_terminal(&task, 15).await;
     assert_eq!(done["state"], "complete", "{done}");
     assert_eq!(common::value(&done, "second"), "16");
+    // The worker's readiness lists the queue it started serving.
+    let (status, ready) = common::request_on(&c.worker_routers[0], "GET", "/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    let queues = ready["checks"]["consumers"]["queues"].as_array().unwrap();
+    assert!(queues.iter().any(|q| q == "worker_registry_live_queue"), "{ready}");
+    assert!(!queues.iter().any(|q| q == "worker_registry_unknown_queue"), "{ready}");
 
     // A namespace whose handler this worker lacks is left alone: its step stays enqueued.
     let orphan = c.create("registry_unknown", "x", json!({})).await;

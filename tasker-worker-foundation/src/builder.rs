@@ -134,6 +134,7 @@ impl WorkerBuilder {
             config: self.config.worker,
             worker_id,
             registry: Arc::new(registry),
+            served: std::sync::Arc::new(std::sync::RwLock::new(queues.clone())),
             queues,
             serve_http: self.serve_http,
             in_flight: InFlight::default(),

@@ -15,11 +15,11 @@ use std::time::Duration;
 struct HealthState {
     pool: PgPool,
     running: Arc<AtomicBool>,
-    queues: Vec<String>,
+    queues: crate::worker::ServedQueues,
 }
 
 /// `/health/live`, `/health/ready` (database reachable and claim loops running) and `/metrics`.
-pub fn router(pool: PgPool, running: Arc<AtomicBool>, queues: Vec<String>) -> Router {
+pub fn router(pool: PgPool, running: Arc<AtomicBool>, queues: crate::worker::ServedQueues) -> Router {
     Router::new()
         .route("/health/live", get(|| async { Json(json!({"status": "alive"})) }))
         .route("/health/ready", get(ready))
@@ -31,11 +31,12 @@ async fn ready(State(s): State<HealthState>) -> impl IntoResponse {
     let database = tasker_shared::db::ping(&s.pool, Duration::from_secs(2)).await;
     let running = s.running.load(Ordering::SeqCst);
     let ok = database.is_ok() && running;
+    let queues: Vec<String> = s.queues.read().map(|q| q.clone()).unwrap_or_default();
     let body = json!({
         "status": if ok { "ready" } else { "unavailable" },
         "checks": {
             "database": match &database { Ok(()) => json!({"status": "up"}), Err(e) => json!({"status": "down", "error": e}) },
-            "consumers": {"status": if running { "up" } else { "down" }, "queues": s.queues},
+            "consumers": {"status": if running { "up" } else { "down" }, "queues": queues},
         }
     });
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))

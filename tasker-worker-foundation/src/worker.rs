@@ -29,6 +29,8 @@ pub struct Worker {
     pub(crate) worker_id: String,
     pub(crate) registry: Arc<HandlerRegistry>,
     pub(crate) queues: Vec<String>,
+    /// The queues read now: `queues`, then those of namespaces registered while running.
+    pub(crate) served: ServedQueues,
     pub(crate) serve_http: bool,
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
@@ -36,6 +38,10 @@ pub struct Worker {
     /// Serve namespaces registered while running (the namespaces were derived, not given).
     pub(crate) watch_namespaces: bool,
 }
+
+/// The queues a worker reads, growing when it starts serving a namespace registered while it runs (what
+/// `/health/ready` lists).
+pub(crate) type ServedQueues = Arc<std::sync::RwLock<Vec<String>>>;
 
 /// Shared by the claim loops and executions of one worker.
 #[derive(Clone)]
@@ -69,7 +75,7 @@ impl Worker {
 
     /// The health and metrics router (`/health/live`, `/health/ready`, `/metrics`).
     pub fn router(&self) -> axum::Router {
-        crate::http::router(self.pool.clone(), self.running.clone(), self.queues.clone())
+        crate::http::router(self.pool.clone(), self.running.clone(), self.served.clone())
     }
 
     /// Run until `shutdown` is cancelled, then shut down gracefully.
@@ -137,7 +143,7 @@ impl Worker {
             loops.push(tokio::spawn(watch_namespaces(
                 self.pool.clone(),
                 rt.clone(),
-                self.queues.clone(),
+                self.served.clone(),
                 wakeup,
                 shutdown.clone(),
             )));
@@ -185,7 +191,7 @@ impl Worker {
 async fn watch_namespaces(
     pool: PgPool,
     rt: Runtime,
-    mut served: Vec<String>,
+    served: ServedQueues,
     wakeup: Wakeup,
     shutdown: CancellationToken,
 ) {
@@ -196,7 +202,7 @@ async fn watch_namespaces(
             Ok(namespaces) => {
                 for namespace in namespaces {
                     let queue = worker_queue(&namespace);
-                    if served.contains(&queue) {
+                    if served.read().map(|s| s.contains(&queue)).unwrap_or(true) {
                         continue;
                     }
                     let started = async {
@@ -212,7 +218,9 @@ async fn watch_namespaces(
                                 queue_wakeup,
                                 shutdown.clone(),
                             )));
-                            served.push(queue);
+                            if let Ok(mut s) = served.write() {
+                                s.push(queue);
+                            }
                         }
                         Err(e) => tracing::warn!(error = %e, %namespace, "cannot serve a new namespace yet; retrying"),
                     }

@@ -17,8 +17,11 @@ use tokio_util::sync::CancellationToken;
 /// While anyone follows, the sequencer also runs this often (claims announce nothing, and a step starting is
 /// an event too); otherwise only when kicked.
 const FOLLOWED_TICK: Duration = Duration::from_millis(100);
-/// Kicks closer together than this coalesce into one sequencer run.
+/// While followed, kicks closer together than this coalesce into one sequencer run.
 const MIN_SPACING: Duration = Duration::from_millis(50);
+/// While nobody follows this server's streams, kicks closer together than this coalesce: placing stays cheap for
+/// the step path (one run a second), and a later follower finds at most a second's worth to place.
+const UNFOLLOWED_SPACING: Duration = Duration::from_secs(1);
 /// Transactions per read of the broadcasting reader.
 const READ_TRANSACTIONS: i64 = 500;
 /// Batches a follower may fall behind before it catches up from the database instead.
@@ -53,6 +56,7 @@ struct Inner {
 struct Signals {
     batches: broadcast::Sender<Arc<EventBatch>>,
     kicked: Notify,
+    first_follower: Notify,
     followers: AtomicUsize,
     stop: CancellationToken,
 }
@@ -90,6 +94,7 @@ impl EventHub {
         let signals = Arc::new(Signals {
             batches,
             kicked: Notify::new(),
+            first_follower: Notify::new(),
             followers: AtomicUsize::new(0),
             stop: CancellationToken::new(),
         });
@@ -123,7 +128,9 @@ impl EventHub {
     /// is missed (a batch overlapping the read is filtered by position).
     pub fn subscribe(&self) -> Subscription {
         let signals = self.inner.signals.clone();
-        signals.followers.fetch_add(1, Ordering::Relaxed);
+        if signals.followers.fetch_add(1, Ordering::Relaxed) == 0 {
+            signals.first_follower.notify_one();
+        }
         metrics::gauge!("tasker_event_followers").increment(1.0);
         let batches = signals.batches.subscribe();
         self.inner.reader.get_or_init(|| {
@@ -161,7 +168,13 @@ async fn run_sequencer(hub: Weak<Inner>, signals: Arc<Signals>) {
             }
         }
         drop(inner);
-        tokio::time::sleep(MIN_SPACING).await;
+        let spacing = if signals.followed() { MIN_SPACING } else { UNFOLLOWED_SPACING };
+        tokio::select! {
+            _ = signals.stop.cancelled() => return,
+            _ = tokio::time::sleep(spacing) => {}
+            // A first follower should not wait out the slow spacing.
+            _ = signals.first_follower.notified() => {}
+        }
     }
 }
 

@@ -8,8 +8,8 @@
 -- $1 after this event id, $2 namespace or NULL, $3 transactions per read
 WITH txs AS (
     SELECT tx, base, min_id, max_id - min_id + 1 AS span
-    FROM tasker.event_transactions
-    WHERE base >= coalesce((SELECT max(base) FROM tasker.event_transactions WHERE base <= $1), 0)
+    FROM tasker.event_placements
+    WHERE base >= coalesce((SELECT max(base) FROM tasker.event_placements WHERE base <= $1), 0)
     ORDER BY base
     LIMIT $3
 ), reached AS (

@@ -1,5 +1,5 @@
 -- The placed events of one task after $2, in id order; rows are found by the task (its audit rows' keys), their
--- ids through their transactions' markers. Every row also carries `position` (the stream's end in the same
+-- ids through their transactions' placements. Every row also carries `position` (the stream's end in the same
 -- snapshot: every event up to it that belongs to the task is here) and `last_task_state` (the task's latest
 -- placed task event, whatever $2 is, so a client resuming after the final event learns that it has ended).
 -- One row with NULL `id` when there are no events after $2.
@@ -10,13 +10,13 @@ WITH events AS (
            st.from_state, st.to_state, st.reason, st.created_at AS at
     FROM tasker.workflow_steps s
     JOIN tasker.step_transitions st ON st.step_uuid = s.step_uuid
-    JOIN tasker.event_transactions t ON t.tx = st.tx AND t.base IS NOT NULL
+    JOIN tasker.event_placements t ON t.tx = st.tx
     WHERE s.task_uuid = $1
     UNION ALL
     SELECT t.base + (t.max_id - t.min_id + 1) * tasker.event_band(false, tt.to_state) + tt.id - t.min_id, 'task', tt.task_uuid, NULL, NULL,
            tt.from_state, tt.to_state, tt.reason, tt.created_at
     FROM tasker.task_transitions tt
-    JOIN tasker.event_transactions t ON t.tx = tt.tx AND t.base IS NOT NULL
+    JOIN tasker.event_placements t ON t.tx = tt.tx
     WHERE tt.task_uuid = $1
 ), head AS (
     SELECT (SELECT next_id - 1 FROM tasker.event_cursor) AS position,

@@ -49,6 +49,8 @@ pub async fn component_pool(pool: &PgPool, size: u32) -> PgPool {
 pub struct TestCluster {
     pub pool: PgPool,
     pub router: axum::Router,
+    /// Each worker's health router (`/health/ready`, …), though the workers serve no HTTP themselves.
+    pub worker_routers: Vec<axum::Router>,
     shutdown: CancellationToken,
     handles: Vec<JoinHandle<()>>,
 }
@@ -76,6 +78,7 @@ impl TestCluster {
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
         let mut router = None;
+        let mut worker_routers = Vec::new();
         for _ in 0..orchestrators {
             let server = OrchestrationServer::new(component_pool(&pool, 6).await, config.clone())
                 .await
@@ -94,17 +97,18 @@ impl TestCluster {
             }
             let worker =
                 builder.pool(component_pool(&pool, 6).await).serve_http(false).build().await.expect("worker builds");
+            worker_routers.push(worker.router());
             let stop = shutdown.clone();
             handles.push(tokio::spawn(async move {
                 worker.run(stop).await.expect("worker runs");
             }));
         }
-        Self { pool, router: router.expect("at least one orchestrator"), shutdown, handles }
+        Self { pool, router: router.expect("at least one orchestrator"), worker_routers, shutdown, handles }
     }
 
     /// A cluster handle around a router whose components the caller runs itself.
     pub fn around(pool: PgPool, router: axum::Router) -> Self {
-        Self { pool, router, shutdown: CancellationToken::new(), handles: Vec::new() }
+        Self { pool, router, worker_routers: Vec::new(), shutdown: CancellationToken::new(), handles: Vec::new() }
     }
 
     pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -175,6 +179,15 @@ impl TestCluster {
             h.await.expect("component stops cleanly");
         }
     }
+}
+
+/// A request without a body on any router; the status and the JSON body (`Null` when not JSON).
+pub async fn request_on(router: &axum::Router, method: &str, path: &str) -> (StatusCode, Value) {
+    let req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// A step of a task view by name.
