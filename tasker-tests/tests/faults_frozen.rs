@@ -113,8 +113,10 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
     let server = start_server("server", &url, &[]).await;
     let a = start_worker("worker-a", &url, &lease).await;
     let b = start_worker("worker-b", &url, &lease).await;
+    // The step runs well past the lease, so its holder's heartbeats (not its report, a single statement that
+    // would just finish once the lock goes) are what meets the held lock, however slow the machine is.
     let task =
-        create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1500})).await;
+        create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 4000})).await;
     let step = wait_claimed(&pool, task, None, 30).await;
     // The holder's lease heartbeat (due long before the report) is a transaction of two statements: it locks and
     // extends the step row, then the message's visibility. Holding the message row makes the second statement
