@@ -41,6 +41,13 @@ impl Cli {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {stdout}"))
     }
 
+    /// A task whose one step sleeps 20 s (created in json mode); its uuid.
+    async fn sleeping_task(&self) -> String {
+        let args =
+            ["task", "create", "test_scenarios/sleepy_single", "--context", r#"{"even_number": 2, "sleep_ms": 20000}"#];
+        self.json(&args, 0).await["task_uuid"].as_str().unwrap().to_string()
+    }
+
     /// Run in table mode and expect `code`; stdout and stderr.
     async fn table(&self, args: &[&str], code: i32) -> (String, String) {
         let mut all = args.to_vec();
@@ -135,19 +142,7 @@ async fn tasks_from_creation_to_failure_retry_resolve_and_cancel(pool: PgPool) {
     assert!(unknown.contains("no step named"), "{unknown}");
 
     // Cancel a sleeping task; cancelling again is a conflict (exit 5, the server's message on stderr).
-    let sleepy = cli
-        .json(
-            &[
-                "task",
-                "create",
-                "test_scenarios/sleepy_single",
-                "--context",
-                r#"{"even_number": 2, "sleep_ms": 20000}"#,
-            ],
-            0,
-        )
-        .await;
-    let sleepy = sleepy["task_uuid"].as_str().unwrap().to_string();
+    let sleepy = cli.sleeping_task().await;
     let (cancelled, _) = cli.table(&["task", "cancel", &sleepy, "--reason", "not needed"], 0).await;
     assert!(cancelled.contains("cancelled") && cancelled.contains("not needed"), "{cancelled}");
     let (_, conflict) = cli.table(&["task", "cancel", &sleepy], 5).await;
@@ -156,19 +151,8 @@ async fn tasks_from_creation_to_failure_retry_resolve_and_cancel(pool: PgPool) {
     let (stdout, stderr, code) = cli.run(&["task", "cancel", &sleepy, "--output", "json"]).await;
     assert_eq!((stdout.as_str(), code), ("", 5), "{stderr}");
     assert!(stderr.contains("409"), "{stderr}");
-    let another = cli
-        .json(
-            &[
-                "task",
-                "create",
-                "test_scenarios/sleepy_single",
-                "--context",
-                r#"{"even_number": 2, "sleep_ms": 20000}"#,
-            ],
-            0,
-        )
-        .await;
-    let cancelled = cli.json(&["task", "cancel", another["task_uuid"].as_str().unwrap()], 0).await;
+    let another = cli.sleeping_task().await;
+    let cancelled = cli.json(&["task", "cancel", &another], 0).await;
     assert_eq!(cancelled["state"], "cancelled");
     cli.json(&["task", "watch", &sleepy, "--timeout", "20s"], 1).await;
 
