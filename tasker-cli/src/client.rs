@@ -97,11 +97,17 @@ impl Client {
 
     /// Follow the event stream at `path`, calling `on_event` for each event until the server ends the stream or
     /// `on_event` returns `false`. A dropped connection is resumed with `Last-Event-ID`.
-    pub async fn follow(&self, path: &str, mut on_event: impl FnMut(StreamEvent) -> bool) -> CliResult<()> {
+    pub async fn follow(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        mut on_event: impl FnMut(StreamEvent) -> bool,
+    ) -> CliResult<()> {
         let mut last_id: Option<String> = None;
         let mut failures = 0u32;
         loop {
-            let mut request = self.http.get(format!("{}{path}", self.base)).header("accept", "text/event-stream");
+            let mut request =
+                self.http.get(format!("{}{path}", self.base)).query(query).header("accept", "text/event-stream");
             if let Some(id) = &last_id {
                 request = request.header("last-event-id", id.as_str());
             }

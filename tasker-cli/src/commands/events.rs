@@ -8,17 +8,12 @@ use serde_json::Value;
 /// Follow `/v1/events` until interrupted.
 pub async fn follow_all(context: &Context, namespace: Option<String>, after: Option<i64>) -> CliResult {
     let mut query = Vec::new();
-    if let Some(ns) = namespace {
-        query.push(format!("namespace={}", super::segment(&ns)));
-    }
-    if let Some(after) = after {
-        query.push(format!("after={after}"));
-    }
-    let path = if query.is_empty() { "/v1/events".to_string() } else { format!("/v1/events?{}", query.join("&")) };
+    query.extend(namespace.map(|ns| ("namespace", ns)));
+    query.extend(after.map(|a| ("after", a.to_string())));
     let output = context.output;
     context
         .client
-        .follow(&path, |event| match output {
+        .follow("/v1/events", &query, |event| match output {
             OutputMode::Json => print_line(&event.data.to_string()),
             OutputMode::Table => print_line(&line(&event.kind, &event.data)),
         })

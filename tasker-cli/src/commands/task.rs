@@ -75,6 +75,7 @@ async fn create(context: &Context, args: CreateArgs) -> CliResult {
     if let Some(at) = &args.run_at {
         body["run_at"] = json!(time(at, chrono::Utc::now())?.to_rfc3339());
     }
+    // A bad --timeout is refused before the task exists, not after.
     if let Some(t) = &args.timeout {
         duration(t)?;
     }
@@ -103,7 +104,7 @@ async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> Cl
     };
     let mut progress = Progress::new(&task, display);
     let events_path = format!("{path}/events");
-    let events = context.client.follow(&events_path, |event| {
+    let events = context.client.follow(&events_path, &[], |event| {
         progress.apply(&event);
         true
     });

@@ -90,7 +90,7 @@ impl Follower<'_> {
                     }
                     let start = self.position;
                     for event in batch.events.iter().filter(|e| e.id > start) {
-                        if self.scope.includes(event) && self.send(event.clone()).await? == Flow::Done {
+                        if self.scope.includes(event) && self.send(event.clone()).await == Flow::Done {
                             return Ok(());
                         }
                     }
@@ -115,7 +115,7 @@ impl Follower<'_> {
                 let ended = read.last_task_state.as_deref().is_some_and(ends_task_stream);
                 for event in read.events {
                     // Only the LAST task event may end the stream: a task retried after `error` goes on.
-                    self.send_unchecked(event).await?;
+                    self.send_unchecked(event).await;
                 }
                 self.position = self.position.max(read.position);
                 Ok(if ended { Flow::Done } else { Flow::More })
@@ -123,7 +123,7 @@ impl Follower<'_> {
             Scope::All { namespace } => loop {
                 let page = read_events(pool, self.position, namespace.as_deref(), CATCH_UP_TRANSACTIONS).await?;
                 for event in page.events {
-                    self.send_unchecked(event).await?;
+                    self.send_unchecked(event).await;
                 }
                 self.position = self.position.max(page.position);
                 if page.at_end {
@@ -134,16 +134,19 @@ impl Follower<'_> {
     }
 
     /// Send a live event; a task's final event ends a task stream.
-    async fn send(&mut self, event: Event) -> Result<Flow> {
+    async fn send(&mut self, event: Event) -> Flow {
         let ends = matches!(self.scope, Scope::Task(_)) && event.ends_task();
-        self.send_unchecked(event).await?;
-        Ok(if ends { Flow::Done } else { Flow::More })
+        self.send_unchecked(event).await;
+        if ends {
+            Flow::Done
+        } else {
+            Flow::More
+        }
     }
 
-    async fn send_unchecked(&mut self, event: Event) -> Result<()> {
+    async fn send_unchecked(&mut self, event: Event) {
         self.position = self.position.max(event.id);
         // A closed channel means the client left; the caller's select ends the follower.
         let _ = self.tx.send(event).await;
-        Ok(())
     }
 }
