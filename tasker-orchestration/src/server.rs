@@ -63,6 +63,11 @@ impl OrchestrationServer {
         self.catalog.clone()
     }
 
+    /// The event stream's hub (what the router's stream endpoints and the result processor share).
+    pub fn events(&self) -> EventHub {
+        self.events.clone()
+    }
+
     /// The task writer (what `POST /v1/tasks` creates tasks through).
     pub fn writer(&self) -> TaskWriter {
         self.writer.clone()
