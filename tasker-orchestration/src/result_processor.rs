@@ -80,7 +80,7 @@ struct TakenMessage {
     step_uuid: Option<Uuid>,
     task_uuid: Option<Uuid>,
     task_state: Option<String>,
-    namespace: Option<String>,
+    queues: Option<Vec<String>>,
     reported: bool,
     attempts: Option<i32>,
     max_attempts: Option<i32>,
@@ -95,7 +95,8 @@ struct SettledRow {
     kind: String,
     id: Uuid,
     state: String,
-    namespace: Option<String>,
+    /// The queue of a `sent` row, the namespace of a `finalized` one.
+    name: Option<String>,
 }
 
 /// A step whose reported outcome awaits orchestration.
@@ -186,8 +187,12 @@ impl ResultProcessor {
             .collect();
         live.sort_unstable();
         live.dedup();
-        let namespaces: Vec<String> =
-            taken.iter().filter_map(|m| m.namespace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let queues: Vec<String> = taken
+            .iter()
+            .flat_map(|m| m.queues.iter().flatten().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
 
         // Decide here; the settle statement applies only what is still awaiting orchestration.
         let mut decided_uuids = Vec::new();
@@ -199,13 +204,13 @@ impl ResultProcessor {
             decided_states.push(state.as_str());
             decided_at.push(at);
         }
-        let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&namespaces))
+        let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&queues))
             .bind(&decided_uuids)
             .bind(&decided_states)
             .bind(&decided_at)
             .bind(&live)
-            .bind(&namespaces)
-            .bind(namespaces.iter().map(|n| notify_channel(&worker_queue(n))).collect::<Vec<_>>())
+            .bind(&queues)
+            .bind(queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -220,10 +225,10 @@ impl ResultProcessor {
                 }
                 "sent" => {
                     summary.enqueued += usize::from(row.state == StepState::Enqueued.as_str());
-                    queues_sent.extend(row.namespace.as_deref().map(worker_queue));
+                    queues_sent.extend(row.name.as_deref().map(worker_queue));
                 }
                 _ => {
-                    let namespace = row.namespace.unwrap_or_default();
+                    let namespace = row.name.unwrap_or_default();
                     metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace, "state" => row.state)
                         .increment(1);
                     summary.finalized_tasks.push(row.id);
@@ -297,23 +302,23 @@ impl ResultProcessor {
     }
 }
 
-/// Settle `tasks` (all of `namespace`, locked by the caller's transaction) with no outcome to apply: enqueue
-/// their ready steps and finalize those that can no longer progress, exactly as a result batch would. Operator
-/// actions call it after changing a step by hand. Returns how many steps were enqueued and the finalized state,
-/// if the task was finalized.
+/// Settle `tasks` (all of `namespace`, their steps going to `queues`, locked by the caller's transaction) with no
+/// outcome to apply: enqueue their ready steps and finalize those that can no longer progress, exactly as a
+/// result batch would. Operator actions call it after changing a step by hand. Returns how many steps were
+/// enqueued and the finalized state, if the task was finalized.
 pub(crate) async fn settle_tasks(
     conn: &mut PgConnection,
     tasks: &[Uuid],
     namespace: &str,
+    queues: &[String],
 ) -> sqlx::Result<(usize, Option<String>)> {
-    let namespaces = [namespace.to_string()];
-    let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&namespaces))
+    let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(queues))
         .bind(Vec::<Uuid>::new())
         .bind(Vec::<String>::new())
         .bind(Vec::<Option<chrono::DateTime<Utc>>>::new())
         .bind(tasks)
-        .bind(&namespaces[..])
-        .bind(vec![notify_channel(&worker_queue(namespace))])
+        .bind(queues)
+        .bind(queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
         .fetch_all(conn)
         .await?;
     let enqueued = rows.iter().filter(|r| r.kind == "sent").count();
@@ -325,18 +330,18 @@ pub(crate) async fn settle_tasks(
     Ok((enqueued, finalized))
 }
 
-/// The settle statement for a batch whose tasks span `namespaces` (sorted): one message-sending CTE per
-/// namespace, so settling stays one statement and a given set of namespaces one prepared statement.
-fn settle_sql(namespaces: &[String]) -> String {
-    let sends: String = namespaces
+/// The settle statement for a batch whose tasks' steps go to `queues` (sorted): one message-sending CTE per
+/// queue, so settling stays one statement and a given set of queues one prepared statement.
+fn settle_sql(queues: &[String]) -> String {
+    let sends: String = queues
         .iter()
         .enumerate()
-        .map(|(i, namespace)| {
+        .map(|(i, queue)| {
             format!(
                 ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
                  jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM routed \
-                 WHERE namespace = ($5::text[])[{}])",
-                queue_table(&worker_queue(namespace)),
+                 WHERE queue = ($5::text[])[{}])",
+                queue_table(&worker_queue(queue)),
                 i + 1
             )
         })

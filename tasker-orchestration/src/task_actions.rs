@@ -32,13 +32,16 @@ pub async fn cancel_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>)
     in_transaction(pool, |tx| {
         let reason = reason.clone();
         Box::pin(async move {
-            let (state, namespace) = lock_task(tx, task_uuid).await?;
-            if !matches!(state, TaskState::StepsInProcess | TaskState::Error) {
-                return Err(conflict(task_uuid, state, "cancelled"));
+            let task = lock_task(tx, task_uuid).await?;
+            if !matches!(task.state, TaskState::StepsInProcess | TaskState::Error) {
+                return Err(conflict(task_uuid, task.state, "cancelled"));
             }
             sqlx::query(include_str!("sql/lock_unfinished_steps.sql")).bind(task_uuid).execute(&mut **tx).await?;
+            let dropped: Vec<String> =
+                (0..task.queues.len()).map(|i| format!("SELECT msg_id FROM dropped_{i}")).collect();
             let sql = include_str!("sql/cancel_task.sql")
-                .replace("{queue_table}", &queue_table(&worker_queue(&namespace)))
+                .replace("{drops}", &drop_messages(&task.queues, "SELECT step_uuid::text FROM cancelled"))
+                .replace("{dropped}", &dropped.join(" UNION ALL "))
                 .replace("{finalized_channel}", TASK_FINALIZED_CHANNEL);
             let (tasks, steps, messages, _announced): (i64, i64, i64, i64) =
                 sqlx::query_as(&sql).bind(task_uuid).bind(&reason).fetch_one(&mut **tx).await?;
@@ -57,15 +60,33 @@ pub async fn retry_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>) 
     in_transaction(pool, |tx| {
         let reason = reason.clone();
         Box::pin(async move {
-            let (state, namespace) = lock_task(tx, task_uuid).await?;
-            if state != TaskState::Error {
-                return Err(conflict(task_uuid, state, "retried (only a task in `error` can be)"));
+            let task = lock_task(tx, task_uuid).await?;
+            if task.state != TaskState::Error {
+                return Err(conflict(task_uuid, task.state, "retried (only a task in `error` can be)"));
             }
-            let queue = worker_queue(&namespace);
-            let sql = include_str!("sql/retry_task.sql")
-                .replace("{queue_table}", &queue_table(&queue))
-                .replace("{queue_channel}", &notify_channel(&queue));
-            let retried: Vec<(Uuid,)> = sqlx::query_as(&sql).bind(task_uuid).bind(&reason).fetch_all(&mut **tx).await?;
+            let sends: String = task
+                .queues
+                .iter()
+                .enumerate()
+                .map(|(i, queue)| {
+                    format!(
+                        ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), \
+                         jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM retried \
+                         WHERE queue = ($4::text[])[{}])",
+                        queue_table(&worker_queue(queue)),
+                        i + 1
+                    )
+                })
+                .collect();
+            let sql = include_str!("sql/retry_task.sql").replace("{sends}", &sends);
+            let retried: Vec<(Uuid,)> = sqlx::query_as(&sql)
+                .bind(task_uuid)
+                .bind(&reason)
+                .bind(&task.namespace)
+                .bind(&task.queues)
+                .bind(task.queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
+                .fetch_all(&mut **tx)
+                .await?;
             if retried.is_empty() {
                 return Err(OrchestrationError::Conflict(format!(
                     "task {task_uuid} has no failed step to retry (resolve or cancel it instead)"
@@ -91,12 +112,12 @@ pub async fn resolve_step(
     in_transaction(pool, |tx| {
         let (reason, result) = (reason.clone(), result.clone());
         Box::pin(async move {
-            let (state, namespace) = lock_task(tx, task_uuid).await?;
-            if !matches!(state, TaskState::StepsInProcess | TaskState::Error) {
-                return Err(conflict(task_uuid, state, "changed (its steps can no longer be resolved)"));
+            let task = lock_task(tx, task_uuid).await?;
+            if !matches!(task.state, TaskState::StepsInProcess | TaskState::Error) {
+                return Err(conflict(task_uuid, task.state, "changed (its steps can no longer be resolved)"));
             }
-            let sql =
-                include_str!("sql/resolve_step.sql").replace("{queue_table}", &queue_table(&worker_queue(&namespace)));
+            let sql = include_str!("sql/resolve_step.sql")
+                .replace("{drops}", &drop_messages(&task.queues, "SELECT step_uuid::text FROM resolved"));
             let (resolved, reopened): (i64, i64) = sqlx::query_as(&sql)
                 .bind(task_uuid)
                 .bind(step_uuid)
@@ -119,8 +140,8 @@ pub async fn resolve_step(
                     )),
                 });
             }
-            if state == TaskState::StepsInProcess || reopened == 1 {
-                settle_tasks(tx, &[task_uuid], &namespace).await?;
+            if task.state == TaskState::StepsInProcess || reopened == 1 {
+                settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues).await?;
             }
             tracing::info!(%task_uuid, %step_uuid, %reason, "step resolved by hand");
             Ok(())
@@ -156,13 +177,38 @@ fn is_retryable(e: &sqlx::Error) -> bool {
     e.as_database_error().and_then(|d| d.code()).is_some_and(|c| matches!(c.as_ref(), "40P01" | "40001"))
 }
 
-/// Lock the task row; its state and namespace. 404 when there is no such task.
-async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<(TaskState, String)> {
-    let row: Option<(String, String)> =
+/// A task locked for an action.
+struct LockedTask {
+    state: TaskState,
+    namespace: String,
+    /// The queues its steps go to (its namespace, unless steps name their own).
+    queues: Vec<String>,
+}
+
+/// Lock the task row; what the action depends on. 404 when there is no such task.
+async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<LockedTask> {
+    let row: Option<(String, String, Vec<String>)> =
         sqlx::query_as(include_str!("sql/lock_task.sql")).bind(task_uuid).fetch_optional(conn).await?;
-    let (state, namespace) = row.ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
+    let (state, namespace, queues) = row.ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
     let state = state.parse().map_err(|_| OrchestrationError::Conflict(format!("task {task_uuid} is `{state}`")))?;
-    Ok((state, namespace))
+    Ok(LockedTask { state, namespace, queues })
+}
+
+/// One CTE `dropped_<i>` per queue of `queues`, deleting the messages there of the steps `step_uuids` (a query
+/// of step uuids as text). A message a claimer holds right now is skipped: that claimer finds the step changed
+/// and deletes it itself.
+fn drop_messages(queues: &[String], step_uuids: &str) -> String {
+    queues
+        .iter()
+        .enumerate()
+        .map(|(i, queue)| {
+            let table = queue_table(&worker_queue(queue));
+            format!(
+                ", dropped_{i} AS (DELETE FROM {table} m WHERE m.msg_id IN (SELECT q.msg_id FROM {table} q \
+                 WHERE q.message->>'step_uuid' IN ({step_uuids}) FOR UPDATE SKIP LOCKED) RETURNING m.msg_id)"
+            )
+        })
+        .collect()
 }
 
 fn conflict(task_uuid: Uuid, state: TaskState, action: &str) -> OrchestrationError {

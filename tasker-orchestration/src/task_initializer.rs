@@ -82,7 +82,8 @@ pub async fn create_task(
         let state = if step.depends_on.is_empty() { StepState::Enqueued } else { StepState::Pending };
         if step.depends_on.is_empty() {
             let message = StepMessage { task_uuid, step_uuid };
-            root_messages.push(serde_json::to_value(message).map_err(tasker_shared::TaskerError::from)?);
+            let body = serde_json::to_value(message).map_err(tasker_shared::TaskerError::from)?;
+            root_messages.push((body, worker_queue(template.queue_of(step))));
         }
         let parents: Vec<String> = step.depends_on.iter().map(|d| step_uuids[d.as_str()].to_string()).collect();
         steps.push(NewStep {
@@ -97,6 +98,7 @@ pub async fn create_task(
             timeout_seconds: step.timeout_seconds.unwrap_or(defaults.default_timeout_seconds) as i32,
             config: step.config.clone().unwrap_or_else(empty_object),
             depends_on: format!("{{{}}}", parents.join(",")),
+            queue: step.queue.clone().filter(|q| q != &template.namespace),
         });
     }
     let new_task = NewTask {
@@ -113,7 +115,7 @@ pub async fn create_task(
         tags: serde_json::json!(request.tags.clone().unwrap_or_default()),
         initiator: request.initiator.clone(),
         steps,
-        queue: worker_queue(&template.namespace),
+        queues: compiled.queues.clone(),
         root_messages,
     };
     let steps = new_task
@@ -123,6 +125,7 @@ pub async fn create_task(
             step_uuid: s.step_uuid,
             name: s.name.clone(),
             handler: s.handler.clone(),
+            queue: s.queue.clone().unwrap_or_else(|| template.namespace.clone()),
             state: s.state.clone(),
             attempts: 0,
             max_attempts: s.max_attempts,

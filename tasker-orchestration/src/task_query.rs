@@ -49,6 +49,8 @@ pub struct StepView {
     pub name: String,
     /// Handler name.
     pub handler: String,
+    /// The queue its messages go to (its template `queue`, or the namespace).
+    pub queue: String,
     /// Step state.
     pub state: String,
     /// Attempts started so far.
@@ -84,7 +86,8 @@ pub async fn get_task(pool: &PgPool, task_uuid: Uuid) -> Result<TaskView> {
 /// The steps of a task, in dependency order.
 pub async fn get_steps(pool: &PgPool, task_uuid: Uuid) -> Result<Vec<StepView>> {
     Ok(sqlx::query_as(
-        "SELECT s.step_uuid, s.name, s.handler, s.state, s.attempts, s.max_attempts, s.results AS result, s.error,
+        "SELECT s.step_uuid, s.name, s.handler,
+                COALESCE(s.queue, (SELECT t.namespace FROM tasker.tasks t WHERE t.task_uuid = $1)) AS queue, s.state, s.attempts, s.max_attempts, s.results AS result, s.error,
                 s.completed_at, op.reason
          FROM tasker.workflow_steps s
          LEFT JOIN LATERAL (

@@ -37,6 +37,8 @@ pub struct NewStep {
     pub config: Value,
     /// The parents' uuids as a PostgreSQL array literal (`{}` for a root step).
     pub depends_on: String,
+    /// The step's queue when it is not the namespace.
+    pub queue: Option<String>,
 }
 
 /// A validated task, ready to insert: its row, its steps, and the messages of its root steps.
@@ -55,10 +57,10 @@ pub struct NewTask {
     pub tags: Value,
     pub initiator: Option<String>,
     pub steps: Vec<NewStep>,
-    /// The queue the root steps' messages go to.
-    pub queue: String,
-    /// The root steps' message bodies.
-    pub root_messages: Vec<Value>,
+    /// Every queue of the task's steps when one is not the namespace (`tasks.queues`).
+    pub queues: Option<Vec<String>>,
+    /// The root steps' message bodies, each with its pgmq queue.
+    pub root_messages: Vec<(Value, String)>,
 }
 
 /// When the task was created; `None` when its idempotency key was already taken.
@@ -136,7 +138,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 /// Insert `tasks` in one statement; returns the created ones with their creation time.
 async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateTime<Utc>>> {
-    let queues = index_queues(tasks.iter().map(|t| t.queue.as_str()));
+    let queues = index_queues(tasks.iter().flat_map(|t| t.root_messages.iter().map(|(_, q)| q.as_str())));
     let sends: String = queues
         .iter()
         .map(|(queue, ix)| {
@@ -151,7 +153,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
 
     let steps: Vec<(Uuid, &NewStep)> = tasks.iter().flat_map(|t| t.steps.iter().map(|s| (t.task_uuid, s))).collect();
     let roots: Vec<(Uuid, &Value, i32)> =
-        tasks.iter().flat_map(|t| t.root_messages.iter().map(|m| (t.task_uuid, m, queues[t.queue.as_str()]))).collect();
+        tasks.iter().flat_map(|t| t.root_messages.iter().map(|(m, q)| (t.task_uuid, m, queues[q.as_str()]))).collect();
     let created: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(&sql)
         .bind(tasks.iter().map(|t| t.task_uuid).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.template_id).collect::<Vec<_>>())
@@ -165,6 +167,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(tasks.iter().map(|t| t.correlation_id.as_deref()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.tags.clone()).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.initiator.as_deref()).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.queues.as_ref().map(|q| format!("{{{}}}", q.join(",")))).collect::<Vec<_>>())
         .bind(steps.iter().map(|(t, _)| *t).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.step_uuid).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.name.as_str()).collect::<Vec<_>>())
@@ -177,6 +180,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(steps.iter().map(|(_, s)| s.timeout_seconds).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.config.clone()).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.depends_on.as_str()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.queue.as_deref()).collect::<Vec<_>>())
         .bind(roots.iter().map(|(t, _, _)| *t).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, m, _)| (*m).clone()).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())

@@ -15,6 +15,8 @@ pub struct CompiledTemplate {
     pub template_id: i64,
     /// The template.
     pub template: TaskTemplate,
+    /// Every queue of the template's steps (sorted) when one of them is not the namespace; `None` otherwise.
+    pub queues: Option<Vec<String>>,
     validator: Option<jsonschema::Validator>,
 }
 
@@ -29,7 +31,9 @@ impl CompiledTemplate {
             }
             None => None,
         };
-        Ok(Self { template_id, template, validator })
+        let queues = template.queues();
+        let queues = (queues != [template.namespace.as_str()]).then(|| queues.into_iter().map(String::from).collect());
+        Ok(Self { template_id, template, queues, validator })
     }
 
     /// Check `context` against the input schema; the error names the first offending field.
@@ -92,10 +96,13 @@ impl TemplateCatalog {
         &self.pool
     }
 
-    /// Make sure `namespace` and its worker queue exist.
-    pub async fn prepare_namespace(&self, namespace: &str) -> Result<()> {
+    /// Make sure `template`'s namespace and the queues of its steps exist.
+    pub async fn prepare_queues(&self, template: &TaskTemplate) -> Result<()> {
+        for queue in template.queues() {
+            ensure_queue(&self.pool, &worker_queue(queue)).await?;
+        }
+        let namespace = &template.namespace;
         let queue = worker_queue(namespace);
-        ensure_queue(&self.pool, &queue).await?;
         sqlx::query("INSERT INTO tasker.namespaces (name, queue_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(namespace)
             .bind(&queue)
@@ -113,7 +120,7 @@ impl TemplateCatalog {
     /// Register (or update) a template file's template and create its namespace queue. Re-registering an
     /// unchanged template writes nothing.
     pub async fn register(&self, template: TaskTemplate) -> Result<Arc<CompiledTemplate>> {
-        self.prepare_namespace(&template.namespace).await?;
+        self.prepare_queues(&template).await?;
         let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
         let template_id: i64 = sqlx::query_scalar(include_str!("sql/register_template.sql"))
             .bind(&template.namespace)

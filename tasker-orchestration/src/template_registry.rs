@@ -38,7 +38,7 @@ pub struct TemplateVersion {
 
 /// Register `template` as a new, immutable version (see the module docs).
 pub async fn add_template(catalog: &TemplateCatalog, template: TaskTemplate) -> Result<Registered> {
-    catalog.prepare_namespace(&template.namespace).await?;
+    catalog.prepare_queues(&template).await?;
     let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
     let sql = include_str!("sql/add_template.sql").replace("{templates_channel}", &notify_channel(TEMPLATES_TOPIC));
     let row: Option<(bool, bool)> = sqlx::query_as(&sql)

@@ -40,7 +40,7 @@ async fn template_task(pool: &PgPool, server: &OrchestrationServer) -> NewTask {
         tags: json!([]),
         initiator: None,
         steps: Vec::new(),
-        queue: tasker_shared::messaging::worker_queue("linear_workflow"),
+        queues: None,
         root_messages: Vec::new(),
     }
 }

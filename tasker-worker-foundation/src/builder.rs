@@ -1,5 +1,5 @@
-//! Building a worker: handlers by name, the namespaces to serve (derived from the templates whose handlers
-//! are all registered, unless given), and the database.
+//! Building a worker: handlers by name, the queues to serve (derived from the templates: each queue whose
+//! every routed step has its handler here, unless given), and the database.
 
 use crate::handler::StepHandler;
 use crate::in_flight::InFlight;
@@ -12,21 +12,21 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tasker_shared::config::TaskerConfig;
 use tasker_shared::messaging::{ensure_queue, worker_queue};
-use tasker_shared::template::load_dir;
+use tasker_shared::template::{load_dir, QueueRoutes};
 
 /// Builds a [`Worker`].
 pub struct WorkerBuilder {
     config: TaskerConfig,
     pool: Option<PgPool>,
     handlers: Vec<(String, Arc<dyn StepHandler>)>,
-    namespaces: Option<Vec<String>>,
+    queues: Option<Vec<String>>,
     serve_http: bool,
 }
 
 impl WorkerBuilder {
     /// Start from a configuration (see `TaskerConfig::load`).
     pub fn new(config: TaskerConfig) -> Self {
-        Self { config, pool: None, handlers: Vec::new(), namespaces: None, serve_http: true }
+        Self { config, pool: None, handlers: Vec::new(), queues: None, serve_http: true }
     }
 
     /// Register `handler` under `name` (the `handler:` of template steps).
@@ -46,10 +46,18 @@ impl WorkerBuilder {
         self
     }
 
-    /// Serve exactly these namespaces instead of deriving them from the templates.
-    pub fn namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, namespaces: I) -> Self {
-        self.namespaces = Some(namespaces.into_iter().map(Into::into).collect());
+    /// Serve exactly these queues (as templates name them: a step's `queue`, or its namespace) instead of
+    /// deriving them from the templates. `build` fails if a template routes a step to one of them whose handler
+    /// is not registered here.
+    pub fn queues<I: IntoIterator<Item = S>, S: Into<String>>(mut self, queues: I) -> Self {
+        self.queues = Some(queues.into_iter().map(Into::into).collect());
         self
+    }
+
+    /// The same as [`WorkerBuilder::queues`]: a namespace's queue is named after it (its steps go there unless
+    /// they name their own queue).
+    pub fn namespaces<I: IntoIterator<Item = S>, S: Into<String>>(self, namespaces: I) -> Self {
+        self.queues(namespaces)
     }
 
     /// Whether `run` serves the health endpoints on `worker.bind` (default true).
@@ -70,45 +78,45 @@ impl WorkerBuilder {
         for error in &report.errors {
             tracing::error!(%error, "skipping invalid template");
         }
-        // Every step whose handler is not registered here, as (namespace, template, field, handler).
-        let unhandled: Vec<(String, String, String, String)> = report
-            .templates
-            .iter()
-            .flat_map(|t| {
-                t.steps
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !registry.contains(&s.handler))
-                    .map(|(i, s)| (t.namespace.clone(), t.key(), format!("steps[{i}].handler"), s.handler.clone()))
-            })
-            .collect();
-        let derived = self.namespaces.is_none();
-        let namespaces: BTreeSet<String> = match self.namespaces {
-            Some(ns) => {
-                let ns: BTreeSet<String> = ns.into_iter().collect();
-                // Serving a namespace means taking every message in it: a template there whose handler is
-                // missing would fail its steps at run time, so it fails the start instead.
-                if let Some((_, template, field, handler)) = unhandled.iter().find(|(n, ..)| ns.contains(n)) {
-                    return Err(WorkerError::UnknownHandler {
-                        template: template.clone(),
-                        field: field.clone(),
-                        handler: handler.clone(),
-                    });
+        let routes = QueueRoutes::of(&report.templates);
+        let derived = self.queues.is_none();
+        let queues: BTreeSet<String> = match self.queues {
+            Some(queues) => {
+                let queues: BTreeSet<String> = queues.into_iter().collect();
+                // Serving a queue means taking every message in it: a step routed there whose handler is missing
+                // would fail at run time, so it fails the start instead.
+                for queue in &queues {
+                    if let Some(missing) = routes.missing(queue, |h| registry.contains(h)) {
+                        return Err(WorkerError::UnknownHandler {
+                            queue: queue.clone(),
+                            template: missing.template.clone(),
+                            field: missing.field.clone(),
+                            handler: missing.handler.clone(),
+                        });
+                    }
+                    tracing::info!(%queue, "serving a queue given explicitly");
                 }
-                ns
+                queues
             }
             None => {
-                // A namespace is served only when every one of its templates is fully handled here.
-                let all: BTreeSet<&str> = report.templates.iter().map(|t| t.namespace.as_str()).collect();
-                let served: BTreeSet<String> =
-                    all.into_iter().filter(|ns| !unhandled.iter().any(|(n, ..)| n == ns)).map(str::to_string).collect();
-                for (namespace, template, field, handler) in unhandled.iter().filter(|(n, ..)| !served.contains(n)) {
-                    tracing::debug!(%namespace, %template, %field, %handler, "handler not registered here; namespace not served");
+                // A queue is served only when every step that any template routes there is handled here.
+                let servable = routes.servable(|h| registry.contains(h));
+                for (queue, handlers) in &servable.served {
+                    tracing::info!(%queue, handlers = %handlers.join(", "), "serving queue: every step routed here has its handler");
                 }
-                served
+                for (queue, missing) in &servable.skipped {
+                    tracing::info!(
+                        %queue,
+                        template = %missing.template,
+                        field = %missing.field,
+                        handler = %missing.handler,
+                        "not serving queue: a step routed here names a handler not registered in this worker"
+                    );
+                }
+                servable.served.into_keys().collect()
             }
         };
-        if namespaces.is_empty() {
+        if queues.is_empty() {
             return Err(WorkerError::NothingToServe {
                 path: self.config.templates.path.display().to_string(),
                 handlers: registry.names().join(", "),
@@ -119,7 +127,7 @@ impl WorkerBuilder {
             None => tasker_shared::db::connect(&self.config.database).await?,
         };
         tasker_shared::db::prepare(&pool).await?;
-        let queues: Vec<String> = namespaces.iter().map(|ns| worker_queue(ns)).collect();
+        let queues: Vec<String> = queues.iter().map(|q| worker_queue(q)).collect();
         for queue in &queues {
             ensure_queue(&pool, queue).await?;
         }
@@ -138,7 +146,7 @@ impl WorkerBuilder {
             queues,
             serve_http: self.serve_http,
             in_flight: InFlight::default(),
-            watch_namespaces: derived,
+            watch_templates: derived,
             running: Arc::new(AtomicBool::new(false)),
             durable: self.config.database.synchronous_step_commits,
         })

@@ -19,8 +19,8 @@ pub struct EmbeddedOptions {
     pub database_url: Option<String>,
     /// Overrides the configured template directory.
     pub template_path: Option<PathBuf>,
-    /// Serve exactly these namespaces instead of deriving them from the templates.
-    pub namespaces: Option<Vec<String>>,
+    /// Serve exactly these queues instead of deriving them from the templates (see `WorkerBuilder::queues`).
+    pub queues: Option<Vec<String>>,
     /// Serve `/health` and `/metrics` on this address; `None` (the default) serves no HTTP.
     pub bind: Option<String>,
     /// Most steps handed to the host at once (the worker's concurrency).
@@ -67,8 +67,8 @@ impl EmbeddedWorker {
         for name in handler_names {
             builder = builder.register_arc(name.clone(), bridge.handler());
         }
-        if let Some(ns) = options.namespaces {
-            builder = builder.namespaces(ns);
+        if let Some(queues) = options.queues {
+            builder = builder.queues(queues);
         }
         let worker = runtime.block_on(builder.build())?;
         let queues = worker.queues().to_vec();

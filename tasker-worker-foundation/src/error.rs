@@ -10,9 +10,11 @@ pub enum WorkerError {
     /// Two handlers were registered under one name.
     #[error("handler `{0}` is registered twice")]
     DuplicateHandler(String),
-    /// A template in a namespace this worker must serve uses a handler it does not have.
-    #[error("template {template}, field `{field}`: handler `{handler}` is not registered in this worker")]
+    /// A template routes a step to a queue this worker must serve, with a handler it does not have.
+    #[error("queue `{queue}` cannot be served: template {template}, field `{field}`: handler `{handler}` is not registered in this worker")]
     UnknownHandler {
+        /// The queue given to serve.
+        queue: String,
         /// `namespace/name@version`.
         template: String,
         /// The step field naming the handler (`steps[2].handler`).
@@ -20,8 +22,8 @@ pub enum WorkerError {
         /// The missing handler name.
         handler: String,
     },
-    /// The worker would serve no namespace.
-    #[error("no namespace to serve: no template under {path} has all its handlers registered (handlers: {handlers})")]
+    /// The worker would serve no queue.
+    #[error("no queue to serve: no template under {path} routes steps only with handlers registered here to any queue (handlers: {handlers})")]
     NothingToServe {
         /// Where templates were looked for.
         path: String,

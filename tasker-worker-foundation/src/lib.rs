@@ -1,6 +1,6 @@
 //! # tasker-worker-foundation
 //!
-//! Everything a Tasker worker needs except its handlers: it reads step messages from the namespace queues
+//! Everything a Tasker worker needs except its handlers: it reads step messages from its queues
 //! (event-driven with a fallback poll), claims each step under a lease with a claim token, runs the
 //! registered [`StepHandler`] with a timeout, keeps leases alive while handlers run, and reports outcomes in
 //! batches — each report one transaction that writes the result only if the claim still holds.
@@ -30,7 +30,7 @@ pub mod handler;
 pub mod heartbeat;
 pub mod http;
 pub mod in_flight;
-pub mod namespace_watcher;
+pub mod queue_watcher;
 pub mod registry;
 pub mod step_claimer;
 pub mod step_reporter;

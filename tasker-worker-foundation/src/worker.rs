@@ -5,7 +5,7 @@
 use crate::handler::{StepContext, StepError};
 use crate::heartbeat::{release, run_heartbeat};
 use crate::in_flight::InFlight;
-use crate::namespace_watcher;
+use crate::queue_watcher;
 use crate::registry::HandlerRegistry;
 use crate::step_claimer::{claim_batch, ClaimedStep};
 use crate::step_reporter::{run_reporter, Completion};
@@ -29,18 +29,18 @@ pub struct Worker {
     pub(crate) worker_id: String,
     pub(crate) registry: Arc<HandlerRegistry>,
     pub(crate) queues: Vec<String>,
-    /// The queues read now: `queues`, then those of namespaces registered while running.
+    /// The queues read now: `queues`, then those named by templates registered while running.
     pub(crate) served: ServedQueues,
     pub(crate) serve_http: bool,
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
     pub(crate) durable: bool,
-    /// Serve namespaces registered while running (the namespaces were derived, not given).
-    pub(crate) watch_namespaces: bool,
+    /// Serve queues named by templates registered while running (the queues were derived, not given).
+    pub(crate) watch_templates: bool,
 }
 
-/// The queues a worker reads, growing when it starts serving a namespace registered while it runs (what
-/// `/health/ready` lists).
+/// The queues a worker reads, growing when it starts serving a queue named by a template registered while it
+/// runs (what `/health/ready` lists).
 pub(crate) type ServedQueues = Arc<std::sync::RwLock<Vec<String>>>;
 
 /// Shared by the claim loops and executions of one worker.
@@ -121,7 +121,7 @@ impl Worker {
         };
         // One listening connection for every queue, and for template registrations when watching for them.
         let mut topics = self.queues.clone();
-        if self.watch_namespaces {
+        if self.watch_templates {
             topics.push(TEMPLATES_TOPIC.to_string());
         }
         let mut wakeups = Wakeup::start_many(
@@ -132,7 +132,7 @@ impl Worker {
             shutdown.clone(),
         )
         .await?;
-        let templates_wakeup = if self.watch_namespaces { wakeups.pop() } else { None };
+        let templates_wakeup = if self.watch_templates { wakeups.pop() } else { None };
         let mut loops: Vec<_> = self
             .queues
             .iter()
@@ -140,7 +140,7 @@ impl Worker {
             .map(|(queue, wakeup)| tokio::spawn(claim_loop(rt.clone(), queue.clone(), wakeup, shutdown.clone())))
             .collect();
         if let Some(wakeup) = templates_wakeup {
-            loops.push(tokio::spawn(watch_namespaces(
+            loops.push(tokio::spawn(watch_templates(
                 self.pool.clone(),
                 rt.clone(),
                 self.served.clone(),
@@ -185,23 +185,17 @@ impl Worker {
     }
 }
 
-/// Serve each namespace registered while the worker runs as soon as it is fully handled here (see
-/// `namespace_watcher`): a claim loop of its own, like those started with the worker (each such namespace has a
+/// Serve each queue named by a template registered while the worker runs as soon as it is fully handled here
+/// (see `queue_watcher`): a claim loop of its own, like those started with the worker (each such queue has a
 /// listening connection of its own). Returns at shutdown, after the loops it started.
-async fn watch_namespaces(
-    pool: PgPool,
-    rt: Runtime,
-    served: ServedQueues,
-    wakeup: Wakeup,
-    shutdown: CancellationToken,
-) {
+async fn watch_templates(pool: PgPool, rt: Runtime, served: ServedQueues, wakeup: Wakeup, shutdown: CancellationToken) {
     let poll = Duration::from_millis(rt.config.poll_interval_ms);
     let mut loops = Vec::new();
     while !shutdown.is_cancelled() {
-        match namespace_watcher::servable_namespaces(&pool, &rt.registry).await {
-            Ok(namespaces) => {
-                for namespace in namespaces {
-                    let queue = worker_queue(&namespace);
+        match queue_watcher::servable_queues(&pool, &rt.registry).await {
+            Ok(servable) => {
+                for name in servable.served.into_keys() {
+                    let queue = worker_queue(&name);
                     if served.read().map(|s| s.contains(&queue)).unwrap_or(true) {
                         continue;
                     }
@@ -211,7 +205,7 @@ async fn watch_namespaces(
                     };
                     match started.await {
                         Ok(queue_wakeup) => {
-                            tracing::info!(%namespace, %queue, "serving a namespace registered while running");
+                            tracing::info!(queue = %name, "serving a queue named by a template registered while running");
                             loops.push(tokio::spawn(claim_loop(
                                 rt.clone(),
                                 queue.clone(),
@@ -222,7 +216,7 @@ async fn watch_namespaces(
                                 s.push(queue);
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, %namespace, "cannot serve a new namespace yet; retrying"),
+                        Err(e) => tracing::warn!(error = %e, queue = %name, "cannot serve a new queue yet; retrying"),
                     }
                 }
             }

@@ -29,6 +29,7 @@ pub fn catalog() -> Vec<(&'static str, Arc<dyn StepHandler>)> {
         ("bench.sleep", Arc::new(noop::Sleep)),
         ("test_scenarios.panic_once", Arc::new(chaos::PanicOnce)),
         ("test_scenarios.hang", Arc::new(chaos::Hang)),
+        ("polyglot.receipt", Arc::new(polyglot::Receipt)),
     ]
 }
 

@@ -124,6 +124,12 @@ def noop(ctx: StepContext) -> Dict[str, bool]:
     return {"ok": True}
 
 
+def polyglot_subtotal(ctx: StepContext) -> Dict[str, Any]:
+    """The Python step of polyglot/priced_order (queue ``polyglot_py``); Ruby and Rust steps follow."""
+    subtotal = int(ctx.task_context["unit_cents"]) * int(ctx.task_context["quantity"])
+    return {"subtotal_cents": subtotal, "languages": ["python"]}
+
+
 CATALOG: Dict[str, Any] = {
     "linear_workflow_py.square": Square,
     "tree_workflow_py.square": Square,
@@ -136,6 +142,7 @@ CATALOG: Dict[str, Any] = {
     "retry_workflow_py.always_failing": AlwaysFailing,
     "error_workflow_py.permanent_failure": PermanentFailure,
     "bench_py.noop": noop,
+    "polyglot.subtotal": polyglot_subtotal,
 }
 
 

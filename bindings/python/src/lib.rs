@@ -22,17 +22,17 @@ impl NativeWorker {
     /// Start a worker serving `handler_names`; raises `RuntimeError` if it cannot (nothing to serve,
     /// database unreachable, duplicate names).
     #[new]
-    #[pyo3(signature = (handler_names, database_url=None, template_path=None, namespaces=None, concurrency=None, bind=None))]
+    #[pyo3(signature = (handler_names, database_url=None, template_path=None, queues=None, concurrency=None, bind=None))]
     fn new(
         py: Python<'_>,
         handler_names: Vec<String>,
         database_url: Option<String>,
         template_path: Option<PathBuf>,
-        namespaces: Option<Vec<String>>,
+        queues: Option<Vec<String>>,
         concurrency: Option<u32>,
         bind: Option<String>,
     ) -> PyResult<Self> {
-        let options = EmbeddedOptions { database_url, template_path, namespaces, bind, max_concurrency: concurrency };
+        let options = EmbeddedOptions { database_url, template_path, queues, bind, max_concurrency: concurrency };
         let inner = py
             .detach(|| EmbeddedWorker::start(&handler_names, options))
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;

@@ -135,6 +135,16 @@ module TaskerExamples
     end
   end
 
+  # The Ruby step of polyglot/priced_order (queue `polyglot_rb`): 8% tax on the Python step's subtotal,
+  # rounded half up to the cent; the Rust step writes the receipt.
+  class PolyglotTax < Tasker::StepHandler
+    def call(ctx)
+      subtotal = ctx.dependency_result("subtotal").fetch("subtotal_cents")
+      languages = ctx.dependency_result("subtotal").fetch("languages")
+      success(subtotal_cents: subtotal, tax_cents: ((subtotal * 8) + 50) / 100, languages: languages + ["ruby"])
+    end
+  end
+
   # Every handler of the Ruby catalog, by registered name.
   def self.catalog
     {
@@ -147,6 +157,7 @@ module TaskerExamples
       "order_fulfillment_rb.process_payment" => Order::ProcessPayment,
       "order_fulfillment_rb.ship_order" => Order::ShipOrder,
       "retry_workflow_rb.flaky" => FlakyHandler,
+      "polyglot.tax" => PolyglotTax,
       # Lambdas work as handlers too. retry_after overrides the template's backoff.
       "retry_workflow_rb.always_failing" => lambda do |ctx|
         raise Tasker::RetryableError.new("attempt #{ctx.attempt} failed, as it always does", retry_after: 0.05)

@@ -6,7 +6,8 @@
 -- cancelled and deletes it itself). A result message already sent for a cancelled step is taken later as a
 -- duplicate. The caller has locked the unfinished steps first (lock_unfinished_steps.sql), so this statement's
 -- snapshot shows each of them as it is now.
--- {queue_table}: the task's namespace queue; {finalized_channel}: announces the terminal state.
+-- {drops}: one CTE `dropped_<i>` per queue of the task, deleting the cancelled steps' messages there
+-- (task_actions.rs, `drop_messages`), {dropped} their union; {finalized_channel}: announces the terminal state.
 -- $1 task_uuid, $2 reason
 WITH task AS (
     UPDATE tasker.tasks t
@@ -32,12 +33,8 @@ WITH task AS (
 ), step_audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, from_state, 'cancelled', $2 FROM cancelled
-), dropped AS (
-    DELETE FROM {queue_table} m
-    WHERE m.msg_id IN (SELECT q.msg_id FROM {queue_table} q
-                       WHERE q.message->>'step_uuid' IN (SELECT step_uuid::text FROM cancelled)
-                       FOR UPDATE SKIP LOCKED)
-    RETURNING m.msg_id
+){drops}, dropped AS (
+    {dropped}
 ), announced AS (
     SELECT count(pg_notify('{finalized_channel}', task_uuid::text)) AS n FROM task
 )

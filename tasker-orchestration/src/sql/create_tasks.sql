@@ -4,16 +4,21 @@
 -- template (by an earlier task, or by an earlier task of this same batch) is not inserted, and neither is
 -- anything that hangs on it: the statement returns only the tasks it created.
 -- Tasks: $1 task_uuid, $2 template_id, $3 namespace, $4 name, $5 version, $6 state, $7 context, $8 priority,
---        $9 idempotency_key, $10 correlation_id, $11 tags, $12 initiator (one element per task)
--- Steps: $13 task_uuid, $14 step_uuid, $15 name, $16 handler, $17 position, $18 state, $19 max_attempts,
---        $20 backoff base ms, $21 backoff max ms, $22 timeout seconds, $23 config, $24 depends_on (array literal)
--- Root step messages: $25 task_uuid, $26 body, $27 queue index (into `{sends}`); $28 each queue's NOTIFY channel
+--        $9 idempotency_key, $10 correlation_id, $11 tags, $12 initiator, $13 queues (array literal or NULL)
+--        (one element per task)
+-- Steps: $14 task_uuid, $15 step_uuid, $16 name, $17 handler, $18 position, $19 state, $20 max_attempts,
+--        $21 backoff base ms, $22 backoff max ms, $23 timeout seconds, $24 config, $25 depends_on (array literal),
+--        $26 queue (NULL: the namespace)
+-- Root step messages: $27 task_uuid, $28 body, $29 queue index (into `{sends}`); $30 each queue's NOTIFY channel
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
-                              idempotency_key, correlation_id, tags, initiator)
-    SELECT *
+                              idempotency_key, correlation_id, tags, initiator, queues)
+    SELECT t.task_uuid, t.template_id, t.namespace, t.name, t.version, t.state, t.context, t.priority,
+           t.idempotency_key, t.correlation_id, t.tags, t.initiator, t.queues::text[]
     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int[],
-                $9::text[], $10::text[], $11::jsonb[], $12::text[])
+                $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[])
+         AS t(task_uuid, template_id, namespace, name, version, state, context, priority, idempotency_key,
+              correlation_id, tags, initiator, queues)
     ON CONFLICT (template_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING task_uuid, state, created_at
 ), task_audit AS (
@@ -21,13 +26,13 @@ WITH task AS (
     SELECT task_uuid, 'pending', state, 'task created' FROM task
 ), steps AS (
     INSERT INTO tasker.workflow_steps (step_uuid, task_uuid, name, handler, position, state, max_attempts,
-                                       backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on)
+                                       backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on, queue)
     SELECT s.step_uuid, s.task_uuid, s.name, s.handler, s.position, s.state, s.max_attempts, s.base_ms, s.max_ms,
-           s.timeout_seconds, s.config, s.depends_on::uuid[]
-    FROM unnest($13::uuid[], $14::uuid[], $15::text[], $16::text[], $17::int[], $18::text[], $19::int[],
-                $20::int[], $21::int[], $22::int[], $23::jsonb[], $24::text[])
+           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue
+    FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[], $18::int[], $19::text[], $20::int[],
+                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[])
          AS s(task_uuid, step_uuid, name, handler, position, state, max_attempts, base_ms, max_ms, timeout_seconds,
-              config, depends_on)
+              config, depends_on, queue)
     WHERE s.task_uuid IN (SELECT task_uuid FROM task)
     RETURNING step_uuid, task_uuid, state
 ), step_audit AS (
@@ -35,11 +40,11 @@ WITH task AS (
     SELECT step_uuid, task_uuid, 'pending', state, 'root step' FROM steps WHERE state = 'enqueued'
 ), roots AS (
     SELECT m.body, m.queue_ix
-    FROM unnest($25::uuid[], $26::jsonb[], $27::int[]) AS m(task_uuid, body, queue_ix)
+    FROM unnest($27::uuid[], $28::jsonb[], $29::int[]) AS m(task_uuid, body, queue_ix)
     WHERE m.task_uuid IN (SELECT task_uuid FROM task)
 ){sends}, announced AS (
     -- Wakes the workers of every queue that got a root message; PostgreSQL delivers it at commit.
-    SELECT count(pg_notify(($28::text[])[queue_ix + 1], '')) AS n FROM (SELECT DISTINCT queue_ix FROM roots) r
+    SELECT count(pg_notify(($30::text[])[queue_ix + 1], '')) AS n FROM (SELECT DISTINCT queue_ix FROM roots) r
 )
 SELECT task_uuid, created_at FROM task
 UNION ALL

@@ -4,7 +4,7 @@
 -- `error` returns to `steps_in_process` when no other step of it is failing; the caller then settles the task
 -- (settle_result_batch.sql with no outcomes) to enqueue what became ready, or to complete it. A retrying step's
 -- delayed message is deleted.
--- {queue_table}: the task's namespace queue.
+-- {drops}: one CTE per queue of the task deleting the resolved step's messages there (task_actions.rs).
 -- $1 task_uuid, $2 step_uuid, $3 result, $4 reason
 WITH target AS (
     SELECT s.step_uuid, s.state
@@ -31,10 +31,5 @@ WITH target AS (
 ), reopened_audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
     SELECT task_uuid, 'error', 'steps_in_process', $4 FROM reopened
-), dropped AS (
-    DELETE FROM {queue_table} m
-    WHERE m.msg_id IN (SELECT q.msg_id FROM {queue_table} q
-                       WHERE q.message->>'step_uuid' = $2::text AND EXISTS (SELECT 1 FROM resolved)
-                       FOR UPDATE SKIP LOCKED)
-)
+){drops}
 SELECT (SELECT count(*) FROM resolved) AS resolved, (SELECT count(*) FROM reopened) AS reopened

@@ -3,8 +3,8 @@
 -- earlier attempts stay in the audit trail) and is enqueued with its message; the task returns to
 -- `steps_in_process`. The steps behind the failed ones are still `pending` and are enqueued by the result
 -- processor when their dependencies complete. The last error stays on the step until its next outcome.
--- {queue_table}: the task's namespace queue; {queue_channel}: its NOTIFY channel.
--- $1 task_uuid, $2 reason
+-- {sends}: one CTE per queue of the task, sending the retried steps' messages routed there (task_actions.rs).
+-- $1 task_uuid, $2 reason, $3 the task's namespace, $4 its queues, $5 their NOTIFY channels
 WITH task AS (
     UPDATE tasker.tasks t
     SET state = 'steps_in_process', completed_at = NULL, updated_at = now()
@@ -19,14 +19,15 @@ WITH task AS (
     SET state = 'enqueued', attempts = 0, next_attempt_at = NULL, claim_token = NULL, lease_expires_at = NULL,
         completed_at = NULL, updated_at = now()
     WHERE s.task_uuid IN (SELECT task_uuid FROM task) AND s.state = 'error'
-    RETURNING s.step_uuid, s.task_uuid
+    RETURNING s.step_uuid, s.task_uuid, COALESCE(s.queue, $3) AS queue
 ), step_audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, 'error', 'enqueued', $2 FROM retried
-), sent AS (
-    INSERT INTO {queue_table} (vt, message)
-    SELECT clock_timestamp(), jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM retried
-), announced AS (
-    SELECT count(pg_notify('{queue_channel}', '')) AS n FROM (SELECT 1 FROM retried LIMIT 1) one
+){sends}, announced AS (
+    SELECT count(pg_notify(($5::text[])[array_position($4::text[], queue)], '')) AS n
+    FROM (SELECT DISTINCT queue FROM retried) q
 )
-SELECT step_uuid FROM retried, announced
+SELECT step_uuid
+FROM retried, announced
+-- A queue with no send fails the statement rather than lose the message.
+WHERE array_position($4::text[], queue) IS NOT NULL OR tasker.unrouted_step(queue) IS NULL

@@ -10,15 +10,17 @@
 --    with an audit row. A statement does not see its own updates, so a dependency applied as `complete` in
 --    step 1 counts as satisfied through `applied`.
 -- 3. `routed` + `{sends}`: one step message per enqueued step (visible now) and per retry (visible at its next
---    attempt); `{sends}` holds one message-inserting CTE per namespace of the batch.
+--    attempt), to the step's queue (its own, or the task's namespace); `{sends}` holds one message-inserting CTE
+--    per queue of the batch's tasks (`tasks.queues`). A routed step whose queue has no CTE fails the statement
+--    (`tasker.unrouted_step`) rather than lose its message.
 -- 4. `finalized`: live tasks that can no longer progress become `complete` (every step satisfied) or `error` (a
 --    step failed and nothing is active), guarded on `steps_in_process`, with an audit row. Step states are
 --    the snapshot's with steps 1 and 2 laid over them.
 --
--- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, namespace: a message
--- was sent to that namespace's queue); `finalized` (task_uuid, state, namespace).
+-- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, name: the queue a
+-- message was sent to); `finalized` (task_uuid, state, name: the namespace).
 -- $1 decided step uuids, $2 their new states, $3 their next attempt (retries), $4 live task uuids,
--- $5 namespaces (indexed by the `{sends}` CTEs), $6 each namespace's NOTIFY channel
+-- $5 queues (indexed by the `{sends}` CTEs), $6 each queue's NOTIFY channel
 WITH decided AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS d(step_uuid, new_state, next_attempt_at)
 ), applied AS (
@@ -31,7 +33,7 @@ WITH decided AS (
         updated_at = now()
     FROM decided d
     WHERE s.step_uuid = d.step_uuid AND s.state = 'enqueued_for_orchestration'
-    RETURNING s.step_uuid, s.task_uuid, s.state, s.next_attempt_at
+    RETURNING s.step_uuid, s.task_uuid, s.state, s.next_attempt_at, s.queue
 ), applied_audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', state, 'result applied' FROM applied
@@ -51,15 +53,15 @@ WITH decided AS (
     SET state = 'enqueued', updated_at = now()
     FROM ready r
     WHERE s.step_uuid = r.step_uuid AND s.state = 'pending'
-    RETURNING s.step_uuid, s.task_uuid
+    RETURNING s.step_uuid, s.task_uuid, s.queue
 ), enqueued_audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, 'pending', 'enqueued', 'dependencies satisfied' FROM enqueued
 ), routed AS (
-    SELECT m.step_uuid, m.task_uuid, m.state, t.namespace, m.visible_at
-    FROM (SELECT step_uuid, task_uuid, 'enqueued' AS state, clock_timestamp() AS visible_at FROM enqueued
+    SELECT m.step_uuid, m.task_uuid, m.state, COALESCE(m.queue, t.namespace) AS queue, m.visible_at
+    FROM (SELECT step_uuid, task_uuid, 'enqueued' AS state, clock_timestamp() AS visible_at, queue FROM enqueued
           UNION ALL
-          SELECT step_uuid, task_uuid, state, next_attempt_at FROM applied WHERE state = 'waiting_for_retry') m
+          SELECT step_uuid, task_uuid, state, next_attempt_at, queue FROM applied WHERE state = 'waiting_for_retry') m
     JOIN tasker.tasks t ON t.task_uuid = m.task_uuid
 ){sends}, overlaid AS MATERIALIZED (
     -- Each `IN (SELECT … FROM applied …)` is hashed once, and MATERIALIZED evaluates each row's CASE once (inlined,
@@ -99,13 +101,15 @@ WITH decided AS (
     SELECT task_uuid, 'steps_in_process', state, 'finalized' FROM finalized
 ), announced AS (
     SELECT count(pg_notify(channel, payload)) AS n
-    FROM (SELECT DISTINCT ($6::text[])[array_position($5::text[], namespace)] AS channel, '' AS payload FROM routed
+    FROM (SELECT DISTINCT ($6::text[])[array_position($5::text[], queue)] AS channel, '' AS payload FROM routed
           UNION ALL
           SELECT '{finalized_channel}', task_uuid::text FROM finalized) x
 )
-SELECT 'applied' AS kind, step_uuid AS id, state, NULL::text AS namespace FROM applied
+SELECT 'applied' AS kind, step_uuid AS id, state, NULL::text AS name FROM applied
 UNION ALL
-SELECT 'sent', step_uuid, state, namespace FROM routed
+SELECT 'sent', step_uuid, state,
+       CASE WHEN array_position($5::text[], queue) IS NULL THEN tasker.unrouted_step(queue) ELSE queue END
+FROM routed
 UNION ALL
 SELECT 'finalized', task_uuid, state, namespace FROM finalized
 UNION ALL

@@ -8,7 +8,7 @@
 -- 3. each message's step. (Read in the statement's snapshot, which may predate a concurrent orchestrator's
 --    commit on the same task; that is harmless because applying is guarded again, see settle_result_batch.sql.)
 -- One row per message; `step_uuid`/`task_uuid` are NULL for a body lacking either, `task_state` NULL for an unknown
--- task, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
+-- task, `queues` the queues its steps go to, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
 -- A `step_uuid` or `task_uuid` that is not a uuid fails the statement; the caller then drops such bodies
 -- (`tasker_shared::messaging::drop_malformed`) and takes again.
 -- `{results_table}` is the results queue's pgmq table. $1 batch size
@@ -28,13 +28,13 @@ WITH next AS (
     FROM (SELECT msg_id, (message->>'step_uuid')::uuid AS step_uuid, (message->>'task_uuid')::uuid AS task_uuid
           FROM next) n
 ), locked AS MATERIALIZED (
-    SELECT t.task_uuid, t.state, t.namespace
+    SELECT t.task_uuid, t.state, COALESCE(t.queues, ARRAY[t.namespace]) AS queues
     FROM tasker.tasks t
     WHERE t.task_uuid IN (SELECT task_uuid FROM parsed)
     ORDER BY t.task_uuid
     FOR UPDATE
 )
-SELECT p.msg_id, p.step_uuid, p.task_uuid, l.state AS task_state, l.namespace,
+SELECT p.msg_id, p.step_uuid, p.task_uuid, l.state AS task_state, l.queues,
        COALESCE(s.state = 'enqueued_for_orchestration' AND s.task_uuid = p.task_uuid, false) AS reported,
        s.attempts, s.max_attempts, s.backoff_base_ms, s.backoff_max_ms, s.error
 FROM parsed p

@@ -17,10 +17,12 @@
 
 mod error;
 mod loader;
+mod routes;
 mod validate;
 
 pub use error::TemplateError;
 pub use loader::{load_dir, parse_template, LoadReport};
+pub use routes::{QueueRoutes, Route, Servable};
 pub use validate::MAX_NAMESPACE_LEN;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +31,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskTemplate {
-    /// Namespace; also names the worker queue `worker_<namespace>_queue`.
+    /// Namespace; also the queue of every step that names none (pgmq queue `worker_<namespace>_queue`).
     pub namespace: String,
     /// Template name, unique within the namespace.
     pub name: String,
@@ -53,6 +55,10 @@ pub struct StepTemplate {
     pub name: String,
     /// Registered handler name (e.g. `linear_workflow.square`).
     pub handler: String,
+    /// The queue the step's messages go to (pgmq queue `worker_<queue>_queue`), so that a step can run in
+    /// another language or on its own worker pool; unset, the template's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
     /// Names of the steps this one waits for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
@@ -102,6 +108,17 @@ impl TaskTemplate {
     /// Step names in a dependency-respecting order (every step after its dependencies). Assumes validity.
     pub fn topological_order(&self) -> Vec<&StepTemplate> {
         validate::topological_order(&self.steps).unwrap_or_default()
+    }
+
+    /// The queue `step` goes to: its own `queue`, or the namespace.
+    pub fn queue_of<'a>(&'a self, step: &'a StepTemplate) -> &'a str {
+        step.queue.as_deref().unwrap_or(&self.namespace)
+    }
+
+    /// Every queue the template's steps go to, sorted, without repeats.
+    pub fn queues(&self) -> Vec<&str> {
+        let queues: std::collections::BTreeSet<&str> = self.steps.iter().map(|s| self.queue_of(s)).collect();
+        queues.into_iter().collect()
     }
 
     /// Every handler name the template uses.

@@ -3,7 +3,7 @@
 use super::{StepTemplate, TaskTemplate, TemplateError};
 use std::collections::{HashMap, HashSet};
 
-/// Longest namespace allowed: pgmq queue names are limited, and ours are `worker_<namespace>_queue`.
+/// Longest namespace or step queue allowed: pgmq queue names are limited, and ours are `worker_<queue>_queue`.
 pub const MAX_NAMESPACE_LEN: usize = 34;
 
 fn is_identifier(s: &str) -> bool {
@@ -42,6 +42,17 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
         }
         if step.handler.trim().is_empty() {
             return Err(TemplateError::new(format!("steps[{i}].handler"), "must not be empty").at_step(&step.name));
+        }
+        if let Some(queue) = &step.queue {
+            if !is_identifier(queue) || queue.len() > MAX_NAMESPACE_LEN {
+                return Err(TemplateError::new(
+                    format!("steps[{i}].queue"),
+                    format!(
+                        "`{queue}` must be 1-{MAX_NAMESPACE_LEN} characters of lowercase letters, digits and `_`, not starting with a digit"
+                    ),
+                )
+                .at_step(&step.name));
+            }
         }
         if let Some(retry) = &step.retry {
             if retry.max_attempts == Some(0) {

@@ -5,3 +5,4 @@ pub mod failures;
 pub mod math;
 pub mod noop;
 pub mod order;
+pub mod polyglot;

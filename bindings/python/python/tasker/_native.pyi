@@ -6,7 +6,7 @@ class NativeWorker:
         handler_names: List[str],
         database_url: Optional[str] = None,
         template_path: Optional[str] = None,
-        namespaces: Optional[List[str]] = None,
+        queues: Optional[List[str]] = None,
         concurrency: Optional[int] = None,
         bind: Optional[str] = None,
     ) -> None: ...

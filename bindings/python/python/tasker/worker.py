@@ -29,12 +29,16 @@ class Worker:
         namespaces: Optional[List[str]] = None,
         concurrency: int = 4,
         bind: Optional[str] = None,
+        queues: Optional[List[str]] = None,
     ) -> None:
+        """``queues``: serve exactly these queues (as templates name them: a step's ``queue``, or its namespace)
+        instead of deriving them from the templates; start-up fails if a step routed to one of them names a
+        handler not registered here. ``namespaces`` is the same thing under its older name."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.database_url = database_url or os.environ.get("DATABASE_URL")
         self.template_path = template_path
-        self.namespaces = namespaces
+        self.served_queues = queues if queues is not None else namespaces
         self.concurrency = concurrency
         self.bind = bind
         self._handlers: Dict[str, HandlerFn] = {}
@@ -71,7 +75,7 @@ class Worker:
             sorted(handlers),
             database_url=self.database_url,
             template_path=self.template_path,
-            namespaces=self.namespaces,
+            queues=self.served_queues,
             concurrency=self.concurrency,
             bind=self.bind,
         )

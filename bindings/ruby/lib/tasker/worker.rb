@@ -12,8 +12,8 @@ module Tasker
   #
   # The native worker (Rust) claims steps, keeps their leases, enforces timeouts and persists outcomes.
   # `concurrency` Ruby threads each wait for the next step event (with the GVL released), run its
-  # handler and hand back the outcome. The worker serves a namespace only when every handler of every
-  # template in it is registered.
+  # handler and hand back the outcome. The worker serves a queue (a step's `queue`, or its namespace) only
+  # when every step that any template routes there names a handler registered here.
   class Worker
     # How long one native wait lasts before the thread looks at the worker's state again (ms).
     POLL_MS = 100
@@ -23,18 +23,21 @@ module Tasker
     # database_url:  PostgreSQL URL (default: the configuration's, or $DATABASE_URL)
     # template_path: directory of task templates (default: the configuration's, `config/templates`)
     # concurrency:   steps run at once (threads), default 4
-    # namespaces:    serve exactly these namespaces instead of deriving them from the templates
+    # queues:        serve exactly these queues (as templates name them: a step's `queue`, or its namespace)
+    #                instead of deriving them from the templates; start fails (Tasker::WorkerError) if a step
+    #                routed to one of them names a handler not registered here
+    # namespaces:    the same as queues, under its older name
     # bind:          serve /health and /metrics on this address (e.g. "127.0.0.1:8082"); off by default
     # The rest of the configuration comes from config/tasker (TASKER_CONFIG_DIR, TASKER_ENV) and TASKER__*
     # environment variables, as for the Rust worker.
-    def initialize(database_url: nil, template_path: nil, concurrency: 4, namespaces: nil, bind: nil)
+    def initialize(database_url: nil, template_path: nil, concurrency: 4, queues: nil, namespaces: nil, bind: nil)
       unless concurrency.is_a?(Integer) && concurrency.positive?
         raise ArgumentError, "concurrency must be a positive Integer, got #{concurrency.inspect}"
       end
 
       @database_url = database_url&.to_s
       @template_path = template_path&.to_s
-      @namespaces = namespaces&.map(&:to_s)
+      @served_queues = (queues || namespaces)&.map(&:to_s)
       @bind = bind&.to_s
       @concurrency = concurrency
       @handlers = {}
@@ -79,7 +82,7 @@ module Tasker
         raise WorkerError, "the worker was already started" unless @state == :new
         raise ConfigurationError, "register at least one handler before starting" if @handlers.empty?
 
-        @native = Native::Worker.start(@handlers.keys, @database_url, @template_path, @namespaces,
+        @native = Native::Worker.start(@handlers.keys, @database_url, @template_path, @served_queues,
                                        @concurrency, @bind)
         @state = :running
         @threads = Array.new(@concurrency) do |i|

@@ -31,7 +31,7 @@ fn blocking<F: FnMut() -> R, R>(ruby: &Ruby, mut func: F) -> Result<R, Error> {
 }
 
 impl NativeWorker {
-    /// `Worker.start(handler_names, database_url, template_path, namespaces, concurrency, bind)`: connect,
+    /// `Worker.start(handler_names, database_url, template_path, queues, concurrency, bind)`: connect,
     /// prepare the queues and start claiming steps for `handler_names` (nil options keep the
     /// configuration's values; `bind` also turns on the health endpoints). Raises `Tasker::WorkerError`
     /// if the worker cannot start (nothing to serve, database unreachable, duplicate names).
@@ -40,11 +40,11 @@ impl NativeWorker {
         handler_names: Vec<String>,
         database_url: Option<String>,
         template_path: Option<PathBuf>,
-        namespaces: Option<Vec<String>>,
+        queues: Option<Vec<String>>,
         concurrency: Option<u32>,
         bind: Option<String>,
     ) -> Result<Self, Error> {
-        let options = EmbeddedOptions { database_url, template_path, namespaces, bind, max_concurrency: concurrency };
+        let options = EmbeddedOptions { database_url, template_path, queues, bind, max_concurrency: concurrency };
         let started = blocking(ruby, || EmbeddedWorker::start(&handler_names, options.clone()))?;
         let inner = started.map_err(|e| worker_error(ruby, e.to_string()))?;
         Ok(Self { inner })
