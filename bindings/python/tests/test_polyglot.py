@@ -1,0 +1,55 @@
+"""One task whose steps run in three languages: Python (queue ``polyglot_py``), then Ruby (``polyglot_rb``), then
+Rust (the namespace's queue). Each worker serves the queue whose handlers it has, and only that one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import tasker
+from conftest import ROOT, Api, step
+from handlers import register_catalog
+
+RUBY_EXT = ROOT / "bindings" / "ruby" / "lib" / "tasker_rb.so"
+
+
+@pytest.fixture(scope="module")
+def three_workers(server: Api, database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tasker.Worker]:
+    if not RUBY_EXT.exists():
+        pytest.skip("the Ruby extension is not built (bash bindings/ruby/build.sh)")
+    logs = tmp_path_factory.mktemp("polyglot")
+    env = {**os.environ, "DATABASE_URL": database, "TASKER_ENV": "test"}
+    binary = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "tasker-worker"
+    procs = [
+        subprocess.Popen([str(binary)], cwd=ROOT, env={**env, "TASKER_WORKER_BIND": "127.0.0.1:0"},
+                         stdout=open(logs / "rust.log", "w"), stderr=subprocess.STDOUT),
+        subprocess.Popen(["ruby", "-I", "bindings/ruby/lib", "bindings/ruby/examples/worker.rb"], cwd=ROOT, env=env,
+                         stdout=open(logs / "ruby.log", "w"), stderr=subprocess.STDOUT),
+    ]
+    w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates"), concurrency=2)
+    register_catalog(w)
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=15)
+
+
+def test_one_task_runs_in_python_then_ruby_then_rust(three_workers: tasker.Worker, server: Api) -> None:
+    assert "worker_polyglot_py_queue" in three_workers.queues
+    assert "worker_polyglot_rb_queue" not in three_workers.queues and "worker_polyglot_queue" not in three_workers.queues
+    task = server.wait(server.create("polyglot", "priced_order", {"unit_cents": 1999, "quantity": 3}), 60)
+    assert task["state"] == "complete", task
+    assert [(s["name"], s["queue"]) for s in task["steps"]] == [
+        ("subtotal", "polyglot_py"), ("tax", "polyglot_rb"), ("receipt", "polyglot")]
+    assert step(task, "subtotal")["result"] == {"subtotal_cents": 5997, "languages": ["python"]}
+    # 8% of 59.97 is 4.7976, rounded half up to 4.80.
+    assert step(task, "tax")["result"] == {"subtotal_cents": 5997, "tax_cents": 480, "languages": ["python", "ruby"]}
+    assert step(task, "receipt")["result"] == {"total_cents": 6477, "languages": ["python", "ruby", "rust"]}
