@@ -22,6 +22,7 @@ pub mod task_query;
 pub mod task_writer;
 pub mod template_catalog;
 pub mod template_registry;
+pub mod workers;
 
 pub use error::{OrchestrationError, Result};
 pub use server::OrchestrationServer;

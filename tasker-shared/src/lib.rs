@@ -13,6 +13,7 @@ pub mod error;
 pub mod jsonb;
 pub mod messaging;
 pub mod observability;
+pub mod presence;
 pub mod shutdown;
 pub mod states;
 pub mod template;

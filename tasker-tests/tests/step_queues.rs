@@ -237,3 +237,85 @@ async fn operator_actions_use_the_steps_own_queues(pool: PgPool) {
     }
     c.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn workers_list_themselves_and_a_queue_nobody_serves_is_named(pool: PgPool) {
+    let config = config_with_template();
+    let c = TestCluster::start_with(pool.clone(), 1, 0, config.clone()).await;
+    let stop_general = CancellationToken::new();
+    let general =
+        build_worker(&pool, &config, "general", vec![("routing_test.light", labelled("general"))], None).await.unwrap();
+    let general = tokio::spawn(general.run(stop_general.clone()));
+    let task = c.create("routing_test", "split", json!({})).await;
+    common::audit::wait_for(&pool, "SELECT count(*) FROM tasker.workers", 10, |n| n == 1).await;
+    common::audit::wait_for(
+        &pool,
+        &format!("SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = '{task}' AND name = 'heavy' AND state = 'enqueued'"),
+        20,
+        |n| n == 1,
+    )
+    .await;
+
+    let (status, listed) = c.get("/v1/workers").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let workers = listed["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 1, "{listed}");
+    assert_eq!(
+        (&workers[0]["worker_id"], &workers[0]["language"], &workers[0]["queues"], &workers[0]["concurrency"]),
+        (&json!("general"), &json!("rust"), &json!(["routing_test"]), &json!(config.worker.max_concurrency))
+    );
+    for field in ["host", "started_at", "last_seen_at"] {
+        assert!(workers[0][field].is_string(), "{field}: {listed}");
+    }
+
+    // The heavy step waits on a queue no live worker serves: readiness and metrics say so (the server stays ready).
+    let (status, ready) = c.get("/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["checks"]["queues"], json!({"status": "unserved", "unserved": ["routing_heavy"]}));
+    let metrics = metrics_text(&c).await;
+    for line in [
+        "tasker_queue_unserved{queue=\"routing_heavy\"} 1",
+        "tasker_queue_depth{queue=\"routing_heavy\"} 1",
+        "tasker_queue_consumers{queue=\"routing_heavy\"} 0",
+        "tasker_queue_consumers{queue=\"routing_test\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing `{line}` in\n{metrics}");
+    }
+
+    // A worker with the heavy handler starts: the step runs and nothing is unserved any more.
+    let stop_heavy = CancellationToken::new();
+    let heavy = build_worker(&pool, &config, "heavy-pool", vec![("routing_test.heavy", labelled("heavy pool"))], None)
+        .await
+        .unwrap();
+    let heavy = tokio::spawn(heavy.run(stop_heavy.clone()));
+    assert_eq!(c.wait_terminal(&task, 30).await["state"], "complete");
+    let (_, ready) = c.get("/health/ready").await;
+    assert_eq!(ready["checks"]["queues"], json!({"status": "up", "unserved": []}));
+    let ids = |listed: &Value| -> Vec<String> {
+        listed["workers"].as_array().unwrap().iter().map(|w| w["worker_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&c.get("/v1/workers").await.1), ["general", "heavy-pool"]);
+    assert!(metrics_text(&c).await.lines().any(|l| l == "tasker_queue_unserved{queue=\"routing_heavy\"} 0"));
+
+    // A worker that stops removes itself; one that stops beating is no longer live.
+    stop_general.cancel();
+    general.await.unwrap().unwrap();
+    assert_eq!(ids(&c.get("/v1/workers").await.1), ["heavy-pool"]);
+    sqlx::query("UPDATE tasker.workers SET last_seen_at = now() - interval '1 minute'").execute(&pool).await.unwrap();
+    assert_eq!(ids(&c.get("/v1/workers").await.1), Vec::<String>::new());
+    stop_heavy.cancel();
+    heavy.await.unwrap().unwrap();
+    c.stop().await;
+}
+
+async fn metrics_text(c: &TestCluster) -> String {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let res = c
+        .router
+        .clone()
+        .oneshot(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}

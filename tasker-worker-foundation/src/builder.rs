@@ -21,12 +21,13 @@ pub struct WorkerBuilder {
     handlers: Vec<(String, Arc<dyn StepHandler>)>,
     queues: Option<Vec<String>>,
     serve_http: bool,
+    language: String,
 }
 
 impl WorkerBuilder {
     /// Start from a configuration (see `TaskerConfig::load`).
     pub fn new(config: TaskerConfig) -> Self {
-        Self { config, pool: None, handlers: Vec::new(), queues: None, serve_http: true }
+        Self { config, pool: None, handlers: Vec::new(), queues: None, serve_http: true, language: "rust".into() }
     }
 
     /// Register `handler` under `name` (the `handler:` of template steps).
@@ -58,6 +59,12 @@ impl WorkerBuilder {
     /// they name their own queue).
     pub fn namespaces<I: IntoIterator<Item = S>, S: Into<String>>(self, namespaces: I) -> Self {
         self.queues(namespaces)
+    }
+
+    /// The language of the handlers, as recorded in the workers registry (`GET /v1/workers`); `rust` by default.
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = language.into();
+        self
     }
 
     /// Whether `run` serves the health endpoints on `worker.bind` (default true).
@@ -147,6 +154,7 @@ impl WorkerBuilder {
             serve_http: self.serve_http,
             in_flight: InFlight::default(),
             watch_templates: derived,
+            language: self.language,
             running: Arc::new(AtomicBool::new(false)),
             durable: self.config.database.synchronous_step_commits,
         })

@@ -25,6 +25,8 @@ pub struct EmbeddedOptions {
     pub bind: Option<String>,
     /// Most steps handed to the host at once (the worker's concurrency).
     pub max_concurrency: Option<u32>,
+    /// The host language (`python`, `ruby`), recorded in the workers registry.
+    pub language: Option<String>,
 }
 
 /// A running embedded worker. Every method takes `&self`, so host threads can wait for events, complete
@@ -69,6 +71,9 @@ impl EmbeddedWorker {
         }
         if let Some(queues) = options.queues {
             builder = builder.queues(queues);
+        }
+        if let Some(language) = options.language {
+            builder = builder.language(language);
         }
         let worker = runtime.block_on(builder.build())?;
         let queues = worker.queues().to_vec();

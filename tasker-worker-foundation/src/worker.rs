@@ -5,6 +5,7 @@
 use crate::handler::{StepContext, StepError};
 use crate::heartbeat::{release, run_heartbeat};
 use crate::in_flight::InFlight;
+use crate::presence::Presence;
 use crate::queue_watcher;
 use crate::registry::HandlerRegistry;
 use crate::step_claimer::{claim_batch, ClaimedStep};
@@ -37,6 +38,8 @@ pub struct Worker {
     pub(crate) durable: bool,
     /// Serve queues named by templates registered while running (the queues were derived, not given).
     pub(crate) watch_templates: bool,
+    /// The handlers' language, for the workers registry.
+    pub(crate) language: String,
 }
 
 /// The queues a worker reads, growing when it starts serving a queue named by a template registered while it
@@ -133,6 +136,18 @@ impl Worker {
         )
         .await?;
         let templates_wakeup = if self.watch_templates { wakeups.pop() } else { None };
+        // Listed in the registry before the first claim.
+        let presence = Presence {
+            pool: self.pool.clone(),
+            worker_id: self.worker_id.clone(),
+            host: tasker_shared::presence::host_name(),
+            language: self.language.clone(),
+            concurrency: self.config.max_concurrency as i32,
+            served: self.served.clone(),
+        };
+        let registered = presence.register().await;
+        let presence_stop = CancellationToken::new();
+        let presence = tokio::spawn(presence.run(registered, presence_stop.clone()));
         let mut loops: Vec<_> = self
             .queues
             .iter()
@@ -180,6 +195,8 @@ impl Worker {
                 }
             }
         }
+        presence_stop.cancel();
+        let _ = presence.await;
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
     }

@@ -32,7 +32,14 @@ impl NativeWorker {
         concurrency: Option<u32>,
         bind: Option<String>,
     ) -> PyResult<Self> {
-        let options = EmbeddedOptions { database_url, template_path, queues, bind, max_concurrency: concurrency };
+        let options = EmbeddedOptions {
+            database_url,
+            template_path,
+            queues,
+            bind,
+            max_concurrency: concurrency,
+            language: Some("python".into()),
+        };
         let inner = py
             .detach(|| EmbeddedWorker::start(&handler_names, options))
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;

@@ -53,3 +53,15 @@ def test_one_task_runs_in_python_then_ruby_then_rust(three_workers: tasker.Worke
     # 8% of 59.97 is 4.7976, rounded half up to 4.80.
     assert step(task, "tax")["result"] == {"subtotal_cents": 5997, "tax_cents": 480, "languages": ["python", "ruby"]}
     assert step(task, "receipt")["result"] == {"total_cents": 6477, "languages": ["python", "ruby", "rust"]}
+
+
+def test_each_worker_lists_its_language_and_queues(three_workers: tasker.Worker, server: Api) -> None:
+    status, body = server.request("GET", "/v1/workers")
+    assert status == 200, body
+    by_language: dict[str, set[str]] = {}
+    for w in body["workers"]:
+        by_language.setdefault(w["language"], set()).update(w["queues"])
+    assert "polyglot_py" in by_language.get("python", set()), body
+    assert "polyglot_rb" in by_language.get("ruby", set()), body
+    assert "polyglot" in by_language.get("rust", set()), body
+    assert "polyglot_py" not in by_language.get("rust", set()) | by_language.get("ruby", set())

@@ -14,13 +14,28 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({"status": "alive"}))
 }
 
-/// Readiness: 200 when the database answers, 503 (with the failing component) when it does not.
+/// Readiness: 200 when the database answers, 503 (with the failing component) when it does not. `checks.queues`
+/// names the step queues whose waiting steps no live worker serves (`unserved`): the server is still ready, but
+/// those steps wait until a worker with their handlers starts.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready", body = Object),
               (status = 503, description = "A component is down (named in `checks`)", body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match tasker_shared::db::ping(&state.pool, Duration::from_secs(2)).await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": {"status": "up"}}}))),
+        Ok(()) => {
+            let queues = match crate::workers::queue_backlog(&state.pool).await {
+                Ok(backlog) => {
+                    let unserved: Vec<&str> =
+                        backlog.iter().filter(|q| q.unserved()).map(|q| q.queue.as_str()).collect();
+                    json!({"status": if unserved.is_empty() { "up" } else { "unserved" }, "unserved": unserved})
+                }
+                Err(e) => json!({"status": "unknown", "error": e.to_string()}),
+            };
+            (
+                StatusCode::OK,
+                Json(json!({"status": "ready", "checks": {"database": {"status": "up"}, "queues": queues}})),
+            )
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unavailable", "checks": {"database": {"status": "down", "error": e}}})),
@@ -28,8 +43,9 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus metrics. The dead-letter gauge is read from the database at each scrape (an index-only count of
-/// the failed tasks), so every server reports the same value.
+/// Prometheus metrics. The dead-letter and queue gauges are read from the database at each scrape (an index-only
+/// count of the failed tasks; each step queue's backlog and live consumers), so every server reports the same
+/// values.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -40,6 +56,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not count dead letters for /metrics"),
+    }
+    match crate::workers::queue_backlog(&state.pool).await {
+        Ok(backlog) => {
+            for q in backlog {
+                let queue = q.queue.clone();
+                metrics::gauge!("tasker_queue_depth", "queue" => queue.clone()).set(q.depth as f64);
+                metrics::gauge!("tasker_queue_ready", "queue" => queue.clone()).set(q.ready as f64);
+                metrics::gauge!("tasker_queue_oldest_message_age_seconds", "queue" => queue.clone())
+                    .set(q.oldest_age_seconds.unwrap_or(0.0));
+                metrics::gauge!("tasker_queue_consumers", "queue" => queue.clone()).set(q.consumers as f64);
+                metrics::gauge!("tasker_queue_unserved", "queue" => queue).set(if q.unserved() { 1.0 } else { 0.0 });
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the queue backlog for /metrics"),
     }
     let handle = tasker_shared::observability::prometheus();
     handle.run_upkeep();

@@ -11,6 +11,7 @@ pub mod openapi;
 mod task_actions;
 mod tasks;
 mod templates;
+mod workers;
 
 use crate::template_catalog::TemplateCatalog;
 use axum::extract::DefaultBodyLimit;
@@ -54,6 +55,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/events", get(events::all_events))
         .route("/v1/dlq", get(dead_letters::list))
         .route("/v1/analytics", get(analytics::show))
+        .route("/v1/workers", get(workers::list))
         .route("/v1/templates", get(templates::list).post(templates::register))
         .route("/v1/templates/{namespace}/{name}", get(templates::versions))
         .route("/v1/templates/{namespace}/{name}/{version}", axum::routing::delete(templates::retire))

@@ -1,7 +1,7 @@
 //! The OpenAPI description of the REST API (`GET /openapi.json`, readable at `/docs`), generated from the
 //! handlers' annotations, and the response shapes that exist only on the wire.
 
-use super::{analytics, dead_letters, events, health, task_actions, tasks, templates};
+use super::{analytics, dead_letters, events, health, task_actions, tasks, templates, workers};
 use crate::analytics::{Analytics, StepStats, TaskCounts, TemplateStats};
 use crate::dead_letters::DeadLetter;
 use crate::task_initializer::CreateTaskRequest;
@@ -18,7 +18,7 @@ use uuid::Uuid;
         tasks::create, tasks::list, tasks::show, tasks::steps,
         task_actions::cancel, task_actions::retry, task_actions::resolve,
         events::task_events, events::all_events,
-        dead_letters::list, analytics::show,
+        dead_letters::list, analytics::show, workers::list,
         templates::list, templates::register, templates::versions, templates::retire,
         health::live, health::ready, health::metrics,
     ),
@@ -26,7 +26,7 @@ use uuid::Uuid;
         CreateTaskRequest, TaskView, StepView, TaskList, StepList, TemplateList, DeadLetter, DeadLetterPage,
         task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail,
         Analytics, TaskCounts, TemplateStats, StepStats,
-        crate::events::Event,
+        crate::events::Event, workers::WorkerList, crate::workers::WorkerView,
         templates::TemplateKey, templates::TemplateVersions, crate::template_registry::TemplateVersion,
     )),
     tags(

@@ -1,7 +1,7 @@
 -- Register a template version through the API. A new version is inserted (created = true). An existing one is
 -- left as it is, and `same` says whether its content is the one given; a retired version with the same content is
 -- made active again. No row comes back when a concurrent request inserted it after this statement's snapshot.
--- A new version is announced on {templates_channel} (payload: the namespace), so that workers can serve it.
+-- A new version is announced on <templates_channel> (payload: the namespace), so that workers can serve it.
 -- $1 namespace, $2 name, $3 version, $4 definition
 WITH inserted AS (
     INSERT INTO tasker.task_templates (namespace, name, version, definition, content_hash)

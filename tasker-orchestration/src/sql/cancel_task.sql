@@ -6,8 +6,8 @@
 -- cancelled and deletes it itself). A result message already sent for a cancelled step is taken later as a
 -- duplicate. The caller has locked the unfinished steps first (lock_unfinished_steps.sql), so this statement's
 -- snapshot shows each of them as it is now.
--- {drops}: one CTE `dropped_<i>` per queue of the task, deleting the cancelled steps' messages there
--- (task_actions.rs, `drop_messages`), {dropped} their union; {finalized_channel}: announces the terminal state.
+-- <drops>: one CTE `dropped_<i>` per queue of the task, deleting the cancelled steps' messages there
+-- (task_actions.rs, `drop_messages`), <dropped> their union; <finalized_channel>: announces the terminal state.
 -- $1 task_uuid, $2 reason
 WITH task AS (
     UPDATE tasker.tasks t

@@ -1,6 +1,6 @@
 -- Create a batch of tasks in ONE statement (one round trip, one commit, atomic): each task and its audit row,
 -- every step (root steps already `enqueued`, each with an audit row) and the root steps' messages, sent by the
--- `{sends}` CTEs (one per namespace queue of the batch). A task whose idempotency key is already taken for its
+-- `<sends>` CTEs (one per namespace queue of the batch). A task whose idempotency key is already taken for its
 -- template (by an earlier task, or by an earlier task of this same batch) is not inserted, and neither is
 -- anything that hangs on it: the statement returns only the tasks it created.
 -- Tasks: $1 task_uuid, $2 template_id, $3 namespace, $4 name, $5 version, $6 state, $7 context, $8 priority,
@@ -9,7 +9,7 @@
 -- Steps: $14 task_uuid, $15 step_uuid, $16 name, $17 handler, $18 position, $19 state, $20 max_attempts,
 --        $21 backoff base ms, $22 backoff max ms, $23 timeout seconds, $24 config, $25 depends_on (array literal),
 --        $26 queue (NULL: the namespace)
--- Root step messages: $27 task_uuid, $28 body, $29 queue index (into `{sends}`); $30 each queue's NOTIFY channel
+-- Root step messages: $27 task_uuid, $28 body, $29 queue index (into `<sends>`); $30 each queue's NOTIFY channel
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
                               idempotency_key, correlation_id, tags, initiator, queues)

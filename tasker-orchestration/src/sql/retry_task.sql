@@ -3,7 +3,7 @@
 -- earlier attempts stay in the audit trail) and is enqueued with its message; the task returns to
 -- `steps_in_process`. The steps behind the failed ones are still `pending` and are enqueued by the result
 -- processor when their dependencies complete. The last error stays on the step until its next outcome.
--- {sends}: one CTE per queue of the task, sending the retried steps' messages routed there (task_actions.rs).
+-- <sends>: one CTE per queue of the task, sending the retried steps' messages routed there (task_actions.rs).
 -- $1 task_uuid, $2 reason, $3 the task's namespace, $4 its queues, $5 their NOTIFY channels
 WITH task AS (
     UPDATE tasker.tasks t

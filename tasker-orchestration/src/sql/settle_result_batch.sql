@@ -9,8 +9,8 @@
 -- 2. `enqueued`: every `pending` step of the live tasks whose dependencies are all satisfied moves to `enqueued`,
 --    with an audit row. A statement does not see its own updates, so a dependency applied as `complete` in
 --    step 1 counts as satisfied through `applied`.
--- 3. `routed` + `{sends}`: one step message per enqueued step (visible now) and per retry (visible at its next
---    attempt), to the step's queue (its own, or the task's namespace); `{sends}` holds one message-inserting CTE
+-- 3. `routed` + `<sends>`: one step message per enqueued step (visible now) and per retry (visible at its next
+--    attempt), to the step's queue (its own, or the task's namespace); `<sends>` holds one message-inserting CTE
 --    per queue of the batch's tasks (`tasks.queues`). A routed step whose queue has no CTE fails the statement
 --    (`tasker.unrouted_step`) rather than lose its message.
 -- 4. `finalized`: live tasks that can no longer progress become `complete` (every step satisfied) or `error` (a
@@ -20,7 +20,7 @@
 -- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, name: the queue a
 -- message was sent to); `finalized` (task_uuid, state, name: the namespace).
 -- $1 decided step uuids, $2 their new states, $3 their next attempt (retries), $4 live task uuids,
--- $5 queues (indexed by the `{sends}` CTEs), $6 each queue's NOTIFY channel
+-- $5 queues (indexed by the `<sends>` CTEs), $6 each queue's NOTIFY channel
 WITH decided AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS d(step_uuid, new_state, next_attempt_at)
 ), applied AS (

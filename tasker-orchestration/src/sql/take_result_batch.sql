@@ -11,7 +11,7 @@
 -- task, `queues` the queues its steps go to, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
 -- A `step_uuid` or `task_uuid` that is not a uuid fails the statement; the caller then drops such bodies
 -- (`tasker_shared::messaging::drop_malformed`) and takes again.
--- `{results_table}` is the results queue's pgmq table. $1 batch size
+-- `<results_table>` is the results queue's pgmq table. $1 batch size
 WITH next AS (
     DELETE FROM {results_table}
     WHERE msg_id IN (SELECT msg_id

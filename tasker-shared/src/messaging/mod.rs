@@ -35,6 +35,15 @@ pub fn worker_queue(namespace: &str) -> String {
     format!("worker_{namespace}_queue")
 }
 
+/// The queue name (as templates write it) of a pgmq step queue: `polyglot_py` for `worker_polyglot_py_queue`;
+/// `None` for a queue that is not a step queue (nor named like one).
+pub fn step_queue_name(pgmq_queue: &str) -> Option<&str> {
+    pgmq_queue
+        .strip_prefix("worker_")?
+        .strip_suffix("_queue")
+        .filter(|q| !q.is_empty() && q.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+}
+
 /// The NOTIFY channel announcing new messages on `queue`.
 pub fn notify_channel(queue: &str) -> String {
     format!("tasker_{queue}")
@@ -70,5 +79,7 @@ mod tests {
         assert!(q.len() <= 47, "pgmq allows 47 characters, got {}", q.len());
         assert!(notify_channel(&q).len() <= 63);
         assert_eq!(worker_queue("linear_workflow"), "worker_linear_workflow_queue");
+        assert_eq!(step_queue_name(&worker_queue("polyglot_py")), Some("polyglot_py"));
+        assert_eq!(step_queue_name(RESULTS_QUEUE), None);
     }
 }

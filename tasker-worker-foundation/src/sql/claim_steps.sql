@@ -1,4 +1,4 @@
--- Read and claim in ONE statement (one round trip, atomic). `{queue_table}` is the queue's pgmq table.
+-- Read and claim in ONE statement (one round trip, atomic). `<queue_table>` is the queue's pgmq table.
 --
 -- Reads up to $1 visible messages, oldest first, skipping messages another reader has locked. The first
 -- message of each step claims it when the step is claimable: `enqueued`, a retry that is due, or

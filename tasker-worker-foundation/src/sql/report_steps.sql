@@ -1,10 +1,10 @@
 -- Report a batch of outcomes in ONE statement (one round trip, atomic). Outcomes are recorded only where the
 -- claim token still holds (a zombie worker's late result matches no row); each accepted step moves to
--- `enqueued_for_orchestration` with an audit row, its step message is deleted (`{deletes}`: one CTE per
+-- `enqueued_for_orchestration` with an audit row, its step message is deleted (`<deletes>`: one CTE per
 -- queue the batch came from) and one result message is sent (the body `ResultMessage` serializes to).
 -- Returns the accepted steps.
 -- $1 step_uuids, $2 claim tokens, $3 results (NULL on error), $4 errors (NULL on success), $5 message ids,
--- $6 queue index of each message (into the `{deletes}` CTEs)
+-- $6 queue index of each message (into the `<deletes>` CTEs)
 WITH outcome AS (
     SELECT *
     FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::jsonb[], $5::bigint[], $6::int[])

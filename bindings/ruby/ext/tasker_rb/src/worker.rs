@@ -44,7 +44,14 @@ impl NativeWorker {
         concurrency: Option<u32>,
         bind: Option<String>,
     ) -> Result<Self, Error> {
-        let options = EmbeddedOptions { database_url, template_path, queues, bind, max_concurrency: concurrency };
+        let options = EmbeddedOptions {
+            database_url,
+            template_path,
+            queues,
+            bind,
+            max_concurrency: concurrency,
+            language: Some("ruby".into()),
+        };
         let started = blocking(ruby, || EmbeddedWorker::start(&handler_names, options.clone()))?;
         let inner = started.map_err(|e| worker_error(ruby, e.to_string()))?;
         Ok(Self { inner })
