@@ -49,7 +49,7 @@ impl OrchestrationServer {
         let (registered, invalid) = (report.templates.len(), report.errors.len());
         for template in report.templates {
             let key = template.key();
-            catalog.register(template).await?;
+            catalog.register(template, &report.files[&key]).await?;
             tracing::debug!(template = %key, "registered template");
         }
         tracing::info!(registered, invalid, path = %path.display(), "templates registered");

@@ -4,10 +4,11 @@
 use crate::error::{OrchestrationError, Result};
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tasker_shared::messaging::{ensure_queue, worker_queue};
-use tasker_shared::template::TaskTemplate;
+use tasker_shared::template::{TaskTemplate, TemplateError};
 
 /// A template ready for task creation.
 pub struct CompiledTemplate {
@@ -117,18 +118,27 @@ impl TemplateCatalog {
         self.latest.write().expect("template cache poisoned").remove(&(namespace.to_string(), name.to_string()));
     }
 
-    /// Register (or update) a template file's template and create its namespace queue. Re-registering an
-    /// unchanged template writes nothing.
-    pub async fn register(&self, template: TaskTemplate) -> Result<Arc<CompiledTemplate>> {
+    /// Register a template file's template (`file`, for errors) and create its queues. Re-registering an
+    /// unchanged template writes nothing; a template whose content differs from the version already registered
+    /// under its name is refused, naming the file and `version` (a version is immutable: tasks created on it
+    /// must keep meaning what they meant).
+    pub async fn register(&self, template: TaskTemplate, file: &Path) -> Result<Arc<CompiledTemplate>> {
         self.prepare_queues(&template).await?;
         let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
-        let template_id: i64 = sqlx::query_scalar(include_str!("sql/register_template.sql"))
+        let (template_id, same): (i64, bool) = sqlx::query_as(include_str!("sql/register_template.sql"))
             .bind(&template.namespace)
             .bind(&template.name)
             .bind(&template.version)
             .bind(&definition)
             .fetch_one(&self.pool)
             .await?;
+        if !same {
+            let message = format!(
+                "{} is already registered with other content; a version is immutable, so give the changed template a new version",
+                template.key()
+            );
+            return Err(tasker_shared::TaskerError::from(TemplateError::new("version", message).in_file(file)).into());
+        }
         let compiled = Arc::new(CompiledTemplate::compile(template_id, template)?);
         let t = &compiled.template;
         self.cache

@@ -266,6 +266,36 @@ async fn a_second_start_changes_nothing(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_template_file_edited_in_place_stops_the_start_naming_the_file(pool: PgPool) {
+    let dir = std::env::temp_dir().join(format!("tasker-edited-template-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("edited.yaml");
+    let yaml = "namespace: edited\nname: flow\nversion: 1.0.0\nsteps:\n  - {name: a, handler: edited.a}\n";
+    std::fs::write(&file, yaml).unwrap();
+    let mut config = common::test_config();
+    config.templates.path = dir.clone();
+    let first = tasker_orchestration::server::OrchestrationServer::new(pool.clone(), config.clone()).await;
+    assert!(first.is_ok(), "{:?}", first.err());
+    // Same content again: fine. Other content under the same version: the start fails, naming file and field.
+    assert!(tasker_orchestration::server::OrchestrationServer::new(pool.clone(), config.clone()).await.is_ok());
+    std::fs::write(&file, yaml.replace("{name: a, handler: edited.a}", "{name: a, handler: edited.b}")).unwrap();
+    let err = tasker_orchestration::server::OrchestrationServer::new(pool.clone(), config.clone())
+        .await
+        .err()
+        .expect("an edited version is refused")
+        .to_string();
+    for part in [file.display().to_string().as_str(), "`version`", "edited/flow@1.0.0", "new version"] {
+        assert!(err.contains(part), "`{err}` names {part}");
+    }
+    let definition: serde_json::Value =
+        sqlx::query_scalar("SELECT definition FROM tasker.task_templates WHERE namespace = 'edited'").fetch_one(&pool).await.unwrap();
+    assert_eq!(definition["steps"][0]["handler"], "edited.a", "the registered version is unchanged");
+    // A new version of the edited file starts.
+    std::fs::write(&file, yaml.replace("1.0.0", "1.0.1").replace("edited.a}", "edited.b}")).unwrap();
+    assert!(tasker_orchestration::server::OrchestrationServer::new(pool, config).await.is_ok());
+}
+
+#[sqlx::test(migrations = false)]
 async fn the_openapi_description_covers_every_route_and_docs_serve_it(pool: PgPool) {
     let c = TestCluster::start(pool, 1, 0).await;
     let (status, spec) = c.get("/openapi.json").await;

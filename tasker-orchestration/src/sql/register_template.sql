@@ -1,14 +1,16 @@
--- Insert a template, or update it when its definition changed; returns its id either way.
--- An unchanged definition updates nothing (a second server start writes nothing).
-WITH upserted AS (
+-- Register a template file's template: insert it, or find the version already registered. Returns its id and
+-- whether the registered definition is this one (a version is immutable: a file whose content differs from the
+-- version registered under its name is refused by the caller, naming the file). An unchanged template writes
+-- nothing (a second server start writes nothing).
+WITH inserted AS (
     INSERT INTO tasker.task_templates (namespace, name, version, definition, content_hash)
     VALUES ($1, $2, $3, $4, md5($4::text))
-    ON CONFLICT (namespace, name, version) DO UPDATE
-        SET definition = EXCLUDED.definition, content_hash = EXCLUDED.content_hash, updated_at = now()
-        WHERE tasker.task_templates.content_hash IS DISTINCT FROM EXCLUDED.content_hash
-    RETURNING template_id
+    ON CONFLICT (namespace, name, version) DO NOTHING
+    RETURNING template_id, true AS same
 )
-SELECT template_id FROM upserted
+SELECT template_id, same FROM inserted
 UNION ALL
-SELECT template_id FROM tasker.task_templates WHERE namespace = $1 AND name = $2 AND version = $3
+-- The statement's snapshot does not see its own insert: this row is the one registered before.
+SELECT template_id, content_hash = md5($4::text) FROM tasker.task_templates
+WHERE namespace = $1 AND name = $2 AND version = $3
 LIMIT 1

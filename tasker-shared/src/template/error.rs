@@ -17,7 +17,8 @@ pub struct TemplateError {
 }
 
 impl TemplateError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { file: None, step: None, field: field.into(), message: message.into() }
     }
 
@@ -26,7 +27,8 @@ impl TemplateError {
         self
     }
 
-    pub(crate) fn in_file(mut self, file: impl Into<PathBuf>) -> Self {
+    /// The same error, naming the file the template came from.
+    pub fn in_file(mut self, file: impl Into<PathBuf>) -> Self {
         self.file = Some(file.into());
         self
     }

@@ -1,6 +1,7 @@
 //! Parsing templates from YAML and loading a directory of them.
 
 use super::{validate::validate, TaskTemplate, TemplateError};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Parse and validate one template from YAML text.
@@ -22,6 +23,8 @@ pub struct LoadReport {
     pub templates: Vec<TaskTemplate>,
     /// One error per file that did not.
     pub errors: Vec<TemplateError>,
+    /// The file each template came from, by `namespace/name@version`.
+    pub files: BTreeMap<String, PathBuf>,
 }
 
 /// Load every `*.yaml`/`*.yml` file under `dir` (recursively). Invalid files are reported, not fatal, so that
@@ -42,6 +45,7 @@ pub fn load_dir(dir: &Path) -> LoadReport {
                         .errors
                         .push(TemplateError::new("version", format!("{} is defined twice", t.key())).in_file(file));
                 } else {
+                    report.files.insert(t.key(), file.clone());
                     report.templates.push(t);
                 }
             }
