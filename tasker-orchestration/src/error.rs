@@ -20,10 +20,20 @@ pub enum OrchestrationError {
     /// The task context does not satisfy the template's input schema.
     #[error("invalid context at `{field}`: {message}")]
     InvalidContext {
-        /// Dotted path of the offending value (`context.even_number`).
+        /// Dotted path of the first offending value (`context.even_number`).
         field: String,
-        /// What the schema requires.
+        /// What the schema requires there.
         message: String,
+        /// Every violation, the first one included, as (field, message).
+        errors: Vec<(String, String)>,
+    },
+    /// An idempotency key already used for the template, with another context.
+    #[error("idempotency key `{key}` was used for task {task_uuid} with another context")]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The task created with it.
+        task_uuid: uuid::Uuid,
     },
     /// No task with that id.
     #[error("task {0} not found")]

@@ -3,7 +3,7 @@
 //! statement shared with whatever other creations are waiting. An idempotency key already used for the template
 //! returns the existing task instead.
 
-use crate::error::Result;
+use crate::error::{OrchestrationError, Result};
 use crate::task_query::{self, StepView, TaskView};
 use crate::task_writer::{NewStep, NewTask, TaskWriter};
 use crate::template_catalog::TemplateCatalog;
@@ -145,7 +145,11 @@ pub async fn create_task(
                 .bind(key)
                 .fetch_one(pool)
                 .await?;
-        return Ok(Created { task: task_query::get_task(pool, existing).await?, created: false });
+        let task = task_query::get_task(pool, existing).await?;
+        if task.context != request.context {
+            return Err(OrchestrationError::IdempotencyConflict { key: key.to_string(), task_uuid: existing });
+        }
+        return Ok(Created { task, created: false });
     };
     metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone()).increment(1);
     let task = TaskView {

@@ -25,9 +25,12 @@ impl CompiledTemplate {
     fn compile(template_id: i64, template: TaskTemplate) -> Result<Self> {
         let validator = match &template.input_schema {
             Some(schema) => {
-                Some(jsonschema::validator_for(schema).map_err(|e| tasker_shared::TaskerError::Config {
-                    key: format!("{}.input_schema", template.key()),
-                    message: e.to_string(),
+                // `format` (email, date-time, uuid, uri, …) is checked, not only annotated.
+                Some(jsonschema::options().should_validate_formats(true).build(schema).map_err(|e| {
+                    tasker_shared::TaskerError::Config {
+                        key: format!("{}.input_schema", template.key()),
+                        message: e.to_string(),
+                    }
                 })?)
             }
             None => None,
@@ -42,24 +45,32 @@ impl CompiledTemplate {
         let Some(validator) = &self.validator else {
             return Ok(());
         };
-        let Some(error) = validator.iter_errors(context).next() else {
+        let errors: Vec<(String, String)> =
+            validator.iter_errors(context).map(|e| (context_field(&e), e.to_string())).collect();
+        let Some((field, message)) = errors.first().cloned() else {
             return Ok(());
         };
-        let mut field = String::from("context");
-        for segment in error.instance_path.to_string().split('/').filter(|s| !s.is_empty()) {
-            if segment.chars().all(|c| c.is_ascii_digit()) {
-                field.push_str(&format!("[{segment}]"));
-            } else {
-                field.push('.');
-                field.push_str(segment);
-            }
-        }
-        if let jsonschema::error::ValidationErrorKind::Required { property } = &error.kind {
-            field.push('.');
-            field.push_str(property.as_str().unwrap_or_default());
-        }
-        Err(OrchestrationError::InvalidContext { field, message: error.to_string() })
+        Err(OrchestrationError::InvalidContext { field, message, errors })
     }
+}
+
+/// The dotted path of the value an error is about (`context.items[0].sku`); for a missing required property,
+/// the property's own path.
+fn context_field(error: &jsonschema::ValidationError<'_>) -> String {
+    let mut field = String::from("context");
+    for segment in error.instance_path.to_string().split('/').filter(|s| !s.is_empty()) {
+        if segment.chars().all(|c| c.is_ascii_digit()) {
+            field.push_str(&format!("[{segment}]"));
+        } else {
+            field.push('.');
+            field.push_str(segment);
+        }
+    }
+    if let jsonschema::error::ValidationErrorKind::Required { property } = &error.kind {
+        field.push('.');
+        field.push_str(property.as_str().unwrap_or_default());
+    }
+    field
 }
 
 type Key = (String, String, String);

@@ -288,7 +288,10 @@ async fn a_template_file_edited_in_place_stops_the_start_naming_the_file(pool: P
         assert!(err.contains(part), "`{err}` names {part}");
     }
     let definition: serde_json::Value =
-        sqlx::query_scalar("SELECT definition FROM tasker.task_templates WHERE namespace = 'edited'").fetch_one(&pool).await.unwrap();
+        sqlx::query_scalar("SELECT definition FROM tasker.task_templates WHERE namespace = 'edited'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(definition["steps"][0]["handler"], "edited.a", "the registered version is unchanged");
     // A new version of the edited file starts.
     std::fs::write(&file, yaml.replace("1.0.0", "1.0.1").replace("edited.a}", "edited.b}")).unwrap();

@@ -31,7 +31,7 @@ struct Claims {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: message.into(), field: None }
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message, None)
 }
 
 fn presented_token(headers: &HeaderMap) -> Option<&str> {
@@ -74,12 +74,12 @@ pub async fn require_auth(
     if let Some(needed) = needed {
         if !granted.iter().any(|p| p == "*" || p == needed) {
             tracing::info!(%path, needed, "request denied: missing permission");
-            return Err(ApiError {
-                status: StatusCode::FORBIDDEN,
-                code: "forbidden",
-                message: format!("missing permission `{needed}`"),
-                field: None,
-            });
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("missing permission `{needed}`"),
+                None,
+            ));
         }
     }
     Ok(next.run(request).await)

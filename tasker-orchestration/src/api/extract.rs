@@ -57,12 +57,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
 
 /// A body that could not be read (too large, broken stream) as the API's error, naming `body`.
 pub fn body_rejection(e: axum::extract::rejection::BytesRejection) -> ApiError {
-    ApiError {
-        status: e.status(),
-        code: if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_request" },
-        message: e.body_text(),
-        field: Some("body".into()),
-    }
+    ApiError::new(
+        e.status(),
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_request" },
+        e.body_text(),
+        Some("body".into()),
+    )
 }
 
 /// A `namespace` query parameter, checked: 1-255 characters, no NUL (400 naming it).
@@ -78,18 +78,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(_) => ApiError::invalid(field_of(&text).unwrap_or_else(|| "body".into()), text),
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(Some("body".to_string()), text),
-        JsonRejection::MissingJsonContentType(_) => ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
-            message: text,
-            field: Some("content-type".into()),
-        },
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: other.body_text(),
-            field: Some("body".into()),
-        },
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            text,
+            Some("content-type".into()),
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", other.body_text(), Some("body".into()))
+        }
         other => ApiError::bad_request(Some("body".to_string()), other.body_text()),
     }
 }

@@ -64,6 +64,7 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(error::not_found_route)
+        .layer(axum::middleware::map_response(error::method_not_allowed_json))
         .layer(axum::middleware::from_fn_with_state(auth, auth::require_auth))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

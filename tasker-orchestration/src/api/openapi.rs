@@ -24,7 +24,7 @@ use uuid::Uuid;
     ),
     components(schemas(
         CreateTaskRequest, TaskView, StepView, TaskList, StepList, TemplateList, DeadLetter, DeadLetterPage,
-        task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail,
+        task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail, FieldError,
         Analytics, TaskCounts, TemplateStats, StepStats,
         crate::events::Event, workers::WorkerList, crate::workers::WorkerView,
         templates::TemplateKey, templates::TemplateVersions, crate::template_registry::TemplateVersion,
@@ -55,6 +55,19 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field at fault, when there is one (`context.even_number`, `task_uuid`, `reason`, …).
     pub field: Option<String>,
+    /// Every violation when there are several (an input schema's), the first being `field` and `message`;
+    /// absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// One violation of a request.
+#[derive(Serialize, ToSchema)]
+pub struct FieldError {
+    /// Where (`context.email`).
+    pub field: String,
+    /// What is wrong there.
+    pub message: String,
 }
 
 /// `GET /v1/tasks`.

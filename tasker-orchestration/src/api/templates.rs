@@ -60,12 +60,12 @@ pub async fn register(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !matches!(essence.as_str(), "application/json" | "application/yaml" | "application/x-yaml" | "text/yaml") {
-        return Err(ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
-            message: "send the template as application/json or application/yaml".into(),
-            field: Some("content-type".into()),
-        });
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the template as application/json or application/yaml",
+            Some("content-type".into()),
+        ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request(Some("body".to_string()), "not UTF-8"))?;
     // YAML is a superset of JSON: one parser and one validation for both, the same as for template files.

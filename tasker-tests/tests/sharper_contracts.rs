@@ -1,0 +1,104 @@
+//! Contracts a new user tripped over (issue 19 §4): a reused idempotency key with another context is a conflict;
+//! the input schema checks `format` and reports every violation; a known route asked with another method answers
+//! `405` in the error shape with `Allow`.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestCluster;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = false)]
+async fn an_idempotency_key_reused_with_another_context_is_a_conflict(pool: PgPool) {
+    let c = TestCluster::start(pool.clone(), 1, 0).await;
+    let request = |n: u64| {
+        json!({"namespace": "linear_workflow", "name": "mathematical_sequence", "context": {"even_number": n},
+               "idempotency_key": "order-42"})
+    };
+    let (status, first) = c.post("/v1/tasks", request(2)).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = c.post("/v1/tasks", request(2)).await;
+    assert_eq!((status, &again["task_uuid"]), (StatusCode::OK, &first["task_uuid"]), "same key, same context");
+    let (status, body) = c.post("/v1/tasks", request(4)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_conflict");
+    assert_eq!(body["error"]["field"], "idempotency_key");
+    assert!(body["error"]["message"].as_str().unwrap().contains(first["task_uuid"].as_str().unwrap()), "{body}");
+    let tasks = common::audit::scalar(&pool, "SELECT count(*) FROM tasker.tasks").await;
+    assert_eq!(tasks, 1, "nothing was created by the conflicting request");
+    c.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_input_schema_checks_formats_and_reports_every_violation(pool: PgPool) {
+    let c = TestCluster::start(pool.clone(), 1, 0).await;
+    let template = json!({
+        "namespace": "contracts", "name": "signup", "version": "1",
+        "input_schema": {"type": "object", "required": ["email", "at", "id", "site", "age"], "properties": {
+            "email": {"type": "string", "format": "email"}, "at": {"type": "string", "format": "date-time"},
+            "id": {"type": "string", "format": "uuid"}, "site": {"type": "string", "format": "uri"},
+            "age": {"type": "integer", "minimum": 18}}},
+        "steps": [{"name": "a", "handler": "contracts.a"}]
+    });
+    let (status, body) = c.post("/v1/templates", template).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let create =
+        |context: Value| c.post("/v1/tasks", json!({"namespace": "contracts", "name": "signup", "context": context}));
+
+    let (status, body) =
+        create(json!({"email": "not an email", "at": "yesterday", "id": "42", "site": "::", "age": 3})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let error = &body["error"];
+    let errors: Vec<(&str, &str)> = error["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["message"].as_str().unwrap()))
+        .collect();
+    let mut fields: Vec<&str> = errors.iter().map(|(f, _)| *f).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["context.age", "context.at", "context.email", "context.id", "context.site"], "{body}");
+    assert_eq!(
+        (error["field"].as_str().unwrap(), error["message"].as_str().unwrap()),
+        errors[0],
+        "the first is also on top"
+    );
+    assert!(errors.iter().any(|(f, m)| *f == "context.email" && m.contains("email")), "{body}");
+
+    // A missing property is named too, beside the other violations.
+    let (status, body) = create(json!({"email": "a@example.com", "at": "2026-12-02T10:00:00Z",
+                                        "id": "01939f4e-0000-7000-8000-000000000000", "site": "https://example.com"}))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "context.age");
+    let (status, body) = create(json!({"email": "a@example.com", "at": "2026-12-02T10:00:00Z",
+                                        "id": "01939f4e-0000-7000-8000-000000000000", "site": "https://example.com", "age": 30}))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "valid formats pass: {body}");
+    c.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_method_a_route_does_not_have_answers_405_with_allow(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    for (method, path, allowed) in [
+        ("DELETE", "/v1/tasks", vec!["GET", "POST"]),
+        ("PATCH", "/v1/tasks/01939f4e-0000-7000-8000-000000000000", vec!["GET"]),
+        ("PUT", "/v1/templates", vec!["GET", "POST"]),
+        ("POST", "/v1/workers", vec!["GET"]),
+    ] {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder().method(method).uri(path).body(axum::body::Body::empty()).unwrap();
+        let res = c.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let allow = res.headers().get("allow").map(|a| a.to_str().unwrap().to_string()).unwrap_or_default();
+        let mut listed: Vec<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
+        listed.sort_unstable();
+        assert_eq!(listed, allowed, "{method} {path}: Allow = {allow}");
+        let body: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    }
+    c.stop().await;
+}
