@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
@@ -84,3 +85,19 @@ def test_bad_input_is_rejected_before_any_python_runs(server: Api) -> None:
     status, body = server.request("POST", "/v1/tasks", {"namespace": "linear_workflow_py",
                                                         "name": "mathematical_sequence", "context": {"even_number": 3}})
     assert status == 422 and body["error"]["field"] == "context.even_number"
+
+
+def test_a_worker_that_cannot_start_raises_worker_error(database: str, tmp_path: Path) -> None:
+    templates = str(ROOT / "config" / "templates")
+    # (Handlers registered by decorator join every worker, so an empty template directory is what serves nothing.)
+    lonely = tasker.Worker(database_url=database, template_path=str(tmp_path))
+    lonely.register("nowhere.used", lambda ctx: {})
+    with pytest.raises(tasker.WorkerError, match="no queue to serve") as caught:
+        lonely.start()
+    assert "nowhere.used" in str(caught.value) and isinstance(caught.value, tasker.TaskerError)
+    # A queue given explicitly whose steps name a handler not registered here: named, with the handler.
+    partial = tasker.Worker(database_url=database, template_path=templates, queues=["polyglot"])
+    partial.register("polyglot.subtotal", lambda ctx: {})
+    with pytest.raises(tasker.WorkerError, match="queue `polyglot` cannot be served") as caught:
+        partial.start()
+    assert "polyglot.receipt" in str(caught.value) and "steps[2].handler" in str(caught.value)

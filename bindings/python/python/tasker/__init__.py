@@ -16,7 +16,7 @@ timeouts and persists results. Python code only implements handlers::
 """
 
 from tasker.context import StepContext
-from tasker.errors import PermanentError, RetryableError, TaskerError
+from tasker.errors import PermanentError, RetryableError, TaskerError, WorkerError
 from tasker.handler import StepHandler, handler, registered_handlers
 from tasker.worker import Worker
 
@@ -27,6 +27,7 @@ __all__ = [
     "StepHandler",
     "TaskerError",
     "Worker",
+    "WorkerError",
     "handler",
     "registered_handlers",
 ]

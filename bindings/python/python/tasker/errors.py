@@ -19,3 +19,9 @@ class RetryableError(TaskerError):
 
 class PermanentError(TaskerError):
     """The step failed and retrying cannot help: fail it now."""
+
+
+class WorkerError(TaskerError, RuntimeError):
+    """The worker cannot start: no queue to serve with the registered handlers, a queue given explicitly whose
+    steps name a handler not registered here, or the database unreachable. The message names the cause (the
+    template path and handlers, or the queue, template, field and handler)."""

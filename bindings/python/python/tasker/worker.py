@@ -10,6 +10,7 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from tasker.context import StepContext
+from tasker.errors import WorkerError
 from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
 
 _POLL_MS = 100
@@ -71,14 +72,17 @@ class Worker:
         self._handlers = handlers
         if not handlers:
             raise ValueError("register at least one handler before starting")
-        self._native = NativeWorker(
-            sorted(handlers),
-            database_url=self.database_url,
-            template_path=self.template_path,
-            queues=self.served_queues,
-            concurrency=self.concurrency,
-            bind=self.bind,
-        )
+        try:
+            self._native = NativeWorker(
+                sorted(handlers),
+                database_url=self.database_url,
+                template_path=self.template_path,
+                queues=self.served_queues,
+                concurrency=self.concurrency,
+                bind=self.bind,
+            )
+        except RuntimeError as e:
+            raise WorkerError(str(e)) from e
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="tasker-asyncio", daemon=True)
         self._loop_thread.start()
