@@ -102,3 +102,48 @@ async fn a_method_a_route_does_not_have_answers_405_with_allow(pool: PgPool) {
     }
     c.stop().await;
 }
+
+/// `a → b → c → d`: `b` returns null, `c` reads its grandparent `a` and its parent `b`, `d` reads a step that is
+/// not upstream of it.
+const CHAIN: &str = "namespace: reads\nname: chain\nversion: '1'\nsteps:\n\
+  - {name: a, handler: reads.a}\n\
+  - {name: b, handler: reads.null, depends_on: [a]}\n\
+  - {name: c, handler: reads.upstream, depends_on: [b]}\n\
+  - {name: d, handler: reads.typo, depends_on: [c], retry: {max_attempts: 3}}\n";
+
+#[sqlx::test(migrations = false)]
+async fn a_handler_reads_any_upstream_step_and_a_step_that_is_not_upstream_fails_naming_those_that_are(pool: PgPool) {
+    use std::sync::Arc;
+    use tasker_worker_foundation::{handler_fn, StepHandler};
+    let dir = std::env::temp_dir().join(format!("tasker-reads-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("chain.yaml"), CHAIN).unwrap();
+    let mut config = common::test_config();
+    config.templates.path = dir;
+    let handlers: Vec<(&'static str, Arc<dyn StepHandler>)> = vec![
+        ("reads.a", Arc::new(handler_fn(|_ctx| async { Ok(json!({"token": "from a"})) }))),
+        ("reads.null", Arc::new(handler_fn(|_ctx| async { Ok(Value::Null) }))),
+        (
+            "reads.upstream",
+            Arc::new(handler_fn(|ctx| async move {
+                Ok(json!({"a": ctx.dependency_result("a")?, "b": ctx.dependency_result("b")?,
+                          "parents": ctx.dependency_results.keys().collect::<Vec<_>>()}))
+            })),
+        ),
+        ("reads.typo", Arc::new(handler_fn(|ctx| async move { Ok(ctx.dependency_result("validate")?.clone()) }))),
+    ];
+    let c = TestCluster::start_with_handlers(pool, 1, 1, config, handlers).await;
+    let uuid = c.create("reads", "chain", json!({})).await;
+    let task = c.wait_terminal(&uuid, 30).await;
+    assert_eq!(task["state"], "error", "{task}");
+    assert_eq!(
+        common::step(&task, "c")["result"],
+        json!({"a": {"token": "from a"}, "b": null, "parents": ["b"]}),
+        "a grandparent is readable by name; dependency_results stays the direct parents"
+    );
+    let d = common::step(&task, "d");
+    assert_eq!((d["state"].as_str(), d["attempts"].as_i64()), (Some("error"), Some(1)), "permanent at once: {d}");
+    assert_eq!(d["error"]["error_class"], "UnknownDependency");
+    assert_eq!(d["error"]["message"], "step `validate` is not upstream of `d`; the steps upstream are: a, b, c");
+    c.stop().await;
+}

@@ -39,8 +39,10 @@ pub struct StepEvent {
     pub max_attempts: i32,
     /// The task's input context.
     pub task_context: Value,
-    /// Results of the dependencies, by step name.
+    /// Results of the direct dependencies, by step name.
     pub dependency_results: serde_json::Map<String, Value>,
+    /// Results of the steps further upstream, by step name.
+    pub upstream_results: serde_json::Map<String, Value>,
     /// The step's `config` from the template.
     pub step_config: Value,
     /// How long the handler may run before the step fails with a timeout.
@@ -207,6 +209,7 @@ impl StepHandler for BridgeHandler {
             max_attempts: step.max_attempts,
             task_context: step.task_context.clone(),
             dependency_results: step.dependency_results.clone(),
+            upstream_results: step.upstream_results.clone(),
             step_config: step.step_config.clone(),
             timeout_ms: step.timeout.as_millis() as u64,
         };
@@ -232,6 +235,7 @@ mod tests {
             max_attempts: 3,
             task_context: json!({"n": 2}),
             dependency_results: Default::default(),
+            upstream_results: Default::default(),
             step_config: json!({}),
             timeout: Duration::from_secs(5),
             cancelled: Default::default(),

@@ -26,8 +26,10 @@ pub struct StepContext {
     pub max_attempts: i32,
     /// The task's input context.
     pub task_context: Value,
-    /// Results of the steps this one depends on, by step name.
+    /// Results of the steps this one depends on directly, by step name.
     pub dependency_results: Map<String, Value>,
+    /// Results of the steps further upstream (ancestors that are not direct dependencies), by step name.
+    pub upstream_results: Map<String, Value>,
     /// The step's `config` from the template (`{}` when unset).
     pub step_config: Value,
     /// How long the handler may run.
@@ -40,9 +42,22 @@ pub struct StepContext {
 }
 
 impl StepContext {
-    /// The result of dependency `step`, if this step depends on it.
-    pub fn dependency_result(&self, step: &str) -> Option<&Value> {
-        self.dependency_results.get(step)
+    /// The result of step `step`, which must be upstream of this one (a direct dependency or any step above
+    /// it); a `null` result is `Value::Null`. Naming a step that is not upstream fails permanently, naming it and
+    /// the steps that are (`error_class: "UnknownDependency"`), so a typo is not mistaken for a null result.
+    pub fn dependency_result(&self, step: &str) -> Result<&Value, StepError> {
+        if let Some(result) = self.dependency_results.get(step).or_else(|| self.upstream_results.get(step)) {
+            return Ok(result);
+        }
+        let mut upstream: Vec<&str> =
+            self.dependency_results.keys().chain(self.upstream_results.keys()).map(String::as_str).collect();
+        upstream.sort_unstable();
+        let listed = if upstream.is_empty() { "none".to_string() } else { upstream.join(", ") };
+        Err(StepError::permanent(format!(
+            "step `{step}` is not upstream of `{}`; the steps upstream are: {listed}",
+            self.step_name
+        ))
+        .with_class("UnknownDependency"))
     }
 
     /// Deserialize field `key` of the task context.
@@ -169,6 +184,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_upstream_step_can_be_read_and_another_name_fails_naming_the_upstream_ones() {
+        let mut parents = Map::new();
+        parents.insert("b".into(), json!(null));
+        let mut upstream = Map::new();
+        upstream.insert("a".into(), json!({"n": 1}));
+        let ctx = StepContext {
+            task_uuid: Uuid::nil(),
+            step_uuid: Uuid::nil(),
+            step_name: "c".into(),
+            handler: "h".into(),
+            attempt: 1,
+            max_attempts: 1,
+            task_context: json!({}),
+            dependency_results: parents,
+            upstream_results: upstream,
+            step_config: json!({}),
+            timeout: Duration::from_secs(1),
+            cancelled: Default::default(),
+        };
+        assert_eq!(ctx.dependency_result("b").unwrap(), &Value::Null, "a null result is not a missing step");
+        assert_eq!(ctx.dependency_result("a").unwrap(), &json!({"n": 1}), "a grandparent is readable");
+        let err = ctx.dependency_result("typo").unwrap_err();
+        assert_eq!(err.kind, StepErrorKind::Permanent);
+        assert_eq!(err.error_class.as_deref(), Some("UnknownDependency"));
+        assert_eq!(err.message, "step `typo` is not upstream of `c`; the steps upstream are: a, b");
+    }
 
     #[test]
     fn error_json_says_what_happens_next() {

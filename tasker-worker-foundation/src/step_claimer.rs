@@ -31,6 +31,7 @@ struct ClaimRow {
     claim_token: Option<Uuid>,
     context: Option<serde_json::Value>,
     dependency_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
+    upstream_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
     next_visible_ms: Option<f64>,
 }
 
@@ -53,6 +54,7 @@ impl ClaimRow {
                 max_attempts: self.max_attempts?,
                 task_context: self.context?,
                 dependency_results: self.dependency_results.map(|j| j.0).unwrap_or_default(),
+                upstream_results: self.upstream_results.map(|j| j.0).unwrap_or_default(),
                 step_config: self.config.unwrap_or_default(),
                 timeout: Duration::from_secs(self.timeout_seconds?.max(1) as u64),
                 cancelled: CancellationToken::new(),

@@ -21,6 +21,7 @@ EVENT = {
     "max_attempts": 2,
     "task_context": {"n": 3},
     "dependency_results": {"up": {"value": "9"}},
+    "upstream_results": {"root": None},
     "step_config": {"k": 1},
     "timeout_ms": 1000,
 }
@@ -30,7 +31,10 @@ def test_context_exposes_plain_dicts() -> None:
     ctx = tasker.StepContext.from_event(EVENT)
     assert ctx.task_context == {"n": 3}
     assert ctx.dependency_result("up") == {"value": "9"}
-    assert ctx.dependency_result("missing") is None
+    with pytest.raises(tasker.UnknownDependencyError, match=r"step `missing` is not upstream of .*: root, up"):
+        ctx.dependency_result("missing")
+    assert ctx.dependency_result("root") is None, "a null result of a step further upstream"
+    assert isinstance(tasker.UnknownDependencyError("x"), tasker.PermanentError)
     assert ctx.step_config == {"k": 1}
     assert ctx.attempt == 2 and ctx.is_last_attempt
 

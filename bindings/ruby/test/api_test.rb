@@ -8,7 +8,7 @@ class StepContextTest < Minitest::Test
     "event_id" => 7, "handler" => "ns_rb.square", "task_uuid" => "01a2-task", "step_uuid" => "01a2-step",
     "step_name" => "linear_step_2", "attempt" => 2, "max_attempts" => 3,
     "task_context" => { "even_number" => 6, "nested" => { "k" => [1, 2] } },
-    "dependency_results" => { "linear_step_1" => { "value" => "36" } },
+    "dependency_results" => { "linear_step_1" => { "value" => "36" } }, "upstream_results" => { "root" => nil },
     "step_config" => { "mode" => "fast" }, "timeout_ms" => 1500
   }.freeze
 
@@ -17,7 +17,10 @@ class StepContextTest < Minitest::Test
     assert_equal({ "even_number" => 6, "nested" => { "k" => [1, 2] } }, ctx.task_context)
     assert_equal({ "value" => "36" }, ctx.dependency_result("linear_step_1"))
     assert_equal({ "value" => "36" }, ctx.dependency_result(:linear_step_1))
-    assert_nil ctx.dependency_result("nope")
+    error = assert_raises(Tasker::UnknownDependencyError) { ctx.dependency_result("nope") }
+    assert_equal "step `nope` is not upstream of `linear_step_2`; the steps upstream are: linear_step_1, root", error.message
+    assert_nil ctx.dependency_result(:root), "a null result of a step further upstream"
+    assert_operator Tasker::UnknownDependencyError, :<, Tasker::PermanentError
     assert_equal({ "linear_step_1" => { "value" => "36" } }, ctx.dependency_results)
     assert_equal({ "mode" => "fast" }, ctx.step_config)
     assert_equal [2, 3], [ctx.attempt, ctx.max_attempts]

@@ -21,7 +21,8 @@
 -- a delayed retry or an expiring lease, becomes visible, since no notification fires then: the statement's snapshot
 -- does not show the leases it sets itself, so those count through `claimed`; NULL when the batch came back full,
 -- since the caller then claims again at once), then one `claimed` row per claimed step (what its handler
--- needs) and one `expired` row per step left for fail_exhausted_leases.sql.
+-- needs: its direct dependencies' results, and those of the steps further upstream, found by walking
+-- `depends_on` up to the roots) and one `expired` row per step left for fail_exhausted_leases.sql.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
     SELECT msg_id, message
@@ -79,6 +80,7 @@ WITH next AS (
 SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid AS task_uuid, NULL::text AS name,
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
        NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
+       NULL::jsonb AS upstream_results,
        CASE WHEN count(*) < $1 THEN
            (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
                                       (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
@@ -91,9 +93,17 @@ SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attem
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                  FROM tasker.workflow_steps p
                  WHERE p.step_uuid = ANY(c.depends_on)), '{}'::jsonb),
+       COALESCE((WITH RECURSIVE up(step_uuid) AS (
+                     SELECT unnest(p.depends_on) FROM tasker.workflow_steps p WHERE p.step_uuid = ANY(c.depends_on)
+                     UNION
+                     SELECT unnest(p.depends_on) FROM tasker.workflow_steps p JOIN up ON p.step_uuid = up.step_uuid
+                 )
+                 SELECT jsonb_object_agg(a.name, a.results)
+                 FROM tasker.workflow_steps a
+                 WHERE a.step_uuid IN (SELECT step_uuid FROM up) AND a.step_uuid <> ALL(c.depends_on)), '{}'::jsonb),
        NULL
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 UNION ALL
-SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM expired e

@@ -73,6 +73,7 @@ mod tests {
             max_attempts: 1,
             task_context: context,
             dependency_results,
+            upstream_results: Map::new(),
             step_config: json!({}),
             timeout: Duration::from_secs(1),
             cancelled: Default::default(),

@@ -14,10 +14,6 @@ struct Item {
     price: serde_json::Number,
 }
 
-fn dependency<'a>(ctx: &'a StepContext, step: &str) -> Result<&'a Value, StepError> {
-    ctx.dependency_result(step).ok_or_else(|| StepError::permanent(format!("missing result of `{step}`")))
-}
-
 /// Checks the items and computes the exact order total (Σ price × quantity).
 pub struct ValidateOrder;
 
@@ -66,8 +62,8 @@ pub struct ProcessPayment;
 impl StepHandler for ProcessPayment {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
         // The template makes payment depend on validation too, so the total arrives as a dependency result.
-        let total = dependency(ctx, "validate_order")?["order_total"].clone();
-        dependency(ctx, "reserve_inventory")?;
+        let total = ctx.dependency_result("validate_order")?["order_total"].clone();
+        ctx.dependency_result("reserve_inventory")?;
         let method = ctx.task_context.pointer("/payment/method").and_then(Value::as_str).unwrap_or("unknown");
         Ok(json!({
             "payment_id": format!("PAY-{}", ctx.task_uuid.simple()),
@@ -84,7 +80,7 @@ pub struct ShipOrder;
 #[async_trait]
 impl StepHandler for ShipOrder {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        let payment = dependency(ctx, "process_payment")?;
+        let payment = ctx.dependency_result("process_payment")?;
         if payment["status"] != "captured" {
             return Err(StepError::permanent("payment not captured"));
         }

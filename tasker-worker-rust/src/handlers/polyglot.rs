@@ -11,7 +11,7 @@ pub struct Receipt;
 #[async_trait]
 impl StepHandler for Receipt {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
-        let tax = ctx.dependency_result("tax").ok_or_else(|| StepError::permanent("no result from step `tax`"))?;
+        let tax = ctx.dependency_result("tax")?;
         let cents = |field: &str| {
             tax.get(field)
                 .and_then(Value::as_i64)

@@ -16,7 +16,7 @@ timeouts and persists results. Python code only implements handlers::
 """
 
 from tasker.context import StepContext
-from tasker.errors import PermanentError, RetryableError, TaskerError, WorkerError
+from tasker.errors import PermanentError, RetryableError, TaskerError, UnknownDependencyError, WorkerError
 from tasker.handler import StepHandler, handler, registered_handlers
 from tasker.worker import Worker
 
@@ -26,6 +26,7 @@ __all__ = [
     "StepContext",
     "StepHandler",
     "TaskerError",
+    "UnknownDependencyError",
     "Worker",
     "WorkerError",
     "handler",

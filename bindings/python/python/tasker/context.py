@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
+from tasker.errors import UnknownDependencyError
+
 
 @dataclass(frozen=True)
 class StepContext:
@@ -18,13 +20,23 @@ class StepContext:
     max_attempts: int
     task_context: Dict[str, Any] = field(default_factory=dict)
     dependency_results: Dict[str, Any] = field(default_factory=dict)
+    upstream_results: Dict[str, Any] = field(default_factory=dict)
     step_config: Dict[str, Any] = field(default_factory=dict)
     timeout_ms: int = 0
     cancel_check: Optional[Callable[[], bool]] = field(default=None, repr=False, compare=False)
 
-    def dependency_result(self, step_name: str) -> Optional[Any]:
-        """The result of dependency ``step_name``, or None if this step does not depend on it."""
-        return self.dependency_results.get(step_name)
+    def dependency_result(self, step_name: str) -> Any:
+        """The result of step ``step_name``, which must be upstream of this one: a direct dependency (also in
+        ``dependency_results``) or any step above it. A ``null`` result is ``None``. Any other name raises
+        ``tasker.UnknownDependencyError`` (a ``PermanentError`` and a ``LookupError``), naming the steps that are
+        upstream."""
+        if step_name in self.dependency_results:
+            return self.dependency_results[step_name]
+        if step_name in self.upstream_results:
+            return self.upstream_results[step_name]
+        upstream = ", ".join(sorted({*self.dependency_results, *self.upstream_results})) or "none"
+        raise UnknownDependencyError(
+            f"step `{step_name}` is not upstream of `{self.step_name}`; the steps upstream are: {upstream}")
 
     @property
     def cancelled(self) -> bool:
@@ -53,6 +65,7 @@ class StepContext:
             max_attempts=event["max_attempts"],
             task_context=event.get("task_context") or {},
             dependency_results=event.get("dependency_results") or {},
+            upstream_results=event.get("upstream_results") or {},
             step_config=event.get("step_config") or {},
             timeout_ms=event.get("timeout_ms", 0),
             cancel_check=cancel_check,

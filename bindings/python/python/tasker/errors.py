@@ -21,6 +21,12 @@ class PermanentError(TaskerError):
     """The step failed and retrying cannot help: fail it now."""
 
 
+class UnknownDependencyError(PermanentError, LookupError):
+    """A handler read the result of a step that is not upstream of its own (a typo, or a step of another
+    branch). It fails the step permanently unless the handler catches it; the message names the steps that are
+    upstream."""
+
+
 class WorkerError(TaskerError, RuntimeError):
     """The worker cannot start: no queue to serve with the registered handlers, a queue given explicitly whose
     steps name a handler not registered here, or the database unreachable. The message names the cause (the

@@ -50,4 +50,8 @@ module Tasker
       false
     end
   end
+
+  # A handler read the result of a step that is not upstream of its own (a typo, or a step of another
+  # branch): permanent unless the handler rescues it; the message names the steps that are upstream.
+  class UnknownDependencyError < PermanentError; end
 end

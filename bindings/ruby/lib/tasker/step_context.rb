@@ -5,8 +5,10 @@ module Tasker
   class StepContext
     # The task's input (Hash).
     attr_reader :task_context
-    # Results of the steps this one depends on, by step name (Hash of step name => result).
+    # Results of the steps this one depends on directly, by step name (Hash of step name => result).
     attr_reader :dependency_results
+    # Results of the steps further upstream (ancestors that are not direct dependencies), by step name.
+    attr_reader :upstream_results
     # The step's `config` from the template (Hash, empty when unset).
     attr_reader :step_config
     # This attempt's number (1 for the first run) and the attempts allowed in all.
@@ -21,10 +23,11 @@ module Tasker
     # A context built by hand, e.g. to unit-test a handler. The JSON fields go through JSON, so Symbol
     # keys become Strings as they would in production.
     def initialize(task_context: {}, dependency_results: {}, step_config: {}, attempt: 1, max_attempts: 1,
-                   step_name: "step", handler_name: nil, task_uuid: "00000000-0000-0000-0000-000000000000",
+                   upstream_results: {}, step_name: "step", handler_name: nil, task_uuid: "00000000-0000-0000-0000-000000000000",
                    step_uuid: "00000000-0000-0000-0000-000000000000", timeout: nil)
       @task_context = JSON.parse(JSON.generate(task_context))
       @dependency_results = JSON.parse(JSON.generate(dependency_results))
+      @upstream_results = JSON.parse(JSON.generate(upstream_results))
       @step_config = JSON.parse(JSON.generate(step_config))
       @attempt = attempt
       @max_attempts = max_attempts
@@ -51,9 +54,18 @@ module Tasker
       @cancel_check ? @cancel_check.call : false
     end
 
-    # The result of dependency `step_name` (a String or Symbol), or nil if this step does not depend on it.
+    # The result of step `step_name` (a String or Symbol), which must be upstream of this one: a direct
+    # dependency or any step above it. A null result is nil. Any other name raises
+    # Tasker::UnknownDependencyError (a PermanentError), naming the steps that are upstream.
     def dependency_result(step_name)
-      @dependency_results[step_name.to_s]
+      name = step_name.to_s
+      return @dependency_results[name] if @dependency_results.key?(name)
+      return @upstream_results[name] if @upstream_results.key?(name)
+
+      upstream = (@dependency_results.keys + @upstream_results.keys).uniq.sort
+      raise UnknownDependencyError,
+            "step `#{name}` is not upstream of `#{@step_name}`; the steps upstream are: " \
+            "#{upstream.empty? ? 'none' : upstream.join(', ')}"
     end
 
     # Whether this is the last attempt allowed.
@@ -65,7 +77,8 @@ module Tasker
       {
         task_uuid: @task_uuid, step_uuid: @step_uuid, step_name: @step_name, handler_name: @handler_name,
         attempt: @attempt, max_attempts: @max_attempts, task_context: @task_context,
-        dependency_results: @dependency_results, step_config: @step_config, timeout: @timeout
+        dependency_results: @dependency_results, upstream_results: @upstream_results, step_config: @step_config,
+        timeout: @timeout
       }
     end
 
@@ -79,6 +92,7 @@ module Tasker
     def load_event(event)
       @task_context = event["task_context"]
       @dependency_results = event["dependency_results"] || {}
+      @upstream_results = event["upstream_results"] || {}
       @step_config = event["step_config"] || {}
       @attempt = event["attempt"]
       @max_attempts = event["max_attempts"]
