@@ -14,6 +14,10 @@ use tasker_shared::config::TaskerConfig;
 use tasker_shared::messaging::{ensure_queue, worker_queue};
 use tasker_shared::template::{load_dir, QueueRoutes};
 
+/// Most connections the claim loops share: a worker serving many queues (each with its own claim loop) stays
+/// within a small connection budget, and one or two busy queues still claim without waiting.
+const CLAIM_CONNECTIONS: usize = 4;
+
 /// Builds a [`Worker`].
 pub struct WorkerBuilder {
     config: TaskerConfig,
@@ -143,8 +147,10 @@ impl WorkerBuilder {
             format!("{host}-{}", std::process::id())
         });
         Ok(Worker {
-            // One connection per claim loop, and one for a lease failed on its last attempt.
-            claim_pool: tasker_shared::db::relaxed_commit_pool(&pool, queues.len() as u32 + 1),
+            // One connection per claim loop up to CLAIM_CONNECTIONS (a loop holds one only while it claims, and
+            // a worker serving many queues would otherwise hold one per queue), and one for a lease failed on its
+            // last attempt.
+            claim_pool: tasker_shared::db::relaxed_commit_pool(&pool, queues.len().min(CLAIM_CONNECTIONS) as u32 + 1),
             pool,
             config: self.config.worker,
             worker_id,
