@@ -217,6 +217,7 @@ impl ResultProcessor {
 
         let mut summary = BatchSummary { messages: taken.len(), ..Default::default() };
         let mut queues_sent = BTreeSet::new();
+        let mut failed = Vec::new();
         for row in rows {
             match row.kind.as_str() {
                 "applied" => {
@@ -229,11 +230,17 @@ impl ResultProcessor {
                 }
                 _ => {
                     let namespace = row.name.unwrap_or_default();
+                    if row.state == TaskState::Error.as_str() {
+                        failed.push(row.id);
+                    }
                     metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace, "state" => row.state)
                         .increment(1);
                     summary.finalized_tasks.push(row.id);
                 }
             }
+        }
+        if !failed.is_empty() {
+            log_failed_tasks(&self.pool, &failed).await;
         }
         metrics::counter!("tasker_steps_enqueued_total").increment(summary.enqueued as u64);
         summary.finalized = summary.finalized_tasks.len();
@@ -299,6 +306,34 @@ impl ResultProcessor {
             let _ = upkeep.await;
         }
         Ok(())
+    }
+}
+
+/// A failed step of a task that just failed (a row of `sql/failed_steps.sql`).
+#[derive(FromRow)]
+struct FailedStep {
+    task_uuid: Uuid,
+    namespace: String,
+    template: String,
+    step: String,
+    attempts: i32,
+    error: Option<String>,
+}
+
+/// Log each task that just failed, with its failed steps (one warning per step): the server's account of what
+/// went wrong, beside the dead-letter queue. Reading them is best effort, after the batch committed.
+async fn log_failed_tasks(pool: &PgPool, tasks: &[Uuid]) {
+    let rows: sqlx::Result<Vec<FailedStep>> =
+        sqlx::query_as(include_str!("sql/failed_steps.sql")).bind(tasks).fetch_all(pool).await;
+    match rows {
+        Ok(rows) => {
+            for s in rows {
+                let error = s.error.as_deref().unwrap_or("");
+                tracing::warn!(task_uuid = %s.task_uuid, namespace = %s.namespace, template = %s.template,
+                               step = %s.step, attempts = s.attempts, error, "task failed");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, tasks = tasks.len(), "tasks failed (their steps could not be read)"),
     }
 }
 

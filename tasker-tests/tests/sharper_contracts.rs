@@ -147,3 +147,30 @@ async fn a_handler_reads_any_upstream_step_and_a_step_that_is_not_upstream_fails
     assert_eq!(d["error"]["message"], "step `validate` is not upstream of `d`; the steps upstream are: a, b, c");
     c.stop().await;
 }
+
+/// The server's log says which task failed, at which step, after how many attempts and why; the worker's says
+/// each step failure and what follows it. Real processes, their logs read back.
+#[sqlx::test(migrations = false)]
+async fn the_server_logs_failed_tasks_and_the_worker_logs_step_failures(pool: PgPool) {
+    use common::process::{create_task, database_url, start_server, start_worker};
+    let url = database_url(&pool).await;
+    let server = start_server("server", &url, &[]).await;
+    let worker = start_worker("worker", &url, &[]).await;
+    let task = create_task(server.port, "error_workflow", "permanent_error", json!({})).await;
+    common::audit::wait_all_terminal(&pool, 30).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let expected = format!("task_uuid={task}");
+    while !server.log().lines().any(|l| l.contains("task failed") && l.contains(&expected)) {
+        assert!(tokio::time::Instant::now() < deadline, "server log:\n{}", common::process::tail(&server.log(), 20));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let line = server.log().lines().find(|l| l.contains("task failed") && l.contains(&expected)).unwrap().to_string();
+    for part in ["WARN", "namespace=error_workflow", "template=permanent_error", "step=permanent_failure_step", "attempts=1", "can never succeed"] {
+        assert!(line.contains(part), "`{line}` lacks {part}");
+    }
+    let failure = worker.log().lines().find(|l| l.contains("step failed") && l.contains(&expected)).map(str::to_string);
+    let failure = failure.unwrap_or_else(|| panic!("worker log:\n{}", common::process::tail(&worker.log(), 20)));
+    for part in ["WARN", "step=permanent_failure_step", "attempt=1", "max_attempts=3", "no retry: the error is permanent"] {
+        assert!(failure.contains(part), "`{failure}` lacks {part}");
+    }
+}

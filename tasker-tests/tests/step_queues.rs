@@ -319,3 +319,47 @@ async fn metrics_text(c: &TestCluster) -> String {
         .unwrap();
     String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
+
+#[sqlx::test(migrations = false)]
+async fn queues_added_while_running_share_the_workers_one_listening_connection(pool: PgPool) {
+    let config = config_with_template();
+    let c = TestCluster::start_with(pool.clone(), 1, 0, config.clone()).await;
+    let stop = CancellationToken::new();
+    let worker =
+        build_worker(&pool, &config, "general", vec![("routing_test.light", labelled("general"))], None).await.unwrap();
+    let router = worker.router();
+    let run = tokio::spawn(worker.run(stop.clone()));
+    // More queues than the worker's pool has connections (10): one listener each used to exhaust it.
+    let added: Vec<String> = (0..12).map(|i| format!("routing_extra_{i}")).collect();
+    for namespace in &added {
+        let template = json!({"namespace": namespace, "name": "one", "version": "1",
+                              "steps": [{"name": "a", "handler": "routing_test.light"}]});
+        let (status, body) = c.post("/v1/templates", template).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, ready) = request_on(&router, "GET", "/health/ready").await;
+        let queues = ready["checks"]["consumers"]["queues"].as_array().map(Vec::len).unwrap_or(0);
+        if status == StatusCode::OK && queues == added.len() + 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the worker did not take up the new queues: {ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    common::audit::wait_for(
+        &pool,
+        "SELECT count(DISTINCT pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN \"tasker\\_worker\\_%'",
+        10,
+        |n| n == 1,
+    )
+    .await;
+    let task = c.create("routing_extra_11", "one", json!({})).await;
+    assert_eq!(c.wait_terminal(&task, 30).await["state"], "complete");
+    let (status, ready) = request_on(&router, "GET", "/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "the worker's pool still answers: {ready}");
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    c.stop().await;
+}

@@ -32,6 +32,8 @@ struct ClaimRow {
     context: Option<serde_json::Value>,
     dependency_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
     upstream_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
+    backoff_base_ms: Option<i32>,
+    backoff_max_ms: Option<i32>,
     next_visible_ms: Option<f64>,
 }
 
@@ -39,6 +41,10 @@ impl ClaimRow {
     fn into_claimed(self, queue: &str) -> Option<ClaimedStep> {
         let step_uuid = self.step_uuid?;
         Some(ClaimedStep {
+            backoff_ms: (
+                self.backoff_base_ms.unwrap_or_default().max(0) as u64,
+                self.backoff_max_ms.unwrap_or_default().max(0) as u64,
+            ),
             lease: InFlightStep {
                 queue: queue.to_string(),
                 msg_id: self.msg_id,
@@ -70,6 +76,8 @@ pub struct ClaimedStep {
     pub context: StepContext,
     /// The lease: queue, message and claim token.
     pub lease: InFlightStep,
+    /// The step's backoff base and cap in ms (to say when a failed attempt will be retried).
+    pub backoff_ms: (u64, u64),
 }
 
 /// The outcome of one read-and-claim.

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_shared::config::WorkerConfig;
-use tasker_shared::messaging::{ensure_queue, worker_queue, Wakeup, TEMPLATES_TOPIC};
+use tasker_shared::messaging::{ensure_queue, worker_queue, Wakeup, WakeupSet, TEMPLATES_TOPIC};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -127,7 +127,7 @@ impl Worker {
         if self.watch_templates {
             topics.push(TEMPLATES_TOPIC.to_string());
         }
-        let mut wakeups = Wakeup::start_many(
+        let (wakeup_set, mut wakeups) = WakeupSet::start(
             &self.pool,
             &topics,
             self.config.dispatch_mode,
@@ -159,6 +159,7 @@ impl Worker {
                 self.pool.clone(),
                 rt.clone(),
                 self.served.clone(),
+                wakeup_set.clone(),
                 wakeup,
                 shutdown.clone(),
             )));
@@ -203,37 +204,50 @@ impl Worker {
 }
 
 /// Serve each queue named by a template registered while the worker runs as soon as it is fully handled here
-/// (see `queue_watcher`): a claim loop of its own, like those started with the worker (each such queue has a
-/// listening connection of its own). Returns at shutdown, after the loops it started.
-async fn watch_templates(pool: PgPool, rt: Runtime, served: ServedQueues, wakeup: Wakeup, shutdown: CancellationToken) {
-    let poll = Duration::from_millis(rt.config.poll_interval_ms);
+/// (see `queue_watcher`): a claim loop of its own, like those started with the worker, woken through the
+/// worker's one listening connection. Returns at shutdown, after the loops it started.
+async fn watch_templates(
+    pool: PgPool,
+    rt: Runtime,
+    served: ServedQueues,
+    wakeups: Arc<WakeupSet>,
+    wakeup: Wakeup,
+    shutdown: CancellationToken,
+) {
     let mut loops = Vec::new();
     while !shutdown.is_cancelled() {
         match queue_watcher::servable_queues(&pool, &rt.registry).await {
             Ok(servable) => {
-                for name in servable.served.into_keys() {
-                    let queue = worker_queue(&name);
-                    if served.read().map(|s| s.contains(&queue)).unwrap_or(true) {
-                        continue;
-                    }
+                let new: Vec<String> = servable
+                    .served
+                    .into_keys()
+                    .filter(|name| served.read().map(|s| !s.contains(&worker_queue(name))).unwrap_or(false))
+                    .collect();
+                if !new.is_empty() {
+                    let queues: Vec<String> = new.iter().map(|name| worker_queue(name)).collect();
                     let started = async {
-                        ensure_queue(&pool, &queue).await?;
-                        Wakeup::start(&pool, &queue, rt.config.dispatch_mode, poll, shutdown.clone()).await
+                        for queue in &queues {
+                            ensure_queue(&pool, queue).await?;
+                        }
+                        // One listening connection for all of them, however many are added over time.
+                        wakeups.add(&queues).await
                     };
                     match started.await {
-                        Ok(queue_wakeup) => {
-                            tracing::info!(queue = %name, "serving a queue named by a template registered while running");
-                            loops.push(tokio::spawn(claim_loop(
-                                rt.clone(),
-                                queue.clone(),
-                                queue_wakeup,
-                                shutdown.clone(),
-                            )));
-                            if let Ok(mut s) = served.write() {
-                                s.push(queue);
+                        Ok(queue_wakeups) => {
+                            for ((name, queue), queue_wakeup) in new.iter().zip(queues).zip(queue_wakeups) {
+                                tracing::info!(queue = %name, "serving a queue named by a template registered while running");
+                                loops.push(tokio::spawn(claim_loop(
+                                    rt.clone(),
+                                    queue.clone(),
+                                    queue_wakeup,
+                                    shutdown.clone(),
+                                )));
+                                if let Ok(mut s) = served.write() {
+                                    s.push(queue);
+                                }
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, queue = %name, "cannot serve a new queue yet; retrying"),
+                        Err(e) => tracing::warn!(error = %e, queues = ?new, "cannot serve new queues yet; retrying"),
                     }
                 }
             }
@@ -313,8 +327,9 @@ const CANCELLED_HANDLER_GRACE: Duration = Duration::from_secs(2);
 /// Run one claimed step and hand its outcome to the reporter (unless the worker is hard-stopping, in which
 /// case the step is released by shutdown).
 async fn execute(rt: &Runtime, step: ClaimedStep) {
-    let ClaimedStep { context, lease } = step;
+    let ClaimedStep { context, lease, backoff_ms } = step;
     let task_uuid = context.task_uuid;
+    let (attempt, max_attempts, step_name) = (context.attempt, context.max_attempts, context.step_name.clone());
     let cancelled = context.cancelled.clone();
     let started = std::time::Instant::now();
     let span = tracing::info_span!("step", task_uuid = %context.task_uuid, step_uuid = %context.step_uuid, step = %context.step_name);
@@ -339,12 +354,39 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
         outcome = &mut handler => outcome,
     };
     metrics::histogram!("tasker_step_duration_seconds").record(started.elapsed().as_secs_f64());
-    span.in_scope(|| {
-        if let Err(e) = &outcome {
-            tracing::info!(error = %e.message, retryable = ?e.kind, "step failed");
-        }
-    });
+    if let Err(e) = &outcome {
+        tracing::warn!(
+            task_uuid = %task_uuid,
+            step_uuid = %lease.step_uuid,
+            step = %step_name,
+            attempt,
+            max_attempts,
+            error = %e.message,
+            error_class = e.error_class.as_deref().unwrap_or("StepError"),
+            next = %next_after_failure(e, attempt, max_attempts, backoff_ms),
+            "step failed"
+        );
+    }
     let _ = rt.completions.send(Completion { lease, task_uuid, outcome }).await;
+}
+
+/// What follows a failed attempt, for the log: a retry and when, or none and why. The delay of a retry without
+/// `retry_after` is drawn by the orchestrator from `[d/2, d]` (see `tasker_shared::backoff`), so a range is given.
+fn next_after_failure(e: &StepError, attempt: i32, max_attempts: i32, (base_ms, max_ms): (u64, u64)) -> String {
+    if e.kind == crate::handler::StepErrorKind::Permanent {
+        return "no retry: the error is permanent".into();
+    }
+    if attempt >= max_attempts {
+        return format!("no retry: attempt {attempt} was the last of {max_attempts}");
+    }
+    let next = attempt + 1;
+    match e.retry_after {
+        Some(delay) => format!("retry {next} of {max_attempts} in {:.3} s (asked by the handler)", delay.as_secs_f64()),
+        None => {
+            let d = base_ms.saturating_mul(1u64 << (attempt - 1).clamp(0, 40)).min(max_ms) as f64 / 1000.0;
+            format!("retry {next} of {max_attempts} in {:.3}-{:.3} s", d / 2.0, d)
+        }
+    }
 }
 
 /// Call the handler in its own task (so a panic becomes an error, not a dead worker) under the step timeout.

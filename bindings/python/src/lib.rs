@@ -91,8 +91,25 @@ impl NativeWorker {
 }
 
 /// The native module.
+/// Queue the worker's log lines for Python (see `tasker_worker_foundation::host_log`); False when another
+/// `tracing` subscriber was installed first.
+#[pyfunction]
+fn install_logging() -> bool {
+    tasker_worker_foundation::host_log::install_host_logging()
+}
+
+/// The next worker log line as JSON (`{level, target, message, fields}`), or `None` after `timeout_ms`. The GIL is
+/// released while waiting.
+#[pyfunction]
+fn next_log(py: Python<'_>, timeout_ms: u64) -> PyResult<Option<String>> {
+    let record = py.detach(|| tasker_worker_foundation::host_log::next_host_log(Duration::from_millis(timeout_ms)));
+    record.map(|r| serde_json::to_string(&r).map_err(|e| PyRuntimeError::new_err(e.to_string()))).transpose()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeWorker>()?;
+    m.add_function(wrap_pyfunction!(install_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(next_log, m)?)?;
     Ok(())
 }

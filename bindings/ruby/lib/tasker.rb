@@ -27,12 +27,6 @@ require "tasker_rb" # the native extension (lib/tasker_rb.so, built by bindings/
 require_relative "tasker/step_context"
 require_relative "tasker/step_handler"
 require_relative "tasker/outcome"
+require_relative "tasker/logging"
 require_relative "tasker/worker"
 
-module Tasker
-  # Send the Rust worker's logs (tracing) to stderr; `RUST_LOG` filters them (default `info`).
-  # Idempotent. `Worker#run` calls it; embedded workers (`Worker#start`) log only when you do.
-  def self.init_logging
-    Native.init_logging
-  end
-end

@@ -4,6 +4,7 @@
 # Ruby worker in this process serving the `_rb` catalog. Every example runs through the REST API and its
 # exact result is checked, against fixed values and against its Rust twin.
 
+require "stringio"
 require_relative "test_helper"
 require_relative "support/cluster"
 require_relative "../examples/handlers"
@@ -199,6 +200,50 @@ class EndToEndTest < Minitest::Test
     ensure
       worker.stop
     end
+  end
+
+  # Each step failure is a warning on Tasker.logger with the task, step, attempt, error and what follows.
+  def test_step_failures_are_logged_with_what_follows
+    io = StringIO.new
+    previous = Tasker.logger
+    Tasker.logger = Logger.new(io).tap { |l| l.formatter = Tasker::JsonLogFormatter.new }
+    begin
+      task = api.wait_terminal(api.create("rb_e2e", "crash"))
+      assert_equal "error", task["state"]
+      lines = []
+      deadline = Time.now + 10
+      until lines.size >= 2 || Time.now > deadline
+        sleep 0.05
+        lines = io.string.lines.map { |l| JSON.parse(l) }
+                  .select { |l| l["message"] == "step failed" && l["task_uuid"] == task["task_uuid"] }
+      end
+      assert_equal [1, 2], lines.map { |l| l["attempt"] }, io.string
+      assert(lines.all? { |l| l["level"] == "WARN" && l["step"] == "crash_step" && l["error"].include?("no_such_key") })
+      assert_equal "retry 2 of 2 in 0.025-0.050 s", lines[0]["next"]
+      assert_equal "no retry: attempt 2 was the last of 2", lines[1]["next"]
+    ensure
+      Tasker.logger = previous
+    end
+  end
+
+  # A handler stuck past the grace period does not hold `stop`: its step is released, its thread killed.
+  def test_stop_does_not_wait_for_a_stuck_handler
+    started = Queue.new
+    stuck = lambda do |ctx|
+      started << ctx.step_name
+      sleep 3600
+    end
+    worker = Tasker::Worker.new(database_url: E2E.db.url, template_path: E2E.template_dir, concurrency: 1)
+    worker.register("rb_e2e_stop.slow", stuck).start
+    id = api.create("rb_e2e_stop", "slow_pair", { sleep_ms: 1 })
+    assert_equal "first", Timeout.timeout(20) { started.pop }
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    worker.stop
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0
+    assert_operator elapsed, :<, 4.5, "grace is 2 s, the join 1 s more"
+    assert(worker.instance_variable_get(:@threads).none?(&:alive?), "the stuck thread was killed")
+    assert_equal "enqueued", step(api.task(id), "first")["state"], "the stuck step was released"
+    api.post("/v1/tasks/#{id}/cancel", {})
   end
 
   # Stopping waits for the step in flight (its handler thread completes it during the grace period),

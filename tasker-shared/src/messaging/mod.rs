@@ -14,7 +14,7 @@ mod wakeup;
 pub use announce::announce;
 pub use malformed::{drop_malformed, is_malformed_body};
 pub use queue::{delete_batch, ensure_queue, extend_visibility, index_queues, queue_table, release_now, send_batch};
-pub use wakeup::{WakeSource, Wakeup};
+pub use wakeup::{WakeSource, Wakeup, WakeupSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -29,9 +29,7 @@ pub struct Wakeup {
 }
 
 impl Wakeup {
-    /// One wake-up per queue, all fed by ONE listening connection (unless `mode` is polling). The listener
-    /// task reconnects by itself (sqlx's `PgListener` re-subscribes) and wakes every loop after a reconnect,
-    /// since notifications may have been missed meanwhile.
+    /// One wake-up per queue, all fed by ONE listening connection (unless `mode` is polling); see [`WakeupSet`].
     pub async fn start_many(
         pool: &PgPool,
         queues: &[String],
@@ -39,37 +37,7 @@ impl Wakeup {
         poll_interval: Duration,
         stop: CancellationToken,
     ) -> crate::Result<Vec<Self>> {
-        let wakeups: Vec<Self> =
-            queues.iter().map(|_| Self { notify: Arc::new(Notify::new()), mode, poll_interval }).collect();
-        if mode.listens() && !queues.is_empty() {
-            let channels: HashMap<String, Arc<Notify>> =
-                queues.iter().zip(&wakeups).map(|(q, w)| (notify_channel(q), w.notify.clone())).collect();
-            let mut listener = PgListener::connect_with(pool).await?;
-            listener.listen_all(channels.keys().map(String::as_str)).await?;
-            let wake_all = |channels: &HashMap<String, Arc<Notify>>| channels.values().for_each(|n| n.notify_one());
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        msg = listener.try_recv() => match msg {
-                            Ok(Some(n)) => {
-                                if let Some(notify) = channels.get(n.channel()) {
-                                    notify.notify_one();
-                                }
-                            }
-                            // Connection lost and re-established: anything may have been missed.
-                            Ok(None) => wake_all(&channels),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "notification listener error; retrying");
-                                tokio::time::sleep(Duration::from_millis(500)).await;
-                                wake_all(&channels);
-                            }
-                        }
-                    }
-                }
-            });
-        }
-        Ok(wakeups)
+        Ok(WakeupSet::start(pool, queues, mode, poll_interval, stop).await?.1)
     }
 
     /// The wake-up of a single queue.
@@ -112,5 +80,95 @@ impl Wakeup {
     /// Wake the loop from inside the process (e.g. after a batch freed capacity).
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+}
+
+/// The wake-ups of a set of queues that can grow while it runs (a worker starting to serve a queue named by a
+/// template registered later), all fed by ONE listening connection whatever their number. The listener task
+/// reconnects by itself (sqlx's `PgListener` re-subscribes) and wakes every loop after a reconnect, since
+/// notifications may have been missed meanwhile. Adding queues starts a new listener on every channel, then
+/// stops the old one and wakes every loop once, so that nothing sent during the switch is missed.
+pub struct WakeupSet {
+    pool: PgPool,
+    mode: DispatchMode,
+    poll_interval: Duration,
+    stop: CancellationToken,
+    state: tokio::sync::Mutex<ListenerState>,
+}
+
+#[derive(Default)]
+struct ListenerState {
+    channels: HashMap<String, Arc<Notify>>,
+    /// Stops the running listener task.
+    current: Option<CancellationToken>,
+}
+
+impl WakeupSet {
+    /// Wake-ups for `queues`, in order, and the set (to add more later). Stops listening at `stop`.
+    pub async fn start(
+        pool: &PgPool,
+        queues: &[String],
+        mode: DispatchMode,
+        poll_interval: Duration,
+        stop: CancellationToken,
+    ) -> crate::Result<(Arc<Self>, Vec<Wakeup>)> {
+        let set = Arc::new(Self {
+            pool: pool.clone(),
+            mode,
+            poll_interval,
+            stop,
+            state: tokio::sync::Mutex::new(ListenerState::default()),
+        });
+        let wakeups = set.add(queues).await?;
+        Ok((set, wakeups))
+    }
+
+    /// Wake-ups for `queues` (in order), listened to on the set's one connection from now on.
+    pub async fn add(&self, queues: &[String]) -> crate::Result<Vec<Wakeup>> {
+        let wakeups: Vec<Wakeup> = queues
+            .iter()
+            .map(|_| Wakeup { notify: Arc::new(Notify::new()), mode: self.mode, poll_interval: self.poll_interval })
+            .collect();
+        if !self.mode.listens() || queues.is_empty() {
+            return Ok(wakeups);
+        }
+        let mut state = self.state.lock().await;
+        let mut channels = state.channels.clone();
+        channels.extend(queues.iter().zip(&wakeups).map(|(q, w)| (notify_channel(q), w.notify.clone())));
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen_all(channels.keys().map(String::as_str)).await?;
+        let token = self.stop.child_token();
+        tokio::spawn(listen(listener, channels.clone(), token.clone()));
+        if let Some(previous) = state.current.replace(token) {
+            previous.cancel();
+            // Anything announced between the old listener's last message and the new one's LISTEN.
+            channels.values().for_each(|n| n.notify_one());
+        }
+        state.channels = channels;
+        Ok(wakeups)
+    }
+}
+
+/// Deliver `listener`'s notifications to their loops until `stop`.
+async fn listen(mut listener: PgListener, channels: HashMap<String, Arc<Notify>>, stop: CancellationToken) {
+    let wake_all = |channels: &HashMap<String, Arc<Notify>>| channels.values().for_each(|n| n.notify_one());
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            msg = listener.try_recv() => match msg {
+                Ok(Some(n)) => {
+                    if let Some(notify) = channels.get(n.channel()) {
+                        notify.notify_one();
+                    }
+                }
+                // Connection lost and re-established: anything may have been missed.
+                Ok(None) => wake_all(&channels),
+                Err(e) => {
+                    tracing::warn!(error = %e, "notification listener error; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    wake_all(&channels);
+                }
+            }
+        }
     }
 }

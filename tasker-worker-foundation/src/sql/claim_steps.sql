@@ -56,7 +56,7 @@ WITH next AS (
     FROM candidates c
     WHERE s.step_uuid = c.step_uuid
     RETURNING s.step_uuid, s.task_uuid, s.name, s.handler, s.attempts, s.max_attempts, s.timeout_seconds,
-              s.config, s.claim_token, s.depends_on, c.from_state, c.msg_id
+              s.config, s.claim_token, s.depends_on, s.backoff_base_ms, s.backoff_max_ms, c.from_state, c.msg_id
 ), audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, from_state, 'in_progress', 'claimed by ' || $2 FROM claimed
@@ -80,7 +80,7 @@ WITH next AS (
 SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid AS task_uuid, NULL::text AS name,
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
        NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
-       NULL::jsonb AS upstream_results,
+       NULL::jsonb AS upstream_results, NULL::int AS backoff_base_ms, NULL::int AS backoff_max_ms,
        CASE WHEN count(*) < $1 THEN
            (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
                                       (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
@@ -101,9 +101,11 @@ SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attem
                  SELECT jsonb_object_agg(a.name, a.results)
                  FROM tasker.workflow_steps a
                  WHERE a.step_uuid IN (SELECT step_uuid FROM up) AND a.step_uuid <> ALL(c.depends_on)), '{}'::jsonb),
+       c.backoff_base_ms, c.backoff_max_ms,
        NULL
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 UNION ALL
-SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL
 FROM expired e

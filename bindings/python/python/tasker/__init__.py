@@ -18,9 +18,11 @@ timeouts and persists results. Python code only implements handlers::
 from tasker.context import StepContext
 from tasker.errors import PermanentError, RetryableError, TaskerError, UnknownDependencyError, WorkerError
 from tasker.handler import StepHandler, handler, registered_handlers
+from tasker.logs import JsonFormatter
 from tasker.worker import Worker
 
 __all__ = [
+    "JsonFormatter",
     "PermanentError",
     "RetryableError",
     "StepContext",

@@ -7,13 +7,19 @@ import json
 import os
 import signal
 import threading
+import time
 from typing import Any, Dict, List, Optional
 
 from tasker.context import StepContext
+from tasker import logs
 from tasker.errors import WorkerError
 from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
 
 _POLL_MS = 100
+
+# How long ``stop`` waits for the handler threads after the native worker stopped (its grace period is over by
+# then, and unfinished steps were released).
+STOP_JOIN_SECONDS = 1.0
 
 
 class Worker:
@@ -72,6 +78,7 @@ class Worker:
         self._handlers = handlers
         if not handlers:
             raise ValueError("register at least one handler before starting")
+        logs.start_forwarding()
         try:
             self._native = NativeWorker(
                 sorted(handlers),
@@ -82,6 +89,7 @@ class Worker:
                 bind=self.bind,
             )
         except RuntimeError as e:
+            logs.drain(50)  # the queues skipped and why, before the error
             raise WorkerError(str(e)) from e
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="tasker-asyncio", daemon=True)
@@ -124,13 +132,21 @@ class Worker:
             native.complete(event["event_id"], payload)
 
     def stop(self) -> None:
-        """Stop claiming, let in-flight steps finish (within the configured grace period), then return."""
+        """Stop claiming, let in-flight steps finish (within the configured grace period), release the rest to
+        other workers, then return. A handler still running after that is stuck: its step was released, and its
+        (daemon) thread is left behind after a short wait, so a stuck handler never keeps the process from
+        stopping."""
         if self._native is None:
             return
         self._stopping.set()
         self._native.stop()
+        deadline = time.monotonic() + STOP_JOIN_SECONDS
         for t in self._threads:
-            t.join(timeout=10)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            logs.LOGGER.warning("%d handler thread(s) still running after stop; their steps were released", len(stuck))
+        logs.drain(100)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._loop_thread is not None:

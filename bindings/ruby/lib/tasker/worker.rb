@@ -18,6 +18,10 @@ module Tasker
     # How long one native wait lasts before the thread looks at the worker's state again (ms).
     POLL_MS = 100
 
+    # How long `stop` waits for the handler threads after the native worker stopped (the grace period is
+    # over by then, and unfinished steps were released).
+    STOP_JOIN_SECONDS = 1
+
     attr_reader :concurrency
 
     # database_url:  PostgreSQL URL (default: the configuration's, or $DATABASE_URL)
@@ -82,8 +86,14 @@ module Tasker
         raise WorkerError, "the worker was already started" unless @state == :new
         raise ConfigurationError, "register at least one handler before starting" if @handlers.empty?
 
-        @native = Native::Worker.start(@handlers.keys, @database_url, @template_path, @served_queues,
-                                       @concurrency, @bind)
+        Tasker.init_logging
+        begin
+          @native = Native::Worker.start(@handlers.keys, @database_url, @template_path, @served_queues,
+                                         @concurrency, @bind)
+        rescue WorkerError
+          Logging.drain(50) # the queues skipped and why, before the error
+          raise
+        end
         @state = :running
         @threads = Array.new(@concurrency) do |i|
           Thread.new(@native) { |native| serve(native) }.tap { |t| t.name = "tasker-handler-#{i}" }
@@ -105,8 +115,9 @@ module Tasker
 
     # Stop claiming steps, let the steps in flight finish within the configured grace period (the
     # handler threads keep running meanwhile), release the rest to other workers, and join the threads
-    # (waiting at most `timeout` seconds for each if given). Idempotent. Raises Tasker::WorkerError if
-    # the native worker had failed.
+    # (waiting at most `timeout` seconds in all, STOP_JOIN_SECONDS by default). A handler still running
+    # then is stuck: its step was released, and its thread is killed, so a stuck handler never keeps the
+    # process from stopping. Idempotent. Raises Tasker::WorkerError if the native worker had failed.
     def stop(timeout: nil)
       native = @lock.synchronize do
         return self unless @state == :running
@@ -118,8 +129,9 @@ module Tasker
         native.stop # GVL released: handler threads keep completing their steps
       ensure
         @state = :stopped
-        @threads.each { |t| t.join(timeout) unless t == Thread.current } # a handler may call stop
+        join_or_kill(timeout || STOP_JOIN_SECONDS)
         Worker.running_workers.delete(self)
+        Logging.drain(100)
       end
       self
     end
@@ -127,7 +139,6 @@ module Tasker
     # Start, then block until SIGINT or SIGTERM (or until the native worker fails), then stop. Installs
     # signal traps for the duration and restores the previous ones. Call from the main thread.
     def run
-      Tasker.init_logging
       reader, writer = IO.pipe
       previous = {}
       %w[INT TERM].each do |signal|
@@ -187,6 +198,20 @@ module Tasker
         outcome ||= Outcome.error("the handler was interrupted", retryable: true, error_class: "Interrupt")
         native.complete(event["event_id"], outcome)
       end
+    end
+
+    # Join the handler threads within `seconds` in all; kill those still running a handler (stuck: their
+    # steps were released by the native stop). A handler may call stop itself: its own thread is skipped.
+    def join_or_kill(seconds)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+      stuck = @threads.reject do |t|
+        t == Thread.current || t.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max)
+      end
+      return if stuck.empty?
+
+      Tasker.logger.warn("#{stuck.size} handler thread(s) still running after stop; their steps were released; " \
+                         "killing them")
+      stuck.each(&:kill)
     end
 
     def to_callable(name, handler)

@@ -3,23 +3,21 @@
 //! reports steps; Ruby waits for step events (with the GVL released), runs its handlers and hands back
 //! outcomes as JSON. The idiomatic API lives in `bindings/ruby/lib/tasker/`.
 //!
-//! Defines `Tasker::Native::Worker` (see [`worker`]) and `Tasker::Native.init_logging`.
+//! Defines `Tasker::Native::Worker` (see [`worker`]), `Tasker::Native.install_logging` and
+//! `Tasker::Native.next_log` (see [`logs`]).
 
 mod error;
+mod logs;
 mod nogvl;
 mod worker;
 
 use magnus::{function, prelude::*, Error, Ruby};
 
-/// Install the tracing subscriber once per process (`RUST_LOG` filters, default `info`).
-fn init_logging() {
-    tasker_shared::observability::init_tracing();
-}
-
 #[magnus::init(name = "tasker_rb")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     let tasker = ruby.define_module("Tasker")?;
     let native = tasker.define_module("Native")?;
-    native.define_singleton_method("init_logging", function!(init_logging, 0))?;
+    native.define_singleton_method("install_logging", function!(logs::install_logging, 0))?;
+    native.define_singleton_method("next_log", function!(logs::next_log, 1))?;
     worker::define(ruby, native)
 }

@@ -20,7 +20,7 @@ pub struct NativeWorker {
 
 /// Run `func` without the GVL until it has run once (an interrupt pending beforehand is handled first,
 /// which may raise); a panic becomes a `Tasker::WorkerError`.
-fn blocking<F: FnMut() -> R, R>(ruby: &Ruby, mut func: F) -> Result<R, Error> {
+pub(crate) fn blocking<F: FnMut() -> R, R>(ruby: &Ruby, mut func: F) -> Result<R, Error> {
     loop {
         match without_gvl(&mut func) {
             NoGvl::Done(value) => return Ok(value),
