@@ -28,5 +28,6 @@ require_relative "tasker/step_context"
 require_relative "tasker/step_handler"
 require_relative "tasker/outcome"
 require_relative "tasker/logging"
+require_relative "tasker/client"
 require_relative "tasker/worker"
 

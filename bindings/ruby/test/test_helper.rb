@@ -6,3 +6,5 @@
 
 require "minitest/autorun"
 require "tasker"
+# The worker logs every start, step failure and stop; tests that check them swap Tasker.logger.
+Tasker.logger.level = Logger::WARN unless ENV["TASKER_TEST_LOGS"]

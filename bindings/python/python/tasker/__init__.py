@@ -15,6 +15,7 @@ timeouts and persists results. Python code only implements handlers::
     worker.run()  # until SIGTERM / SIGINT
 """
 
+from tasker.client import AsyncClient, AsyncTask, Client, ClientError, Task, WaitTimeout
 from tasker.context import StepContext
 from tasker.errors import PermanentError, RetryableError, TaskerError, UnknownDependencyError, WorkerError
 from tasker.handler import StepHandler, handler, registered_handlers
@@ -22,13 +23,19 @@ from tasker.logs import JsonFormatter
 from tasker.worker import Worker
 
 __all__ = [
+    "AsyncClient",
+    "AsyncTask",
+    "Client",
+    "ClientError",
     "JsonFormatter",
     "PermanentError",
     "RetryableError",
     "StepContext",
     "StepHandler",
+    "Task",
     "TaskerError",
     "UnknownDependencyError",
+    "WaitTimeout",
     "Worker",
     "WorkerError",
     "handler",
