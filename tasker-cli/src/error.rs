@@ -1,7 +1,5 @@
 //! What can go wrong, and the exit code each outcome maps to.
 
-use serde_json::Value;
-
 /// A command's failure; [`CliError::exit_code`] is what the process exits with.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -47,20 +45,19 @@ impl CliError {
             Self::Rejected { .. } => 5,
         }
     }
+}
 
-    /// The error for a non-2xx answer with the API's `{"error": {"code", "message", "field"}}` body.
-    pub fn from_response(status: u16, body: &Value) -> Self {
-        let message = body["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| {
-            if body.is_null() {
-                format!("HTTP {status}")
-            } else {
-                body.to_string()
+impl From<tasker_client::ClientError> for CliError {
+    fn from(e: tasker_client::ClientError) -> Self {
+        use tasker_client::ClientError as E;
+        match e {
+            E::Api { status: 404, message, .. } => Self::NotFound(message),
+            E::Api { status, message, field, .. } if (400..500).contains(&status) => {
+                Self::Rejected { status, message, field }
             }
-        });
-        match status {
-            404 => Self::NotFound(message),
-            400..=499 => Self::Rejected { status, message, field: body["error"]["field"].as_str().map(str::to_string) },
-            _ => Self::Unavailable(format!("server error {status}: {message}")),
+            E::Api { status, message, .. } => Self::Unavailable(format!("server error {status}: {message}")),
+            E::Invalid(message) => Self::Input(message),
+            other => Self::Unavailable(other.to_string()),
         }
     }
 }

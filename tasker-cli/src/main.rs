@@ -1,7 +1,6 @@
 //! `tasker`: a thin client of a Tasker server's REST API. The server owns all state; this keeps none.
 
 mod cli;
-mod client;
 mod commands;
 mod error;
 mod input;
@@ -15,7 +14,7 @@ use output::OutputMode;
 /// What every command gets: the client and the output mode.
 pub struct Context {
     /// The server.
-    pub client: client::Client,
+    pub client: tasker_client::Client,
     /// How to print.
     pub output: OutputMode,
 }
@@ -29,12 +28,17 @@ async fn main() {
             Ok(())
         }
         command => {
-            match client::Client::new(&cli.global.server, cli.global.api_key.as_deref(), cli.global.token.as_deref()) {
+            let client = tasker_client::Client::new(
+                &cli.global.server,
+                cli.global.api_key.as_deref(),
+                cli.global.token.as_deref(),
+            );
+            match client {
                 Ok(client) => {
                     let context = Context { client, output: OutputMode::resolve(cli.global.output) };
                     commands::run(&context, command).await
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         }
     };

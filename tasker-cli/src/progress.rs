@@ -1,13 +1,13 @@
 //! Following one task: its steps' states from the event stream, drawn live on a terminal (steps done of total,
 //! the running steps by name, elapsed time), printed as plain lines otherwise, and summed up in a final table.
 
-use crate::client::StreamEvent;
 use crate::output::{cell, table};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tasker_client::StreamEvent;
 
 /// How progress is shown while the task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -118,7 +118,7 @@ pub async fn create_task(
         queues: compiled.queues.clone(),
         root_messages,
     };
-    let steps = new_task
+    let steps: Vec<StepView> = new_task
         .steps
         .iter()
         .map(|s| StepView {
@@ -133,6 +133,10 @@ pub async fn create_task(
             error: None,
             completed_at: None,
             reason: None,
+            started_at: None,
+            next_attempt_at: None,
+            worker_id: None,
+            attempt_errors: Vec::new(),
         })
         .collect();
 
@@ -165,6 +169,10 @@ pub async fn create_task(
         tags: request.tags.unwrap_or_default(),
         created_at,
         completed_at: None,
+        step_counts: steps.iter().fold(std::collections::BTreeMap::new(), |mut counts, s: &StepView| {
+            *counts.entry(s.state.clone()).or_insert(0) += 1;
+            counts
+        }),
         steps,
     };
     Ok(Created { task, created: true })

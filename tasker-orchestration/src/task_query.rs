@@ -35,7 +35,11 @@ pub struct TaskView {
     pub created_at: DateTime<Utc>,
     /// When the task reached a terminal state.
     pub completed_at: Option<DateTime<Utc>>,
-    /// Steps in dependency order.
+    /// How many of its steps are in each state (`{"complete": 3, "in_progress": 1}`).
+    #[sqlx(skip)]
+    #[schema(value_type = Object)]
+    pub step_counts: std::collections::BTreeMap<String, i64>,
+    /// Steps in dependency order (empty in listings).
     #[sqlx(skip)]
     pub steps: Vec<StepView>,
 }
@@ -67,6 +71,16 @@ pub struct StepView {
     pub completed_at: Option<DateTime<Utc>>,
     /// The reason given with the last operator action on the step (cancel, retry, resolve); null when none.
     pub reason: Option<String>,
+    /// When its latest attempt started (its last claim); null before the first.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When a step waiting for a retry becomes due; null otherwise.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The worker that claimed it last (`worker_id`, see `GET /v1/workers`); null before the first claim.
+    pub worker_id: Option<String>,
+    /// The error of every failed attempt, oldest first (`error` is the last one).
+    #[sqlx(json)]
+    #[schema(value_type = Vec<Object>)]
+    pub attempt_errors: Vec<serde_json::Value>,
 }
 
 const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, priority, idempotency_key, \
@@ -80,28 +94,15 @@ pub async fn get_task(pool: &PgPool, task_uuid: Uuid) -> Result<TaskView> {
         .await?
         .ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
     task.steps = get_steps(pool, task_uuid).await?;
+    for step in &task.steps {
+        *task.step_counts.entry(step.state.clone()).or_default() += 1;
+    }
     Ok(task)
 }
 
 /// The steps of a task, in dependency order.
 pub async fn get_steps(pool: &PgPool, task_uuid: Uuid) -> Result<Vec<StepView>> {
-    Ok(sqlx::query_as(
-        "SELECT s.step_uuid, s.name, s.handler,
-                COALESCE(s.queue, (SELECT t.namespace FROM tasker.tasks t WHERE t.task_uuid = $1)) AS queue, s.state, s.attempts, s.max_attempts, s.results AS result, s.error,
-                s.completed_at, op.reason
-         FROM tasker.workflow_steps s
-         LEFT JOIN LATERAL (
-             -- Only operator actions make these transitions (see task_actions.rs).
-             SELECT t.reason FROM tasker.step_transitions t
-             WHERE t.step_uuid = s.step_uuid
-               AND (t.to_state IN ('cancelled', 'resolved_manually') OR (t.from_state = 'error' AND t.to_state = 'enqueued'))
-             ORDER BY t.id DESC LIMIT 1
-         ) op ON true
-         WHERE s.task_uuid = $1 ORDER BY s.position",
-    )
-    .bind(task_uuid)
-    .fetch_all(pool)
-    .await?)
+    Ok(sqlx::query_as(include_str!("sql/task_steps.sql")).bind(task_uuid).fetch_all(pool).await?)
 }
 
 /// Filters and page of `GET /v1/tasks`.
@@ -109,8 +110,16 @@ pub async fn get_steps(pool: &PgPool, task_uuid: Uuid) -> Result<Vec<StepView>> 
 pub struct TaskFilter {
     /// Only this namespace.
     pub namespace: Option<String>,
+    /// Only this template name.
+    pub name: Option<String>,
     /// Only this state.
     pub state: Option<String>,
+    /// Only tasks carrying this tag.
+    pub tag: Option<String>,
+    /// Only tasks created at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only tasks created before this time.
+    pub created_before: Option<DateTime<Utc>>,
     /// Tasks older than this one (the previous page's `next_cursor`).
     pub cursor: Option<Uuid>,
     /// Page size.
@@ -125,15 +134,35 @@ pub async fn list_tasks(pool: &PgPool, filter: &TaskFilter) -> Result<(Vec<TaskV
     if let Some(namespace) = &filter.namespace {
         query.push(" AND namespace = ").push_bind(namespace);
     }
+    if let Some(name) = &filter.name {
+        query.push(" AND name = ").push_bind(name);
+    }
     if let Some(state) = &filter.state {
         query.push(" AND state = ").push_bind(state);
+    }
+    if let Some(tag) = &filter.tag {
+        query.push(" AND tags ? ").push_bind(tag);
+    }
+    // Task ids are UUIDv7, ordered by creation: the time bounds are bounds on the key the page walks.
+    if let Some(after) = filter.created_after {
+        query.push(" AND created_at >= ").push_bind(after);
+    }
+    if let Some(before) = filter.created_before {
+        query.push(" AND created_at < ").push_bind(before);
     }
     if let Some(cursor) = filter.cursor {
         query.push(" AND task_uuid < ").push_bind(cursor);
     }
     query.push(" ORDER BY task_uuid DESC LIMIT ").push_bind(filter.limit + 1);
-    let tasks: Vec<TaskView> = query.build_query_as().fetch_all(pool).await?;
-    let mut tasks = tasks;
+    let mut tasks: Vec<TaskView> = query.build_query_as().fetch_all(pool).await?;
+    let uuids: Vec<Uuid> = tasks.iter().map(|t| t.task_uuid).collect();
+    let counts: Vec<(Uuid, String, i64)> =
+        sqlx::query_as(include_str!("sql/step_counts.sql")).bind(&uuids).fetch_all(pool).await?;
+    for (task_uuid, state, n) in counts {
+        if let Some(task) = tasks.iter_mut().find(|t| t.task_uuid == task_uuid) {
+            task.step_counts.insert(state, n);
+        }
+    }
     let next = if tasks.len() as i64 > filter.limit {
         tasks.truncate(filter.limit as usize);
         tasks.last().map(|t| t.task_uuid)

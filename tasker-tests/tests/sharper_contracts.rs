@@ -165,12 +165,72 @@ async fn the_server_logs_failed_tasks_and_the_worker_logs_step_failures(pool: Pg
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let line = server.log().lines().find(|l| l.contains("task failed") && l.contains(&expected)).unwrap().to_string();
-    for part in ["WARN", "namespace=error_workflow", "template=permanent_error", "step=permanent_failure_step", "attempts=1", "can never succeed"] {
+    for part in [
+        "WARN",
+        "namespace=error_workflow",
+        "template=permanent_error",
+        "step=permanent_failure_step",
+        "attempts=1",
+        "can never succeed",
+    ] {
         assert!(line.contains(part), "`{line}` lacks {part}");
     }
     let failure = worker.log().lines().find(|l| l.contains("step failed") && l.contains(&expected)).map(str::to_string);
     let failure = failure.unwrap_or_else(|| panic!("worker log:\n{}", common::process::tail(&worker.log(), 20)));
-    for part in ["WARN", "step=permanent_failure_step", "attempt=1", "max_attempts=3", "no retry: the error is permanent"] {
+    for part in
+        ["WARN", "step=permanent_failure_step", "attempt=1", "max_attempts=3", "no retry: the error is permanent"]
+    {
         assert!(failure.contains(part), "`{failure}` lacks {part}");
     }
+}
+
+#[sqlx::test(migrations = false)]
+async fn listings_filter_by_name_tag_and_time_and_steps_keep_their_history(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 1).await;
+    let create = |namespace: &str, name: &str, context: Value, tags: Value| {
+        c.post("/v1/tasks", json!({"namespace": namespace, "name": name, "context": context, "tags": tags}))
+    };
+    let (_, linear) =
+        create("linear_workflow", "mathematical_sequence", json!({"even_number": 2}), json!(["a", "b"])).await;
+    let (_, diamond) = create("diamond_workflow", "diamond_pattern", json!({"even_number": 2}), json!(["b"])).await;
+    let (_, flaky) = create("retry_workflow", "retry_mechanics", json!({"fail_count": 1}), json!([])).await;
+    for t in [&linear, &diamond, &flaky] {
+        assert_eq!(c.wait_terminal(t["task_uuid"].as_str().unwrap(), 30).await["state"], "complete");
+    }
+    let c = &c;
+    let listed = |query: &'static str| async move {
+        let (status, body) = c.get(&format!("/v1/tasks?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        body["tasks"].as_array().unwrap().iter().map(|t| t["task_uuid"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(listed("name=mathematical_sequence").await, [linear["task_uuid"].clone()]);
+    assert_eq!(listed("tag=b").await, [diamond["task_uuid"].clone(), linear["task_uuid"].clone()]);
+    assert_eq!(listed("tag=a&namespace=linear_workflow").await, [linear["task_uuid"].clone()]);
+    assert_eq!(listed("created_after=2999-01-01T00:00:00Z").await.len(), 0);
+    assert_eq!(listed("created_before=2999-01-01T00:00:00Z&created_after=2000-01-01T00:00:00Z").await.len(), 3);
+
+    let (_, page) = c.get("/v1/tasks?name=mathematical_sequence").await;
+    assert_eq!(page["tasks"][0]["step_counts"], json!({"complete": 4}), "{page}");
+    assert_eq!(page["tasks"][0]["steps"], json!([]), "listings carry counts, not steps");
+
+    for (query, field) in [("created_after=yesterday", "created_after"), ("state=done", "state"), ("tag=%00", "tag")] {
+        let (status, body) = c.get(&format!("/v1/tasks?{query}")).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{body}");
+    }
+    let (_, body) = c.get("/v1/tasks?state=done").await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("steps_in_process") && message.contains("resolved_manually"), "{message}");
+
+    // A step that failed once: when its last attempt started, who ran it, and the first attempt's error.
+    let (_, task) = c.get(&format!("/v1/tasks/{}", flaky["task_uuid"].as_str().unwrap())).await;
+    let step = common::step(&task, "flaky_step");
+    assert_eq!(step["attempts"], 2);
+    assert!(step["started_at"].is_string() && step["worker_id"].is_string(), "{step}");
+    assert!(step["next_attempt_at"].is_null(), "{step}");
+    let errors = step["attempt_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{step}");
+    assert_eq!((errors[0]["attempt"].as_i64(), errors[0]["retryable"].as_bool()), (Some(1), Some(true)), "{step}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("flaky failure 1 of 1"), "{step}");
+    assert!(errors[0]["at"].is_string());
+    assert_eq!(task["step_counts"], json!({"complete": 1}));
 }

@@ -110,6 +110,7 @@ async fn each_step_runs_on_a_worker_of_its_own_queue(pool: PgPool) {
     );
 
     let stop = CancellationToken::new();
+    let general_router = general.router();
     let runs = [tokio::spawn(general.run(stop.clone())), tokio::spawn(heavy.run(stop.clone()))];
     let mut tasks = Vec::new();
     for _ in 0..5 {
@@ -139,6 +140,20 @@ async fn each_step_runs_on_a_worker_of_its_own_queue(pool: PgPool) {
         ]
     );
     common::audit::assert_exactly_once(&pool).await;
+    // Step metrics are labelled by namespace and handler (both workers live in this process: one recorder).
+    let metrics = metrics_text_of(&general_router).await;
+    let series = |name: &str, labels: &[&str]| -> Option<String> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|p| l.contains(p)))
+            .map(str::to_string)
+    };
+    let light = ["namespace=\"routing_test\"", "handler=\"routing_test.light\"", "outcome=\"success\""];
+    assert!(series("tasker_step_outcomes_total", &light).is_some_and(|l| l.ends_with(" 10")), "{metrics}");
+    let heavy = ["namespace=\"routing_test\"", "handler=\"routing_test.heavy\"", "outcome=\"success\""];
+    assert!(series("tasker_step_outcomes_total", &heavy).is_some_and(|l| l.ends_with(" 5")), "{metrics}");
+    assert!(series("tasker_step_duration_seconds_count", &light[..2]).is_some_and(|l| l.ends_with(" 10")), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "tasker_worker_steps_in_flight{worker_id=\"general\"} 0"), "{metrics}");
     stop.cancel();
     for run in runs {
         run.await.unwrap().unwrap();
@@ -309,14 +324,14 @@ async fn workers_list_themselves_and_a_queue_nobody_serves_is_named(pool: PgPool
 }
 
 async fn metrics_text(c: &TestCluster) -> String {
+    metrics_text_of(&c.router).await
+}
+
+async fn metrics_text_of(router: &axum::Router) -> String {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let res = c
-        .router
-        .clone()
-        .oneshot(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let req = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
     String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
 
@@ -350,7 +365,7 @@ async fn queues_added_while_running_share_the_workers_one_listening_connection(p
     common::audit::wait_for(
         &pool,
         "SELECT count(DISTINCT pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND query LIKE 'LISTEN \"tasker\\_worker\\_%'",
+         WHERE datname = current_database() AND query LIKE 'LISTEN %' AND query LIKE '%tasker\\_worker\\_%'",
         10,
         |n| n == 1,
     )

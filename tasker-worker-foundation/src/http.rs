@@ -16,15 +16,24 @@ struct HealthState {
     pool: PgPool,
     running: Arc<AtomicBool>,
     queues: crate::worker::ServedQueues,
+    in_flight: crate::in_flight::InFlight,
+    worker_id: String,
 }
 
-/// `/health/live`, `/health/ready` (database reachable and claim loops running) and `/metrics`.
-pub fn router(pool: PgPool, running: Arc<AtomicBool>, queues: crate::worker::ServedQueues) -> Router {
+/// `/health/live`, `/health/ready` (database reachable and claim loops running) and `/metrics` (with the steps
+/// in flight, `tasker_worker_steps_in_flight{worker_id}`, read at each scrape).
+pub fn router(
+    pool: PgPool,
+    running: Arc<AtomicBool>,
+    queues: crate::worker::ServedQueues,
+    in_flight: crate::in_flight::InFlight,
+    worker_id: String,
+) -> Router {
     Router::new()
         .route("/health/live", get(|| async { Json(json!({"status": "alive"})) }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(HealthState { pool, running, queues })
+        .with_state(HealthState { pool, running, queues, in_flight, worker_id })
 }
 
 async fn ready(State(s): State<HealthState>) -> impl IntoResponse {
@@ -42,7 +51,8 @@ async fn ready(State(s): State<HealthState>) -> impl IntoResponse {
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(s): State<HealthState>) -> impl IntoResponse {
+    metrics::gauge!("tasker_worker_steps_in_flight", "worker_id" => s.worker_id.clone()).set(s.in_flight.len() as f64);
     let handle = tasker_shared::observability::prometheus();
     handle.run_upkeep();
     ([("content-type", "text/plain; version=0.0.4")], handle.render())

@@ -34,6 +34,7 @@ struct ClaimRow {
     upstream_results: Option<sqlx::types::Json<serde_json::Map<String, serde_json::Value>>>,
     backoff_base_ms: Option<i32>,
     backoff_max_ms: Option<i32>,
+    namespace: Option<String>,
     next_visible_ms: Option<f64>,
 }
 
@@ -41,6 +42,7 @@ impl ClaimRow {
     fn into_claimed(self, queue: &str) -> Option<ClaimedStep> {
         let step_uuid = self.step_uuid?;
         Some(ClaimedStep {
+            namespace: self.namespace.unwrap_or_default(),
             backoff_ms: (
                 self.backoff_base_ms.unwrap_or_default().max(0) as u64,
                 self.backoff_max_ms.unwrap_or_default().max(0) as u64,
@@ -78,6 +80,8 @@ pub struct ClaimedStep {
     pub lease: InFlightStep,
     /// The step's backoff base and cap in ms (to say when a failed attempt will be retried).
     pub backoff_ms: (u64, u64),
+    /// The task's namespace (a label of the step metrics).
+    pub namespace: String,
 }
 
 /// The outcome of one read-and-claim.

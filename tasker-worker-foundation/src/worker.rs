@@ -78,7 +78,13 @@ impl Worker {
 
     /// The health and metrics router (`/health/live`, `/health/ready`, `/metrics`).
     pub fn router(&self) -> axum::Router {
-        crate::http::router(self.pool.clone(), self.running.clone(), self.served.clone())
+        crate::http::router(
+            self.pool.clone(),
+            self.running.clone(),
+            self.served.clone(),
+            self.in_flight.clone(),
+            self.worker_id.clone(),
+        )
     }
 
     /// Run until `shutdown` is cancelled, then shut down gracefully.
@@ -327,7 +333,8 @@ const CANCELLED_HANDLER_GRACE: Duration = Duration::from_secs(2);
 /// Run one claimed step and hand its outcome to the reporter (unless the worker is hard-stopping, in which
 /// case the step is released by shutdown).
 async fn execute(rt: &Runtime, step: ClaimedStep) {
-    let ClaimedStep { context, lease, backoff_ms } = step;
+    let ClaimedStep { context, lease, backoff_ms, namespace } = step;
+    let handler_name = context.handler.clone();
     let task_uuid = context.task_uuid;
     let (attempt, max_attempts, step_name) = (context.attempt, context.max_attempts, context.step_name.clone());
     let cancelled = context.cancelled.clone();
@@ -353,7 +360,15 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
         }
         outcome = &mut handler => outcome,
     };
-    metrics::histogram!("tasker_step_duration_seconds").record(started.elapsed().as_secs_f64());
+    let outcome_label = match &outcome {
+        Ok(_) => "success",
+        Err(e) if e.kind == crate::handler::StepErrorKind::Permanent => "permanent_error",
+        Err(_) => "retryable_error",
+    };
+    metrics::histogram!("tasker_step_duration_seconds", "namespace" => namespace.clone(), "handler" => handler_name.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("tasker_step_outcomes_total", "namespace" => namespace, "handler" => handler_name, "outcome" => outcome_label)
+        .increment(1);
     if let Err(e) = &outcome {
         tracing::warn!(
             task_uuid = %task_uuid,

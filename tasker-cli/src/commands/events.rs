@@ -18,6 +18,7 @@ pub async fn follow_all(context: &Context, namespace: Option<String>, after: Opt
             OutputMode::Table => print_line(&line(&event.kind, &event.data)),
         })
         .await
+        .map_err(Into::into)
 }
 
 /// One event as a line: id, time, task, step, transition, reason.

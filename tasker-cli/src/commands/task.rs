@@ -108,11 +108,14 @@ async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> Cl
         progress.apply(&event);
         true
     });
-    let outcome = match limit {
-        Some(limit) => tokio::time::timeout(limit, events).await.unwrap_or_else(|_| {
-            Err(CliError::Unavailable(format!("task {task_uuid} did not end within {}", timeout.unwrap_or_default())))
-        }),
-        None => events.await,
+    let outcome: CliResult = match limit {
+        Some(limit) => tokio::time::timeout(limit, events)
+            .await
+            .map_err(|_| {
+                CliError::Unavailable(format!("task {task_uuid} did not end within {}", timeout.unwrap_or_default()))
+            })?
+            .map_err(Into::into),
+        None => events.await.map_err(Into::into),
     };
     progress.finish();
     outcome?;

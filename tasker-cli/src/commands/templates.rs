@@ -2,13 +2,13 @@
 
 use super::split_key;
 use crate::cli::TemplateCommand;
-use crate::client::Body;
 use crate::error::{CliError, CliResult};
 use crate::input::document;
 use crate::output::{cell, print_json, table, OutputMode};
 use crate::Context;
-use reqwest::Method;
 use serde_json::{json, Value};
+use tasker_client::Body;
+use tasker_client::Method;
 
 /// Run a `template` command.
 pub async fn run(context: &Context, command: TemplateCommand) -> CliResult {

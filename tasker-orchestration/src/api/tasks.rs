@@ -90,8 +90,16 @@ pub async fn steps(State(state): State<AppState>, Path(raw): Path<String>) -> Re
 pub struct ListQuery {
     /// Only tasks of this namespace.
     namespace: Option<String>,
+    /// Only tasks of this template name.
+    name: Option<String>,
     /// Only tasks in this state.
     state: Option<String>,
+    /// Only tasks carrying this tag.
+    tag: Option<String>,
+    /// Only tasks created at or after this time (RFC 3339).
+    created_after: Option<String>,
+    /// Only tasks created before this time (RFC 3339).
+    created_before: Option<String>,
     /// Page size, 1-1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
@@ -99,7 +107,8 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-/// `GET /v1/tasks?namespace=&state=&limit=&cursor=`: newest first; `next_cursor` fetches the next page.
+/// `GET /v1/tasks?namespace=&name=&state=&tag=&created_after=&created_before=&limit=&cursor=`: newest first, each
+/// with its step counts by state; `next_cursor` fetches the next page.
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListQuery),
     responses((status = 200, description = "A page of tasks, newest first", body = TaskList),
               (status = 400, description = "A bad query parameter (named in `field`)", body = ErrorBody)))]
@@ -114,11 +123,43 @@ pub async fn list(
     if q.namespace.as_ref().is_some_and(|n| n.contains('\0') || n.len() > MAX_KEY_LEN) {
         return Err(ApiError::bad_request(Some("namespace".to_string()), "not a valid namespace"));
     }
-    if let Some(s) = &q.state {
-        s.parse::<TaskState>().map_err(|e| ApiError::bad_request(Some("state".to_string()), e.to_string()))?;
+    for (field, value) in [("name", &q.name), ("tag", &q.tag)] {
+        if value.as_ref().is_some_and(|v| v.contains('\0') || v.len() > MAX_KEY_LEN) {
+            return Err(ApiError::bad_request(Some(field.to_string()), format!("not a valid {field}")));
+        }
     }
+    if let Some(s) = &q.state {
+        s.parse::<TaskState>().map_err(|_| {
+            let valid: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::bad_request(
+                Some("state".to_string()),
+                format!("`{s}` is not a task state; valid: {}", valid.join(", ")),
+            )
+        })?;
+    }
+    let time = |field: &str, value: &Option<String>| -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        value
+            .as_deref()
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| {
+                    ApiError::bad_request(Some(field.to_string()), "not an RFC 3339 time (e.g. 2026-12-02T10:00:00Z)")
+                })
+            })
+            .transpose()
+    };
+    let created_after = time("created_after", &q.created_after)?;
+    let created_before = time("created_before", &q.created_before)?;
     let cursor = q.cursor.as_deref().map(|c| parse_uuid("cursor", c)).transpose()?;
-    let filter = TaskFilter { namespace: q.namespace, state: q.state, cursor, limit };
+    let filter = TaskFilter {
+        namespace: q.namespace,
+        name: q.name,
+        state: q.state,
+        tag: q.tag,
+        created_after,
+        created_before,
+        cursor,
+        limit,
+    };
     let (tasks, next) = task_query::list_tasks(&state.pool, &filter).await?;
     Ok(Json(json!({"tasks": tasks, "next_cursor": next})))
 }

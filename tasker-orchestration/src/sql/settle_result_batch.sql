@@ -33,10 +33,13 @@ WITH decided AS (
         updated_at = now()
     FROM decided d
     WHERE s.step_uuid = d.step_uuid AND s.state = 'enqueued_for_orchestration'
-    RETURNING s.step_uuid, s.task_uuid, s.state, s.next_attempt_at, s.queue
+    RETURNING s.step_uuid, s.task_uuid, s.state, s.next_attempt_at, s.queue, s.attempts, s.error
 ), applied_audit AS (
-    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
-    SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', state, 'result applied' FROM applied
+    -- A failed outcome's audit row keeps that attempt's error (the step's `error` is overwritten by the next).
+    INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason, error)
+    SELECT step_uuid, task_uuid, 'enqueued_for_orchestration', state, 'result applied',
+           CASE WHEN state <> 'complete' THEN error || jsonb_build_object('attempt', attempts, 'at', now()) END
+    FROM applied
 ), ready AS (
     SELECT s.step_uuid
     FROM tasker.workflow_steps s

@@ -81,6 +81,7 @@ SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid A
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
        NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
        NULL::jsonb AS upstream_results, NULL::int AS backoff_base_ms, NULL::int AS backoff_max_ms,
+       NULL::text AS namespace,
        CASE WHEN count(*) < $1 THEN
            (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
                                       (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
@@ -101,11 +102,11 @@ SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attem
                  SELECT jsonb_object_agg(a.name, a.results)
                  FROM tasker.workflow_steps a
                  WHERE a.step_uuid IN (SELECT step_uuid FROM up) AND a.step_uuid <> ALL(c.depends_on)), '{}'::jsonb),
-       c.backoff_base_ms, c.backoff_max_ms,
+       c.backoff_base_ms, c.backoff_max_ms, t.namespace,
        NULL
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 UNION ALL
 SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL
+       NULL, NULL, NULL
 FROM expired e

@@ -1,6 +1,6 @@
-//! The REST client: one base URL, the credentials, JSON in and out, Server-Sent Events for the streams.
+//! The transport: one base URL, the credentials, JSON in and out, Server-Sent Events for the streams.
 
-use crate::error::{CliError, CliResult};
+use crate::error::{ClientError, ClientResult};
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
@@ -22,26 +22,31 @@ pub struct StreamEvent {
 }
 
 impl Client {
-    /// A client of `server` sending `api_key` (as `X-API-Key`) or `token` (as a bearer token).
-    pub fn new(server: &str, api_key: Option<&str>, token: Option<&str>) -> CliResult<Self> {
+    /// A client of `server` (`http://127.0.0.1:8080`) sending `api_key` (as `X-API-Key`) or `token` (as a bearer
+    /// token) when given.
+    pub fn new(server: &str, api_key: Option<&str>, token: Option<&str>) -> ClientResult<Self> {
         let mut headers = HeaderMap::new();
-        let bad = |what: &str| CliError::Input(format!("{what} contains characters not allowed in a header"));
+        let bad = |what: &str| ClientError::Invalid(format!("the {what} contains characters not allowed in a header"));
         if let Some(key) = api_key {
-            headers.insert("x-api-key", HeaderValue::from_str(key).map_err(|_| bad("--api-key"))?);
+            headers.insert("x-api-key", HeaderValue::from_str(key).map_err(|_| bad("API key"))?);
         }
         if let Some(token) = token {
-            headers
-                .insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad("--token"))?);
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad("token"))?);
         }
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .build()
-            .map_err(|e| CliError::Unavailable(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| ClientError::Invalid(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self { base: server.trim_end_matches('/').to_string(), http })
     }
 
-    fn unreachable(&self, e: reqwest::Error) -> CliError {
-        CliError::Unavailable(format!("cannot reach the server at {}: {e}", self.base))
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        ClientError::Unreachable(format!("cannot reach the server at {}: {e}", self.base))
     }
 
     /// A request; the JSON answer of a 2xx, the mapped error otherwise.
@@ -51,7 +56,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<Body>,
-    ) -> CliResult<Value> {
+    ) -> ClientResult<Value> {
         self.send_for_status(method, path, query, body).await.map(|(_, json)| json)
     }
 
@@ -62,7 +67,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<Body>,
-    ) -> CliResult<(u16, Value)> {
+    ) -> ClientResult<(u16, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.base)).query(query);
         request = match body {
             Some(Body::Json(v)) => request.json(&v),
@@ -76,22 +81,22 @@ impl Client {
         if (200..300).contains(&status) {
             Ok((status, json))
         } else {
-            Err(CliError::from_response(status, &json))
+            Err(ClientError::from_response(status, &json))
         }
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str) -> CliResult<Value> {
+    pub async fn get(&self, path: &str) -> ClientResult<Value> {
         self.send(Method::GET, path, &[], None).await
     }
 
     /// `GET path?query`.
-    pub async fn get_query(&self, path: &str, query: &[(&str, String)]) -> CliResult<Value> {
+    pub async fn get_query(&self, path: &str, query: &[(&str, String)]) -> ClientResult<Value> {
         self.send(Method::GET, path, query, None).await
     }
 
     /// `POST path` with a JSON body.
-    pub async fn post(&self, path: &str, body: Value) -> CliResult<Value> {
+    pub async fn post(&self, path: &str, body: Value) -> ClientResult<Value> {
         self.send(Method::POST, path, &[], Some(Body::Json(body))).await
     }
 
@@ -102,7 +107,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         mut on_event: impl FnMut(StreamEvent) -> bool,
-    ) -> CliResult<()> {
+    ) -> ClientResult<()> {
         let mut last_id: Option<String> = None;
         let mut failures = 0u32;
         loop {
@@ -124,7 +129,7 @@ impl Client {
             let status = response.status().as_u16();
             if !(200..300).contains(&status) {
                 let json = response.json::<Value>().await.unwrap_or(Value::Null);
-                return Err(CliError::from_response(status, &json));
+                return Err(ClientError::from_response(status, &json));
             }
             let mut bytes = response.bytes_stream();
             let mut buffer = String::new();
@@ -151,7 +156,7 @@ impl Client {
             }
             failures += 1;
             if failures > 5 {
-                return Err(CliError::Unavailable("the event stream kept breaking".into()));
+                return Err(ClientError::Unreachable("the event stream kept breaking".into()));
             }
             pause(failures).await;
         }
