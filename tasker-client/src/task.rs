@@ -45,6 +45,18 @@ impl Task {
     pub fn error(&self, name: &str) -> Option<&Value> {
         self.step(name).map(|s| &s["error"]).filter(|e| !e.is_null())
     }
+
+    /// Read the task again through `client`.
+    pub async fn refresh(&mut self, client: &Client) -> ClientResult<()> {
+        *self = client.task(self.task_uuid()).await?;
+        Ok(())
+    }
+
+    /// Wait until the task is final (see [`Client::wait`]), then hold its final state.
+    pub async fn wait(&mut self, client: &Client, timeout: Duration) -> ClientResult<()> {
+        *self = client.wait(self.task_uuid(), timeout).await?;
+        Ok(())
+    }
 }
 
 /// What `POST /v1/tasks` takes.

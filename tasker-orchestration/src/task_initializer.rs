@@ -74,6 +74,16 @@ pub async fn create_task(
     let task_uuid = Uuid::now_v7();
     let ordered = template.topological_order();
     let step_uuids: HashMap<&str, Uuid> = ordered.iter().map(|s| (s.name.as_str(), Uuid::now_v7())).collect();
+    // Each step's ancestors, in dependency order (every parent is done before its children).
+    let mut ancestors: HashMap<&str, std::collections::BTreeSet<Uuid>> = HashMap::new();
+    for step in &ordered {
+        let mut mine = std::collections::BTreeSet::new();
+        for parent in &step.depends_on {
+            mine.insert(step_uuids[parent.as_str()]);
+            mine.extend(ancestors[parent.as_str()].iter().copied());
+        }
+        ancestors.insert(step.name.as_str(), mine);
+    }
     let mut steps = Vec::with_capacity(ordered.len());
     let mut root_messages = Vec::new();
     for (position, step) in ordered.iter().enumerate() {
@@ -99,6 +109,15 @@ pub async fn create_task(
             config: step.config.clone().unwrap_or_else(empty_object),
             depends_on: format!("{{{}}}", parents.join(",")),
             queue: step.queue.clone().filter(|q| q != &template.namespace),
+            upstream: {
+                let parents: Vec<Uuid> = step.depends_on.iter().map(|d| step_uuids[d.as_str()]).collect();
+                let above: Vec<String> = ancestors[step.name.as_str()]
+                    .iter()
+                    .filter(|a| !parents.contains(a))
+                    .map(Uuid::to_string)
+                    .collect();
+                (!above.is_empty()).then(|| format!("{{{}}}", above.join(",")))
+            },
         });
     }
     let new_task = NewTask {

@@ -39,6 +39,8 @@ pub struct NewStep {
     pub depends_on: String,
     /// The step's queue when it is not the namespace.
     pub queue: Option<String>,
+    /// The steps above its dependencies (ancestors that are not parents) as an array literal; `None` when none.
+    pub upstream: Option<String>,
 }
 
 /// A validated task, ready to insert: its row, its steps, and the messages of its root steps.
@@ -181,6 +183,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(steps.iter().map(|(_, s)| s.config.clone()).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.depends_on.as_str()).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.queue.as_deref()).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.upstream.as_deref()).collect::<Vec<_>>())
         .bind(roots.iter().map(|(t, _, _)| *t).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, m, _)| (*m).clone()).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())

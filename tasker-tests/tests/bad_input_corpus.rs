@@ -113,8 +113,11 @@ fn random_path(rng: &mut StdRng) -> String {
         3 => "0".repeat(rng.random_range(1..100)),
         _ => "..%2F..%2Fetc".into(),
     };
-    match rng.random_range(0..6) {
+    match rng.random_range(0..9) {
         0 => format!("/v1/tasks/{segment}"),
+        6 => format!("/v1/tasks?name={segment}&tag={}", encode(&random_scalar(rng).to_string())),
+        7 => format!("/v1/tasks?created_after={}&created_before={segment}", encode(&random_scalar(rng).to_string())),
+        8 => format!("/v1/workers?{segment}={}", encode(&random_scalar(rng).to_string())),
         1 => format!("/v1/tasks/{segment}/steps"),
         2 => format!("/v1/tasks?limit={}", encode(&random_scalar(rng).to_string())),
         3 => format!("/v1/tasks?state={segment}&namespace=%27%3B"),
@@ -190,13 +193,14 @@ fn action_body(rng: &mut StdRng) -> Option<String> {
 fn template_body(rng: &mut StdRng) -> String {
     let mut body = json!({"namespace": "corpus_ns", "name": "t", "version": format!("1.0.{}", rng.random_range(0..3)),
         "steps": [{"name": "a", "handler": "corpus_ns.h"}, {"name": "b", "handler": "corpus_ns.h", "depends_on": ["a"]}]});
-    match rng.random_range(0..7) {
+    match rng.random_range(0..8) {
         0 => return nested(rng.random_range(100..3000)),
         1 => body["steps"][1]["depends_on"] = random_value(rng, 2),
         2 => body["steps"][0]["retry"] = json!({"max_attempts": random_scalar(rng)}),
         3 => body["input_schema"] = random_value(rng, 2),
         4 => body["namespace"] = random_scalar(rng),
         5 => body[format!("unknown_{}", rng.random_range(0..3))] = random_value(rng, 1),
+        6 => body["steps"][1]["queue"] = random_scalar(rng),
         _ => {}
     }
     body.to_string()

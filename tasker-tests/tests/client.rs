@@ -24,9 +24,12 @@ async fn the_rust_client_creates_waits_reads_and_names_refusals(pool: PgPool) {
     assert_eq!(task.error("linear_step_4"), None);
     assert_eq!(task.result("no_such_step"), None);
 
-    let failing = client.create(&NewTask::new("error_workflow", "permanent_error", json!({}))).await.unwrap();
+    let mut failing = client.create(&NewTask::new("error_workflow", "permanent_error", json!({}))).await.unwrap();
     assert_eq!(failing.state(), "steps_in_process");
-    let failed = client.wait(failing.task_uuid(), Duration::from_secs(30)).await.unwrap();
+    failing.wait(&client, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(failing.state(), "error");
+    failing.refresh(&client).await.unwrap();
+    let failed = failing;
     assert_eq!(failed.state(), "error");
     assert_eq!(failed.error("permanent_failure_step").unwrap()["retryable"], json!(false));
 

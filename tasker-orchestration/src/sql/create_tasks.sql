@@ -8,8 +8,8 @@
 --        (one element per task)
 -- Steps: $14 task_uuid, $15 step_uuid, $16 name, $17 handler, $18 position, $19 state, $20 max_attempts,
 --        $21 backoff base ms, $22 backoff max ms, $23 timeout seconds, $24 config, $25 depends_on (array literal),
---        $26 queue (NULL: the namespace)
--- Root step messages: $27 task_uuid, $28 body, $29 queue index (into `<sends>`); $30 each queue's NOTIFY channel
+--        $26 queue (NULL: the namespace), $27 upstream (array literal of the steps above the dependencies, or NULL)
+-- Root step messages: $28 task_uuid, $29 body, $30 queue index (into `<sends>`); $31 each queue's NOTIFY channel
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
                               idempotency_key, correlation_id, tags, initiator, queues)
@@ -26,13 +26,14 @@ WITH task AS (
     SELECT task_uuid, 'pending', state, 'task created' FROM task
 ), steps AS (
     INSERT INTO tasker.workflow_steps (step_uuid, task_uuid, name, handler, position, state, max_attempts,
-                                       backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on, queue)
+                                       backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on, queue,
+                                       upstream)
     SELECT s.step_uuid, s.task_uuid, s.name, s.handler, s.position, s.state, s.max_attempts, s.base_ms, s.max_ms,
-           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue
+           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue, s.upstream::uuid[]
     FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[], $18::int[], $19::text[], $20::int[],
-                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[])
+                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[], $27::text[])
          AS s(task_uuid, step_uuid, name, handler, position, state, max_attempts, base_ms, max_ms, timeout_seconds,
-              config, depends_on, queue)
+              config, depends_on, queue, upstream)
     WHERE s.task_uuid IN (SELECT task_uuid FROM task)
     RETURNING step_uuid, task_uuid, state
 ), step_audit AS (
@@ -40,11 +41,11 @@ WITH task AS (
     SELECT step_uuid, task_uuid, 'pending', state, 'root step' FROM steps WHERE state = 'enqueued'
 ), roots AS (
     SELECT m.body, m.queue_ix
-    FROM unnest($27::uuid[], $28::jsonb[], $29::int[]) AS m(task_uuid, body, queue_ix)
+    FROM unnest($28::uuid[], $29::jsonb[], $30::int[]) AS m(task_uuid, body, queue_ix)
     WHERE m.task_uuid IN (SELECT task_uuid FROM task)
 ){sends}, announced AS (
     -- Wakes the workers of every queue that got a root message; PostgreSQL delivers it at commit.
-    SELECT count(pg_notify(($30::text[])[queue_ix + 1], '')) AS n FROM (SELECT DISTINCT queue_ix FROM roots) r
+    SELECT count(pg_notify(($31::text[])[queue_ix + 1], '')) AS n FROM (SELECT DISTINCT queue_ix FROM roots) r
 )
 SELECT task_uuid, created_at FROM task
 UNION ALL

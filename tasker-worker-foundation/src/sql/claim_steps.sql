@@ -21,8 +21,8 @@
 -- a delayed retry or an expiring lease, becomes visible, since no notification fires then: the statement's snapshot
 -- does not show the leases it sets itself, so those count through `claimed`; NULL when the batch came back full,
 -- since the caller then claims again at once), then one `claimed` row per claimed step (what its handler
--- needs: its direct dependencies' results, and those of the steps further upstream, found by walking
--- `depends_on` up to the roots) and one `expired` row per step left for fail_exhausted_leases.sql.
+-- needs: its direct dependencies' results, and those of the steps further upstream, recorded on the step at its
+-- creation as `upstream`) and one `expired` row per step left for fail_exhausted_leases.sql.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
     SELECT msg_id, message
@@ -56,7 +56,8 @@ WITH next AS (
     FROM candidates c
     WHERE s.step_uuid = c.step_uuid
     RETURNING s.step_uuid, s.task_uuid, s.name, s.handler, s.attempts, s.max_attempts, s.timeout_seconds,
-              s.config, s.claim_token, s.depends_on, s.backoff_base_ms, s.backoff_max_ms, c.from_state, c.msg_id
+              s.config, s.claim_token, s.depends_on, s.upstream, s.backoff_base_ms, s.backoff_max_ms, c.from_state,
+              c.msg_id
 ), audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, from_state, 'in_progress', 'claimed by ' || $2 FROM claimed
@@ -94,14 +95,9 @@ SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attem
        COALESCE((SELECT jsonb_object_agg(p.name, p.results)
                  FROM tasker.workflow_steps p
                  WHERE p.step_uuid = ANY(c.depends_on)), '{}'::jsonb),
-       COALESCE((WITH RECURSIVE up(step_uuid) AS (
-                     SELECT unnest(p.depends_on) FROM tasker.workflow_steps p WHERE p.step_uuid = ANY(c.depends_on)
-                     UNION
-                     SELECT unnest(p.depends_on) FROM tasker.workflow_steps p JOIN up ON p.step_uuid = up.step_uuid
-                 )
-                 SELECT jsonb_object_agg(a.name, a.results)
+       COALESCE((SELECT jsonb_object_agg(a.name, a.results)
                  FROM tasker.workflow_steps a
-                 WHERE a.step_uuid IN (SELECT step_uuid FROM up) AND a.step_uuid <> ALL(c.depends_on)), '{}'::jsonb),
+                 WHERE a.step_uuid = ANY(c.upstream)), '{}'::jsonb),
        c.backoff_base_ms, c.backoff_max_ms, t.namespace,
        NULL
 FROM claimed c
