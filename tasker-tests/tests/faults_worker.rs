@@ -91,6 +91,10 @@ async fn frozen_worker_late_result_is_rejected_by_the_claim_token(pool: PgPool) 
     let task =
         create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 6, "sleep_ms": 3000})).await;
     let step = wait_claimed(&pool, task, Some("worker-a"), 30).await;
+    // The claim is committed before A reads its answer: give A a moment to start the handler, so that the freeze
+    // lands while the handler runs (frozen before it starts, A would find its claim lost at its first heartbeat and
+    // never run the handler, so there would be no late result to reject).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     stop_between_transactions(&a, &pool).await;
 
     let b = start_worker("worker-b", &url, &lease).await;

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -106,3 +106,26 @@ def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         proc.terminate()
         proc.wait(timeout=15)
         log.close()
+
+
+RUBY_EXT = ROOT / "bindings" / "ruby" / "lib" / "tasker_rb.so"
+
+
+def start_reference_workers(database: str, logs: Path, ruby: bool = True) -> "List[subprocess.Popen[bytes]]":
+    """The Rust ``tasker-worker`` and, when ``ruby`` and its extension is built, the Ruby example worker, as
+    processes on ``database`` (their output in ``logs``). Stop them with ``stop_processes``."""
+    env = {**os.environ, "DATABASE_URL": database, "TASKER_ENV": "test"}
+    binary = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "tasker-worker"
+    procs = [subprocess.Popen([str(binary)], cwd=ROOT, env={**env, "TASKER_WORKER_BIND": "127.0.0.1:0"},
+                              stdout=open(logs / "rust.log", "w"), stderr=subprocess.STDOUT)]
+    if ruby and RUBY_EXT.exists():
+        procs.append(subprocess.Popen(["ruby", "-I", "bindings/ruby/lib", "bindings/ruby/examples/worker.rb"],
+                                      cwd=ROOT, env=env, stdout=open(logs / "ruby.log", "w"),
+                                      stderr=subprocess.STDOUT))
+    return procs
+
+
+def stop_processes(procs: "List[subprocess.Popen[bytes]]") -> None:
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=15)

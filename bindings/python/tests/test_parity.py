@@ -3,15 +3,12 @@ same result at every step. Rust and Ruby run as their own worker processes; Pyth
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
 import tasker
-from conftest import ROOT, Api
+from conftest import ROOT, RUBY_EXT, Api, start_reference_workers, stop_processes
 from handlers import register_catalog
 
 # Identifiers derived from the task uuid differ between runs by design; everything else must match.
@@ -29,8 +26,6 @@ CASES = [
     ("retry_workflow", "retry_mechanics", {"fail_count": 1}),
 ]
 
-RUBY_EXT = ROOT / "bindings" / "ruby" / "lib" / "tasker_rb.so"
-
 
 def comparable(result: Any) -> Any:
     if isinstance(result, dict):
@@ -40,17 +35,8 @@ def comparable(result: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def languages(server: Api, database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[List[str]]:
-    logs = tmp_path_factory.mktemp("parity")
-    env = {**os.environ, "DATABASE_URL": database, "TASKER_ENV": "test"}
-    binary = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "tasker-worker"
-    procs = [subprocess.Popen([str(binary)], cwd=ROOT, env={**env, "TASKER_WORKER_BIND": "127.0.0.1:0"},
-                              stdout=open(logs / "rust.log", "w"), stderr=subprocess.STDOUT)]
-    langs = ["", "_py"]
-    if RUBY_EXT.exists():
-        procs.append(subprocess.Popen(["ruby", "-I", "bindings/ruby/lib", "bindings/ruby/examples/worker.rb"],
-                                      cwd=ROOT, env=env, stdout=open(logs / "ruby.log", "w"),
-                                      stderr=subprocess.STDOUT))
-        langs.append("_rb")
+    procs = start_reference_workers(database, tmp_path_factory.mktemp("parity"))
+    langs = ["", "_py"] + (["_rb"] if RUBY_EXT.exists() else [])
     w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates" / "python"),
                       concurrency=4)
     register_catalog(w)
@@ -59,9 +45,7 @@ def languages(server: Api, database: str, tmp_path_factory: pytest.TempPathFacto
         yield langs
     finally:
         w.stop()
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=15)
+        stop_processes(procs)
 
 
 @pytest.mark.parametrize("namespace,name,context", CASES)

@@ -3,33 +3,20 @@ Rust (the namespace's queue). Each worker serves the queue whose handlers it has
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 import tasker
-from conftest import ROOT, Api, step
+from conftest import ROOT, RUBY_EXT, Api, start_reference_workers, step, stop_processes
 from handlers import register_catalog
-
-RUBY_EXT = ROOT / "bindings" / "ruby" / "lib" / "tasker_rb.so"
 
 
 @pytest.fixture(scope="module")
 def three_workers(server: Api, database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tasker.Worker]:
     if not RUBY_EXT.exists():
         pytest.skip("the Ruby extension is not built (bash bindings/ruby/build.sh)")
-    logs = tmp_path_factory.mktemp("polyglot")
-    env = {**os.environ, "DATABASE_URL": database, "TASKER_ENV": "test"}
-    binary = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "tasker-worker"
-    procs = [
-        subprocess.Popen([str(binary)], cwd=ROOT, env={**env, "TASKER_WORKER_BIND": "127.0.0.1:0"},
-                         stdout=open(logs / "rust.log", "w"), stderr=subprocess.STDOUT),
-        subprocess.Popen(["ruby", "-I", "bindings/ruby/lib", "bindings/ruby/examples/worker.rb"], cwd=ROOT, env=env,
-                         stdout=open(logs / "ruby.log", "w"), stderr=subprocess.STDOUT),
-    ]
+    procs = start_reference_workers(database, tmp_path_factory.mktemp("polyglot"))
     w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates"), concurrency=2)
     register_catalog(w)
     w.start()
@@ -37,9 +24,7 @@ def three_workers(server: Api, database: str, tmp_path_factory: pytest.TempPathF
         yield w
     finally:
         w.stop()
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=15)
+        stop_processes(procs)
 
 
 def test_one_task_runs_in_python_then_ruby_then_rust(three_workers: tasker.Worker, server: Api) -> None:
