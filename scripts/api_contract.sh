@@ -31,7 +31,9 @@ for _ in 1 2 3; do
     curl -sf -X POST "http://127.0.0.1:${port}/v1/tasks" -H 'content-type: application/json' \
         -d '{"namespace": "linear_workflow", "name": "mathematical_sequence", "context": {"even_number": 2}}' >/dev/null
 done
+# One worker: with two, schemathesis (through hypothesis) once died of a CPython 3.11 error in `ast.parse` run from
+# two threads at once ("AST constructor recursion depth mismatch"), a failure of the tool, not of the server.
 .venv/bin/schemathesis run "http://127.0.0.1:${port}/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --exclude-path-regex '/events$' \
-    --max-examples 40 --workers 2 --seed 20261202
+    --max-examples 40 --workers 1 --seed 20261202
