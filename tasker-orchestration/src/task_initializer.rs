@@ -155,6 +155,7 @@ pub async fn create_task(
             started_at: None,
             next_attempt_at: None,
             worker_id: None,
+            checkpoint: None,
             attempt_errors: Vec::new(),
         })
         .collect();

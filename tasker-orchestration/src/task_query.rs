@@ -77,6 +77,9 @@ pub struct StepView {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The worker that claimed it last (`worker_id`, see `GET /v1/workers`); null before the first claim.
     pub worker_id: Option<String>,
+    /// The last checkpoint the step saved (kept after it completes); null when none.
+    #[schema(value_type = Option<Object>)]
+    pub checkpoint: Option<serde_json::Value>,
     /// The error of every failed attempt, oldest first (`error` is the last one).
     #[sqlx(json)]
     #[schema(value_type = Vec<Object>)]

@@ -97,6 +97,12 @@ impl EmbeddedWorker {
         self.bridge.complete_json(event_id, outcome)
     }
 
+    /// Save a checkpoint (JSON) for event `event_id`'s step; blocks until it is stored (call with the interpreter
+    /// lock released). The error says why it was not saved.
+    pub fn save_checkpoint(&self, event_id: u64, checkpoint_json: &str) -> std::result::Result<(), String> {
+        self.runtime.block_on(self.bridge.save_checkpoint(event_id, checkpoint_json))
+    }
+
     /// Whether the host should stop working on event `event_id` (see [`FfiBridge::is_cancelled`]).
     pub fn is_cancelled(&self, event_id: u64) -> bool {
         self.bridge.is_cancelled(event_id)

@@ -47,6 +47,8 @@ pub struct StepEvent {
     pub step_config: Value,
     /// How long the handler may run before the step fails with a timeout.
     pub timeout_ms: u64,
+    /// The last checkpoint an earlier attempt saved, if any.
+    pub checkpoint: Option<Value>,
 }
 
 /// What the host hands back, as JSON: `{"success": true, "result": …}` or
@@ -109,8 +111,15 @@ impl From<HostOutcome> for Result<Value, StepError> {
     }
 }
 
-/// Each event still awaited: who waits for its outcome, and the step's cancellation token.
-type Pending = Mutex<HashMap<u64, (oneshot::Sender<Result<Value, StepError>>, CancellationToken)>>;
+/// An event still awaited: who waits for its outcome, the step's cancellation token and its checkpoint saver.
+struct Waiting {
+    reply: oneshot::Sender<Result<Value, StepError>>,
+    cancelled: CancellationToken,
+    checkpointer: Option<crate::checkpoint::Checkpointer>,
+}
+
+/// Each event still awaited.
+type Pending = Mutex<HashMap<u64, Waiting>>;
 
 /// The channel between the worker and the host language.
 pub struct FfiBridge {
@@ -153,13 +162,23 @@ impl FfiBridge {
     /// Complete an event. Returns false when nobody waits for it any more (timed out, or unknown).
     pub fn complete(&self, event_id: u64, outcome: Result<Value, StepError>) -> bool {
         let waiter = self.pending.lock().expect("bridge poisoned").remove(&event_id);
-        waiter.is_some_and(|(w, _)| w.send(outcome).is_ok())
+        waiter.is_some_and(|w| w.reply.send(outcome).is_ok())
     }
 
     /// Whether the host should stop working on event `event_id`: its step was cancelled (task cancelled by an
     /// operator, or claim lost), or nobody waits for its outcome any more (timed out, unknown).
     pub fn is_cancelled(&self, event_id: u64) -> bool {
-        self.pending.lock().expect("bridge poisoned").get(&event_id).is_none_or(|(_, token)| token.is_cancelled())
+        self.pending.lock().expect("bridge poisoned").get(&event_id).is_none_or(|w| w.cancelled.is_cancelled())
+    }
+
+    /// Save a checkpoint (JSON) for event `event_id`'s step (see [`crate::StepContext::save_checkpoint`]). The
+    /// error names why it was not saved: the step is no longer awaited, its claim was lost, or the JSON is bad.
+    pub async fn save_checkpoint(&self, event_id: u64, checkpoint_json: &str) -> Result<(), String> {
+        let checkpoint: Value =
+            serde_json::from_str(checkpoint_json).map_err(|e| format!("the checkpoint is not JSON: {e}"))?;
+        let saver = self.pending.lock().expect("bridge poisoned").get(&event_id).and_then(|w| w.checkpointer.clone());
+        let saver = saver.ok_or_else(|| "the step is no longer this worker's: checkpoint rejected".to_string())?;
+        saver.save(&checkpoint).await.map_err(|e| e.message)
     }
 
     /// Complete an event from the host's JSON outcome (see [`HostOutcome`]).
@@ -197,7 +216,8 @@ impl StepHandler for BridgeHandler {
         let bridge = &self.0;
         let event_id = bridge.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        bridge.pending.lock().expect("bridge poisoned").insert(event_id, (tx, step.cancelled.clone()));
+        let waiting = Waiting { reply: tx, cancelled: step.cancelled.clone(), checkpointer: step.checkpointer.clone() };
+        bridge.pending.lock().expect("bridge poisoned").insert(event_id, waiting);
         let _guard = PendingGuard(bridge, event_id);
         let event = StepEvent {
             event_id,
@@ -212,6 +232,7 @@ impl StepHandler for BridgeHandler {
             upstream_results: step.upstream_results.clone(),
             step_config: step.step_config.clone(),
             timeout_ms: step.timeout.as_millis() as u64,
+            checkpoint: step.checkpoint.clone(),
         };
         if bridge.sender.send(event).await.is_err() {
             return Err(StepError::retryable("the host language bridge is closed").with_class("BridgeClosed"));
@@ -239,6 +260,8 @@ mod tests {
             step_config: json!({}),
             timeout: Duration::from_secs(5),
             cancelled: Default::default(),
+            checkpoint: None,
+            checkpointer: None,
         }
     }
 

@@ -34,6 +34,10 @@ pub struct StepContext {
     pub step_config: Value,
     /// How long the handler may run.
     pub timeout: Duration,
+    /// The last checkpoint an earlier attempt saved (`None` on the first attempt, or when none was saved).
+    pub checkpoint: Option<Value>,
+    /// Saves this attempt's checkpoints (set by the worker; `None` in a hand-built context).
+    pub checkpointer: Option<crate::checkpoint::Checkpointer>,
     /// Cancelled when the step stops being this worker's to finish: its task was cancelled by an operator, or
     /// its claim was lost (lease expired and the step re-claimed elsewhere). The worker notices at its next
     /// lease heartbeat (every third of `worker.lease_seconds`). A handler watching this token has 2 s to
@@ -58,6 +62,18 @@ impl StepContext {
             self.step_name
         ))
         .with_class("UnknownDependency"))
+    }
+
+    /// Durably store `checkpoint` on the step while this worker's claim holds, and renew the lease; the next
+    /// attempt (after a retry, a crash or a lease expiry) reads it as [`StepContext::checkpoint`]. A lost claim is a
+    /// permanent `ClaimLost` error (with `?`, the outcome is then rejected like any zombie's).
+    pub async fn save_checkpoint(&self, checkpoint: Value) -> Result<(), StepError> {
+        match &self.checkpointer {
+            Some(saver) => saver.save(&checkpoint).await,
+            None => {
+                Err(StepError::permanent("this context has no worker to save checkpoints").with_class("NoCheckpointer"))
+            }
+        }
     }
 
     /// Deserialize field `key` of the task context.
@@ -204,6 +220,8 @@ mod tests {
             step_config: json!({}),
             timeout: Duration::from_secs(1),
             cancelled: Default::default(),
+            checkpoint: None,
+            checkpointer: None,
         };
         assert_eq!(ctx.dependency_result("b").unwrap(), &Value::Null, "a null result is not a missing step");
         assert_eq!(ctx.dependency_result("a").unwrap(), &json!({"n": 1}), "a grandparent is readable");

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod builder;
+pub mod checkpoint;
 pub mod embedded;
 pub mod error;
 pub mod ffi_bridge;

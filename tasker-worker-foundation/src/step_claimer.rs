@@ -35,6 +35,7 @@ struct ClaimRow {
     backoff_base_ms: Option<i32>,
     backoff_max_ms: Option<i32>,
     namespace: Option<String>,
+    checkpoint: Option<serde_json::Value>,
     next_visible_ms: Option<f64>,
 }
 
@@ -66,6 +67,8 @@ impl ClaimRow {
                 step_config: self.config.unwrap_or_default(),
                 timeout: Duration::from_secs(self.timeout_seconds?.max(1) as u64),
                 cancelled: CancellationToken::new(),
+                checkpoint: self.checkpoint,
+                checkpointer: None,
             },
         })
     }

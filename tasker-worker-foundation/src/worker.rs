@@ -50,6 +50,8 @@ pub(crate) type ServedQueues = Arc<std::sync::RwLock<Vec<String>>>;
 #[derive(Clone)]
 struct Runtime {
     claim_pool: PgPool,
+    /// Durable commits: checkpoints.
+    pool: PgPool,
     config: WorkerConfig,
     worker_id: String,
     registry: Arc<HandlerRegistry>,
@@ -120,6 +122,7 @@ impl Worker {
             tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
         let rt = Runtime {
             claim_pool: self.claim_pool.clone(),
+            pool: self.pool.clone(),
             config: self.config.clone(),
             worker_id: self.worker_id.clone(),
             registry: self.registry.clone(),
@@ -295,8 +298,13 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
-                for step in batch.claimed {
+                for mut step in batch.claimed {
                     rt.in_flight.insert(step.lease.clone(), step.context.cancelled.clone());
+                    step.context.checkpointer = Some(crate::checkpoint::Checkpointer {
+                        pool: rt.pool.clone(),
+                        lease: step.lease.clone(),
+                        lease_seconds: lease,
+                    });
                     let rt = rt.clone();
                     tokio::spawn(async move {
                         execute(&rt, step).await;

@@ -67,6 +67,12 @@ impl NativeWorker {
         self.inner.complete_json(event_id, outcome_json).map_err(PyValueError::new_err)
     }
 
+    /// Store a checkpoint (JSON) for event `event_id`'s step, with the GIL released; raises `RuntimeError` naming
+    /// why it was not stored (the claim was lost, or the step is no longer this worker's).
+    fn save_checkpoint(&self, py: Python<'_>, event_id: u64, checkpoint_json: &str) -> PyResult<()> {
+        py.detach(|| self.inner.save_checkpoint(event_id, checkpoint_json)).map_err(PyRuntimeError::new_err)
+    }
+
     /// Whether the step of event `event_id` was cancelled (or its outcome is no longer awaited).
     fn is_cancelled(&self, event_id: u64) -> bool {
         self.inner.is_cancelled(event_id)

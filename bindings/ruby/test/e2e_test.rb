@@ -202,6 +202,36 @@ class EndToEndTest < Minitest::Test
     end
   end
 
+  # A Ruby handler checkpoints every 25 items and fails at item 50 on its first attempt; the retry resumes.
+  def test_a_retry_resumes_from_the_checkpoint
+    template = { namespace: "ckpt_rb", name: "resume", version: "1.0.0",
+                 steps: [{ name: "work", handler: "ckpt_rb.work", retry: { max_attempts: 2, base_ms: 10, max_ms: 10 } }] }
+    dir = Dir.mktmpdir("tasker-rb-ckpt")
+    File.write(File.join(dir, "resume.yaml"), JSON.generate(template))
+    status, body = api.post("/v1/templates", template)
+    assert_includes [200, 201], status, body
+    worker = Tasker::Worker.new(database_url: E2E.db.url, template_path: dir, concurrency: 1)
+    worker.register("ckpt_rb.work") do |ctx|
+      resumed_from = (ctx.checkpoint || {}).fetch("done", 0)
+      ((resumed_from + 1)..100).each do |item|
+        ctx.save_checkpoint({ done: item }) if (item % 25).zero?
+        raise Tasker::RetryableError, "failed at item 50" if item == 50 && ctx.attempt == 1
+      end
+      { resumed_from: resumed_from, processed: 100 }
+    end
+    worker.start
+    begin
+      task = api.wait_terminal(api.create("ckpt_rb", "resume"))
+      work = step(task, "work")
+      assert_equal ["complete", 2, { "resumed_from" => 50, "processed" => 100 }, { "done" => 100 }],
+                   [task["state"], work["attempts"], work["result"], work["checkpoint"]]
+    ensure
+      worker.stop
+      FileUtils.rm_rf(dir)
+    end
+    assert_raises(Tasker::CheckpointError) { Tasker::StepContext.new.save_checkpoint({ done: 1 }) }
+  end
+
   # Each step failure is a warning on Tasker.logger with the task, step, attempt, error and what follows.
   def test_step_failures_are_logged_with_what_follows
     io = StringIO.new

@@ -5,7 +5,7 @@
 SELECT s.step_uuid, s.name, s.handler,
        COALESCE(s.queue, (SELECT t.namespace FROM tasker.tasks t WHERE t.task_uuid = $1)) AS queue,
        s.state, s.attempts, s.max_attempts, s.results AS result, s.error, s.completed_at, op.reason,
-       started.at AS started_at, s.next_attempt_at, s.claimed_by AS worker_id,
+       started.at AS started_at, s.next_attempt_at, s.claimed_by AS worker_id, s.checkpoint,
        COALESCE(failures.errors, '[]'::jsonb) AS attempt_errors
 FROM tasker.workflow_steps s
 LEFT JOIN LATERAL (

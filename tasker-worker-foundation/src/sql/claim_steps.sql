@@ -56,8 +56,8 @@ WITH next AS (
     FROM candidates c
     WHERE s.step_uuid = c.step_uuid
     RETURNING s.step_uuid, s.task_uuid, s.name, s.handler, s.attempts, s.max_attempts, s.timeout_seconds,
-              s.config, s.claim_token, s.depends_on, s.upstream, s.backoff_base_ms, s.backoff_max_ms, c.from_state,
-              c.msg_id
+              s.config, s.claim_token, s.depends_on, s.upstream, s.backoff_base_ms, s.backoff_max_ms, s.checkpoint,
+              c.from_state, c.msg_id
 ), audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, from_state, 'in_progress', 'claimed by ' || $2 FROM claimed
@@ -82,7 +82,7 @@ SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid A
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
        NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
        NULL::jsonb AS upstream_results, NULL::int AS backoff_base_ms, NULL::int AS backoff_max_ms,
-       NULL::text AS namespace,
+       NULL::text AS namespace, NULL::jsonb AS checkpoint,
        CASE WHEN count(*) < $1 THEN
            (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
                                       (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
@@ -98,11 +98,11 @@ SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attem
        COALESCE((SELECT jsonb_object_agg(a.name, a.results)
                  FROM tasker.workflow_steps a
                  WHERE a.step_uuid = ANY(c.upstream)), '{}'::jsonb),
-       c.backoff_base_ms, c.backoff_max_ms, t.namespace,
+       c.backoff_base_ms, c.backoff_max_ms, t.namespace, c.checkpoint,
        NULL
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 UNION ALL
 SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL
+       NULL, NULL, NULL, NULL
 FROM expired e

@@ -77,6 +77,8 @@ mod tests {
             step_config: json!({}),
             timeout: Duration::from_secs(1),
             cancelled: Default::default(),
+            checkpoint: None,
+            checkpointer: None,
         }
     }
 

@@ -17,7 +17,14 @@ timeouts and persists results. Python code only implements handlers::
 
 from tasker.client import AsyncClient, AsyncTask, Client, ClientError, Task, WaitTimeout
 from tasker.context import StepContext
-from tasker.errors import PermanentError, RetryableError, TaskerError, UnknownDependencyError, WorkerError
+from tasker.errors import (
+    CheckpointError,
+    PermanentError,
+    RetryableError,
+    TaskerError,
+    UnknownDependencyError,
+    WorkerError,
+)
 from tasker.handler import StepHandler, handler, registered_handlers
 from tasker.logs import JsonFormatter
 from tasker.worker import Worker
@@ -25,6 +32,7 @@ from tasker.worker import Worker
 __all__ = [
     "AsyncClient",
     "AsyncTask",
+    "CheckpointError",
     "Client",
     "ClientError",
     "JsonFormatter",

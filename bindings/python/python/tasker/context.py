@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
-from tasker.errors import UnknownDependencyError
+from tasker.errors import CheckpointError, UnknownDependencyError
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,17 @@ class StepContext:
     upstream_results: Dict[str, Any] = field(default_factory=dict)
     step_config: Dict[str, Any] = field(default_factory=dict)
     timeout_ms: int = 0
+    checkpoint: Optional[Any] = None
     cancel_check: Optional[Callable[[], bool]] = field(default=None, repr=False, compare=False)
+    checkpoint_saver: Optional[Callable[[Any], None]] = field(default=None, repr=False, compare=False)
+
+    def save_checkpoint(self, data: Any) -> None:
+        """Durably store ``data`` (JSON) as this step's checkpoint while this worker's claim holds, and renew the
+        lease; returns once stored. The next attempt (after a retry, a crash or a lease expiry) reads it as
+        ``checkpoint``. A lost claim raises ``tasker.CheckpointError``. Works from sync and async handlers."""
+        if self.checkpoint_saver is None:
+            raise CheckpointError("this context has no worker to save checkpoints")
+        self.checkpoint_saver(data)
 
     def dependency_result(self, step_name: str) -> Any:
         """The result of step ``step_name``, which must be upstream of this one: a direct dependency (also in
@@ -53,9 +63,11 @@ class StepContext:
 
     @classmethod
     def from_event(
-        cls, event: Dict[str, Any], cancel_check: Optional[Callable[[], bool]] = None
+        cls, event: Dict[str, Any], cancel_check: Optional[Callable[[], bool]] = None,
+        checkpoint_saver: Optional[Callable[[Any], None]] = None,
     ) -> "StepContext":
-        """Build a context from a native step event; ``cancel_check`` answers ``cancelled``."""
+        """Build a context from a native step event; ``cancel_check`` answers ``cancelled``, ``checkpoint_saver``
+        stores checkpoints."""
         return cls(
             task_uuid=event["task_uuid"],
             step_uuid=event["step_uuid"],
@@ -68,5 +80,7 @@ class StepContext:
             upstream_results=event.get("upstream_results") or {},
             step_config=event.get("step_config") or {},
             timeout_ms=event.get("timeout_ms", 0),
+            checkpoint=event.get("checkpoint"),
             cancel_check=cancel_check,
+            checkpoint_saver=checkpoint_saver,
         )

@@ -27,6 +27,11 @@ class UnknownDependencyError(PermanentError, LookupError):
     upstream."""
 
 
+class CheckpointError(PermanentError):
+    """A checkpoint could not be saved: the step's claim was lost (it was cancelled, or another worker took it
+    after this one's lease expired). Uncaught, it fails the attempt; its outcome is rejected anyway."""
+
+
 class WorkerError(TaskerError, RuntimeError):
     """The worker cannot start: no queue to serve with the registered handlers, a queue given explicitly whose
     steps name a handler not registered here, or the database unreachable. The message names the cause (the

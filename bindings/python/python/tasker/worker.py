@@ -8,11 +8,11 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from tasker.context import StepContext
 from tasker import logs
-from tasker.errors import WorkerError
+from tasker.errors import CheckpointError, WorkerError
 from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
 
 _POLL_MS = 100
@@ -20,6 +20,16 @@ _POLL_MS = 100
 # How long ``stop`` waits for the handler threads after the native worker stopped (its grace period is over by
 # then, and unfinished steps were released).
 STOP_JOIN_SECONDS = 1.0
+
+
+def _checkpoint_saver(native: Any, event_id: int) -> Callable[[Any], None]:
+    def save(data: Any) -> None:
+        try:
+            native.save_checkpoint(event_id, json.dumps(data))
+        except RuntimeError as e:
+            raise CheckpointError(str(e)) from None
+
+    return save
 
 
 class Worker:
@@ -114,7 +124,8 @@ class Worker:
             event = json.loads(raw)
             fn = self._handlers.get(event["handler"])
             event_id = event["event_id"]
-            ctx = StepContext.from_event(event, cancel_check=lambda: bool(native.is_cancelled(event_id)))
+            ctx = StepContext.from_event(event, cancel_check=lambda: bool(native.is_cancelled(event_id)),
+                                         checkpoint_saver=_checkpoint_saver(native, event_id))
             if fn is None:
                 outcome: Dict[str, Any] = {
                     "success": False,

@@ -54,4 +54,8 @@ module Tasker
   # A handler read the result of a step that is not upstream of its own (a typo, or a step of another
   # branch): permanent unless the handler rescues it; the message names the steps that are upstream.
   class UnknownDependencyError < PermanentError; end
+
+  # A checkpoint could not be saved: the step's claim was lost (cancelled, or taken by another worker after
+  # this one's lease expired). Unrescued, it fails the attempt; its outcome is rejected anyway.
+  class CheckpointError < PermanentError; end
 end

@@ -19,6 +19,8 @@ module Tasker
     attr_reader :task_uuid, :step_uuid
     # Seconds the handler may run before the step fails with a timeout (Float), or nil.
     attr_reader :timeout
+    # The last checkpoint an earlier attempt saved (parsed JSON), or nil.
+    attr_reader :checkpoint
 
     # A context built by hand, e.g. to unit-test a handler. The JSON fields go through JSON, so Symbol
     # keys become Strings as they would in production.
@@ -40,11 +42,22 @@ module Tasker
 
     # The context of a step event from the native worker (a parsed JSON object); `cancel_check` (a callable)
     # answers `cancelled?`.
-    def self.from_event(event, cancel_check = nil)
+    def self.from_event(event, cancel_check = nil, checkpoint_saver = nil)
       ctx = allocate
       ctx.send(:load_event, event)
       ctx.instance_variable_set(:@cancel_check, cancel_check)
+      ctx.instance_variable_set(:@checkpoint_saver, checkpoint_saver)
       ctx
+    end
+
+    # Durably store `data` (JSON) as this step's checkpoint while this worker's claim holds, and renew the
+    # lease; returns once stored. The next attempt reads it as `checkpoint`. A lost claim raises
+    # Tasker::CheckpointError.
+    def save_checkpoint(data)
+      raise CheckpointError, "this context has no worker to save checkpoints" unless @checkpoint_saver
+
+      @checkpoint_saver.call(data)
+      nil
     end
 
     # True once the step is no longer this worker's to finish: its task was cancelled by an operator, or its
@@ -93,6 +106,7 @@ module Tasker
       @task_context = event["task_context"]
       @dependency_results = event["dependency_results"] || {}
       @upstream_results = event["upstream_results"] || {}
+      @checkpoint = event["checkpoint"]
       @step_config = event["step_config"] || {}
       @attempt = event["attempt"]
       @max_attempts = event["max_attempts"]

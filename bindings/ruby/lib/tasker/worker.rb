@@ -189,7 +189,12 @@ module Tasker
         outcome =
           if handler
             cancel_check = -> { native.cancelled?(event["event_id"]) }
-            Outcome.run(handler, StepContext.from_event(event, cancel_check))
+            saver = lambda do |data|
+              native.save_checkpoint(event["event_id"], JSON.generate(data))
+            rescue WorkerError => e
+              raise CheckpointError, e.message
+            end
+            Outcome.run(handler, StepContext.from_event(event, cancel_check, saver))
           else
             Outcome.error("no Ruby handler is registered for `#{event['handler']}`",
                           retryable: false, error_class: "Tasker::ConfigurationError")

@@ -72,6 +72,12 @@ impl NativeWorker {
         }
     }
 
+    /// `save_checkpoint(event_id, checkpoint_json)`: store a checkpoint for the event's step (GVL released);
+    /// raises `Tasker::WorkerError` naming why it was not stored (the claim was lost, …).
+    fn save_checkpoint(ruby: &Ruby, rb_self: &Self, event_id: u64, checkpoint_json: String) -> Result<(), Error> {
+        blocking(ruby, || rb_self.inner.save_checkpoint(event_id, &checkpoint_json))?.map_err(|e| worker_error(ruby, e))
+    }
+
     /// `complete(event_id, outcome_json)`: hand back an outcome; false if the step no longer waits for it
     /// (it timed out, or the worker stopped). Raises `Tasker::WorkerError` on malformed JSON.
     fn complete(ruby: &Ruby, rb_self: &Self, event_id: u64, outcome_json: String) -> Result<bool, Error> {
@@ -106,6 +112,7 @@ pub fn define(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_singleton_method("start", function!(NativeWorker::start, 6))?;
     class.define_method("next_event", method!(NativeWorker::next_event, 1))?;
     class.define_method("complete", method!(NativeWorker::complete, 2))?;
+    class.define_method("save_checkpoint", method!(NativeWorker::save_checkpoint, 2))?;
     class.define_method("cancelled?", method!(NativeWorker::is_cancelled, 1))?;
     class.define_method("running?", method!(NativeWorker::is_running, 0))?;
     class.define_method("queues", method!(NativeWorker::queues, 0))?;
