@@ -161,9 +161,11 @@ pub async fn list_tasks(pool: &PgPool, filter: &TaskFilter) -> Result<(Vec<TaskV
     let uuids: Vec<Uuid> = tasks.iter().map(|t| t.task_uuid).collect();
     let counts: Vec<(Uuid, String, i64)> =
         sqlx::query_as(include_str!("sql/step_counts.sql")).bind(&uuids).fetch_all(pool).await?;
+    let index: std::collections::HashMap<Uuid, usize> =
+        tasks.iter().enumerate().map(|(i, t)| (t.task_uuid, i)).collect();
     for (task_uuid, state, n) in counts {
-        if let Some(task) = tasks.iter_mut().find(|t| t.task_uuid == task_uuid) {
-            task.step_counts.insert(state, n);
+        if let Some(&i) = index.get(&task_uuid) {
+            tasks[i].step_counts.insert(state, n);
         }
     }
     let next = if tasks.len() as i64 > filter.limit {

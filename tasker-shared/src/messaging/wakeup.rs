@@ -29,17 +29,6 @@ pub struct Wakeup {
 }
 
 impl Wakeup {
-    /// One wake-up per queue, all fed by ONE listening connection (unless `mode` is polling); see [`WakeupSet`].
-    pub async fn start_many(
-        pool: &PgPool,
-        queues: &[String],
-        mode: DispatchMode,
-        poll_interval: Duration,
-        stop: CancellationToken,
-    ) -> crate::Result<Vec<Self>> {
-        Ok(WakeupSet::start(pool, queues, mode, poll_interval, stop).await?.1)
-    }
-
     /// The wake-up of a single queue.
     pub async fn start(
         pool: &PgPool,
@@ -48,7 +37,7 @@ impl Wakeup {
         poll_interval: Duration,
         stop: CancellationToken,
     ) -> crate::Result<Self> {
-        let mut all = Self::start_many(pool, &[queue.to_string()], mode, poll_interval, stop).await?;
+        let (_, mut all) = WakeupSet::start(pool, &[queue.to_string()], mode, poll_interval, stop).await?;
         Ok(all.remove(0))
     }
 
