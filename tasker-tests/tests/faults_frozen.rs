@@ -32,17 +32,20 @@ const FROZEN_SECONDS: u64 = 90;
 /// Locks a task row: a server's next result batch for that task waits for it.
 const TASK_LOCK: &str = "SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE";
 
-/// Which of `applications` has a session waiting for a lock (waits until one does).
-async fn waiting_on_lock(pool: &PgPool, applications: &[&str]) -> String {
+/// Which of `applications` has a session waiting for a lock that session `blocker` holds (waits until one
+/// does). Only a wait on the blocker counts: a session of another process may wait a moment on some other lock
+/// (a claim racing a report), and freezing that process would freeze it outside any transaction.
+async fn waiting_on_lock(pool: &PgPool, applications: &[&str], blocker: i32) -> String {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let waiting: Option<String> = sqlx::query_scalar(
             "SELECT application_name FROM pg_stat_activity
              WHERE datname = current_database() AND application_name = ANY($1)
-               AND wait_event_type = 'Lock'
+               AND wait_event_type = 'Lock' AND $2 = ANY(pg_blocking_pids(pid))
              LIMIT 1",
         )
         .bind(applications)
+        .bind(blocker)
         .fetch_optional(pool)
         .await
         .unwrap();
@@ -74,8 +77,9 @@ async fn frozen_in_transaction(pool: &PgPool, application: &str) {
 async fn freeze_behind_lock<'a>(pool: &PgPool, lock_sql: &str, id: uuid::Uuid, candidates: &[&'a Proc]) -> &'a Proc {
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query(lock_sql).bind(id).execute(&mut *blocker).await.unwrap();
+    let blocker_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *blocker).await.unwrap();
     let names: Vec<&str> = candidates.iter().map(|p| p.name.as_str()).collect();
-    let waiting = waiting_on_lock(pool, &names).await;
+    let waiting = waiting_on_lock(pool, &names, blocker_pid).await;
     let frozen = candidates.iter().find(|p| p.name == waiting).expect("a candidate waits");
     frozen.signal("STOP");
     blocker.commit().await.unwrap();
