@@ -10,6 +10,7 @@
 pub mod analytics;
 pub mod api;
 pub mod dead_letters;
+mod dynamic_steps;
 pub mod error;
 pub mod events;
 pub mod queue_vacuum;

@@ -13,6 +13,7 @@
 //! `enqueued_for_orchestration` (a duplicate) is consumed without effect; a body whose uuids are not uuids fails
 //! the take, and is dropped before taking again (`tasker_shared::messaging::drop_malformed`).
 
+use crate::dynamic_steps::{DynamicOutcome, DynamicSteps};
 use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
 use chrono::Utc;
@@ -21,7 +22,7 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 use tasker_shared::backoff::retry_delay;
-use tasker_shared::config::{DispatchMode, TaskerConfig};
+use tasker_shared::config::{DispatchMode, ExecutionConfig, TaskerConfig};
 use tasker_shared::messaging::{
     drop_malformed, is_malformed_body, notify_channel, queue_table, worker_queue, Wakeup, RESULTS_QUEUE,
     TASK_FINALIZED_CHANNEL,
@@ -43,6 +44,8 @@ pub struct ResultProcessorConfig {
     pub durable_commits: bool,
     /// After activity, vacuum the queue tables at most this often (zero: never; see [`crate::queue_vacuum`]).
     pub queue_vacuum_interval: Duration,
+    /// Step defaults and the limits of dynamic steps (for the steps decisions and batches create).
+    pub execution: ExecutionConfig,
 }
 
 impl From<&TaskerConfig> for ResultProcessorConfig {
@@ -53,6 +56,7 @@ impl From<&TaskerConfig> for ResultProcessorConfig {
             dispatch_mode: c.orchestration.dispatch_mode,
             durable_commits: c.database.synchronous_step_commits,
             queue_vacuum_interval: Duration::from_millis(c.orchestration.queue_vacuum_interval_ms),
+            execution: c.execution.clone(),
         }
     }
 }
@@ -87,6 +91,8 @@ struct TakenMessage {
     backoff_base_ms: Option<i32>,
     backoff_max_ms: Option<i32>,
     error: Option<serde_json::Value>,
+    kind: Option<String>,
+    results: Option<serde_json::Value>,
 }
 
 /// A row of `settle_result_batch.sql`: an `applied` step, a `sent` step message or a `finalized` task.
@@ -148,12 +154,14 @@ pub struct ResultProcessor {
     pool: PgPool,
     config: ResultProcessorConfig,
     events: Option<crate::events::EventHub>,
+    dynamic: DynamicSteps,
 }
 
 impl ResultProcessor {
     /// A processor over `pool`.
     pub fn new(pool: PgPool, config: ResultProcessorConfig) -> Self {
-        Self { pool, config, events: None }
+        let dynamic = DynamicSteps::new(config.execution.clone());
+        Self { pool, config, events: None, dynamic }
     }
 
     /// Kick `events`' sequencer after every batch that applied something.
@@ -198,11 +206,29 @@ impl ResultProcessor {
         let mut decided_uuids = Vec::new();
         let mut decided_states = Vec::new();
         let mut decided_at = Vec::new();
-        for step in taken.iter().filter_map(TakenMessage::reported_step) {
+        let mut dynamic = Vec::new();
+        for message in &taken {
+            let Some(step) = message.reported_step() else { continue };
             let (state, at) = step.decide();
+            let live = message.task_state.as_deref() == Some(TaskState::StepsInProcess.as_str());
+            let asks = live && matches!(message.kind.as_deref(), Some("decision" | "batchable"));
+            if state == StepState::Complete && asks {
+                let task_uuid = message.task_uuid.unwrap_or_default();
+                dynamic.push(DynamicOutcome { step_uuid: step.step_uuid, task_uuid, results: message.results.clone() });
+            }
             decided_uuids.push(step.step_uuid);
             decided_states.push(state.as_str());
             decided_at.push(at);
+        }
+        // What completed decisions and batches create, in this transaction; an invalid outcome fails its step.
+        if !dynamic.is_empty() {
+            let refused = self.dynamic.apply(&mut tx, &dynamic).await?;
+            for (i, uuid) in decided_uuids.iter().enumerate() {
+                if refused.contains(uuid) {
+                    decided_states[i] = StepState::Error.as_str();
+                    decided_at[i] = None;
+                }
+            }
         }
         let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&queues))
             .bind(&decided_uuids)

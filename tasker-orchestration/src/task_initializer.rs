@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use tasker_shared::config::ExecutionConfig;
 use tasker_shared::messaging::{worker_queue, StepMessage};
 use tasker_shared::states::{StepState, TaskState};
+use tasker_shared::template::Shape;
 use uuid::Uuid;
 
 /// The body of `POST /v1/tasks`.
@@ -72,53 +73,40 @@ pub async fn create_task(
     let template = &compiled.template;
 
     let task_uuid = Uuid::now_v7();
-    let ordered = template.topological_order();
-    let step_uuids: HashMap<&str, Uuid> = ordered.iter().map(|s| (s.name.as_str(), Uuid::now_v7())).collect();
+    // The steps that exist from the start (a template with dynamic steps creates the rest as it runs), each
+    // with what it waits for, every step after its dependencies.
+    let shape = Shape::of(template).map_err(tasker_shared::TaskerError::from)?;
+    let initial = shape.initial_steps();
+    let step_uuids: HashMap<&str, Uuid> = initial.iter().map(|(s, _)| (s.name.as_str(), Uuid::now_v7())).collect();
     // Each step's ancestors, in dependency order (every parent is done before its children).
     let mut ancestors: HashMap<&str, std::collections::BTreeSet<Uuid>> = HashMap::new();
-    for step in &ordered {
+    let mut steps = Vec::with_capacity(initial.len());
+    let mut root_messages = Vec::new();
+    for (position, (step, depends_on)) in initial.iter().enumerate() {
+        let step_uuid = step_uuids[step.name.as_str()];
+        let parents: Vec<Uuid> = depends_on.iter().map(|d| step_uuids[d.as_str()]).collect();
         let mut mine = std::collections::BTreeSet::new();
-        for parent in &step.depends_on {
+        for parent in depends_on {
             mine.insert(step_uuids[parent.as_str()]);
             mine.extend(ancestors[parent.as_str()].iter().copied());
         }
+        let above: Vec<Uuid> = mine.iter().filter(|a| !parents.contains(a)).copied().collect();
         ancestors.insert(step.name.as_str(), mine);
-    }
-    let mut steps = Vec::with_capacity(ordered.len());
-    let mut root_messages = Vec::new();
-    for (position, step) in ordered.iter().enumerate() {
-        let step_uuid = step_uuids[step.name.as_str()];
-        let retry = step.retry.clone().unwrap_or_default();
-        let state = if step.depends_on.is_empty() { StepState::Enqueued } else { StepState::Pending };
-        if step.depends_on.is_empty() {
+        let state = if depends_on.is_empty() { StepState::Enqueued } else { StepState::Pending };
+        if depends_on.is_empty() {
             let message = StepMessage { task_uuid, step_uuid };
             let body = serde_json::to_value(message).map_err(tasker_shared::TaskerError::from)?;
             root_messages.push((body, worker_queue(template.queue_of(step))));
         }
-        let parents: Vec<String> = step.depends_on.iter().map(|d| step_uuids[d.as_str()].to_string()).collect();
-        steps.push(NewStep {
-            step_uuid,
-            name: step.name.clone(),
-            handler: step.handler.clone(),
-            position: position as i32,
-            state: state.as_str().to_string(),
-            max_attempts: retry.max_attempts.unwrap_or(defaults.default_max_attempts) as i32,
-            backoff_base_ms: retry.base_ms.unwrap_or(defaults.default_backoff_base_ms).min(i32::MAX as u64) as i32,
-            backoff_max_ms: retry.max_ms.unwrap_or(defaults.default_backoff_max_ms).min(i32::MAX as u64) as i32,
-            timeout_seconds: step.timeout_seconds.unwrap_or(defaults.default_timeout_seconds) as i32,
-            config: step.config.clone().unwrap_or_else(empty_object),
-            depends_on: format!("{{{}}}", parents.join(",")),
-            queue: step.queue.clone().filter(|q| q != &template.namespace),
-            upstream: {
-                let parents: Vec<Uuid> = step.depends_on.iter().map(|d| step_uuids[d.as_str()]).collect();
-                let above: Vec<String> = ancestors[step.name.as_str()]
-                    .iter()
-                    .filter(|a| !parents.contains(a))
-                    .map(Uuid::to_string)
-                    .collect();
-                (!above.is_empty()).then(|| format!("{{{}}}", above.join(",")))
-            },
-        });
+        steps.push(NewStep::from_template(
+            step,
+            &template.namespace,
+            defaults,
+            (step_uuid, step.name.clone(), position as i32),
+            state.as_str(),
+            &parents,
+            &above,
+        ));
     }
     let new_task = NewTask {
         task_uuid,

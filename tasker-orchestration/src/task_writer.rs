@@ -12,7 +12,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tasker_shared::config::ExecutionConfig;
 use tasker_shared::messaging::{index_queues, notify_channel, queue_table};
+use tasker_shared::template::StepTemplate;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
@@ -41,6 +43,45 @@ pub struct NewStep {
     pub queue: Option<String>,
     /// The steps above its dependencies (ancestors that are not parents) as an array literal; `None` when none.
     pub upstream: Option<String>,
+    /// The step's type when it is not `standard` (`workflow_steps.kind`).
+    pub kind: Option<&'static str>,
+}
+
+impl NewStep {
+    /// The row of template step `step` of a task in `namespace`, named `name` (a batch instance's name differs
+    /// from its template's), with the configured defaults for what the template leaves unset.
+    pub fn from_template(
+        step: &StepTemplate,
+        namespace: &str,
+        defaults: &ExecutionConfig,
+        (step_uuid, name, position): (Uuid, String, i32),
+        state: &str,
+        depends_on: &[Uuid],
+        upstream: &[Uuid],
+    ) -> Self {
+        let retry = step.retry.clone().unwrap_or_default();
+        Self {
+            step_uuid,
+            name,
+            handler: step.handler.clone(),
+            position,
+            state: state.to_string(),
+            max_attempts: retry.max_attempts.unwrap_or(defaults.default_max_attempts) as i32,
+            backoff_base_ms: retry.base_ms.unwrap_or(defaults.default_backoff_base_ms).min(i32::MAX as u64) as i32,
+            backoff_max_ms: retry.max_ms.unwrap_or(defaults.default_backoff_max_ms).min(i32::MAX as u64) as i32,
+            timeout_seconds: step.timeout_seconds.unwrap_or(defaults.default_timeout_seconds) as i32,
+            config: step.config.clone().unwrap_or_else(|| serde_json::json!({})),
+            depends_on: uuid_array(depends_on),
+            queue: step.queue.clone().filter(|q| q != namespace),
+            upstream: (!upstream.is_empty()).then(|| uuid_array(upstream)),
+            kind: step.step_type.kind(),
+        }
+    }
+}
+
+/// A PostgreSQL array literal of `uuids`.
+pub(crate) fn uuid_array(uuids: &[Uuid]) -> String {
+    format!("{{{}}}", uuids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
 }
 
 /// A validated task, ready to insert: its row, its steps, and the messages of its root steps.
@@ -188,6 +229,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(roots.iter().map(|(_, m, _)| (*m).clone()).collect::<Vec<_>>())
         .bind(roots.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())
         .bind(queues.keys().map(|q| notify_channel(q)).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.kind).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     Ok(created.into_iter().collect())

@@ -49,6 +49,8 @@ pub struct StepEvent {
     pub timeout_ms: u64,
     /// The last checkpoint an earlier attempt saved, if any.
     pub checkpoint: Option<Value>,
+    /// A batch worker instance's work item (with its 1-based `index`); `None` for other steps.
+    pub batch: Option<Value>,
 }
 
 /// What the host hands back, as JSON: `{"success": true, "result": …}` or
@@ -233,6 +235,7 @@ impl StepHandler for BridgeHandler {
             step_config: step.step_config.clone(),
             timeout_ms: step.timeout.as_millis() as u64,
             checkpoint: step.checkpoint.clone(),
+            batch: step.batch_item.clone(),
         };
         if bridge.sender.send(event).await.is_err() {
             return Err(StepError::retryable("the host language bridge is closed").with_class("BridgeClosed"));
@@ -262,6 +265,7 @@ mod tests {
             cancelled: Default::default(),
             checkpoint: None,
             checkpointer: None,
+            batch_item: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct StepContext {
     pub checkpoint: Option<Value>,
     /// Saves this attempt's checkpoints (set by the worker; `None` in a hand-built context).
     pub checkpointer: Option<crate::checkpoint::Checkpointer>,
+    /// A batch worker instance's work item: an element of its batchable step's `batches`, with its 1-based
+    /// `index` added (`None` for other steps). Read it with [`StepContext::batch`].
+    pub batch_item: Option<Value>,
     /// Cancelled when the step stops being this worker's to finish: its task was cancelled by an operator, or
     /// its claim was lost (lease expired and the step re-claimed elsewhere). The worker notices at its next
     /// lease heartbeat (every third of `worker.lease_seconds`). A handler watching this token has 2 s to
@@ -74,6 +77,27 @@ impl StepContext {
                 Err(StepError::permanent("this context has no worker to save checkpoints").with_class("NoCheckpointer"))
             }
         }
+    }
+
+    /// This batch worker instance's work item (its batchable step's element, with its 1-based `index`), or
+    /// `None` when the step is not a batch worker instance.
+    pub fn batch(&self) -> Option<&Value> {
+        self.batch_item.as_ref()
+    }
+
+    /// The results of the instances of batch worker `worker` among this step's dependencies (a convergence
+    /// step's view of a fan-out), in index order: `process_batch_001`, `process_batch_002`, …
+    pub fn batch_results(&self, worker: &str) -> Vec<&Value> {
+        let mut found: Vec<(u64, &Value)> = self
+            .dependency_results
+            .iter()
+            .filter_map(|(name, result)| {
+                let digits = name.strip_prefix(worker)?.strip_prefix('_')?;
+                Some((digits.parse().ok()?, result))
+            })
+            .collect();
+        found.sort_by_key(|(index, _)| *index);
+        found.into_iter().map(|(_, result)| result).collect()
     }
 
     /// Deserialize field `key` of the task context.
@@ -222,6 +246,7 @@ mod tests {
             cancelled: Default::default(),
             checkpoint: None,
             checkpointer: None,
+            batch_item: None,
         };
         assert_eq!(ctx.dependency_result("b").unwrap(), &Value::Null, "a null result is not a missing step");
         assert_eq!(ctx.dependency_result("a").unwrap(), &json!({"n": 1}), "a grandparent is readable");

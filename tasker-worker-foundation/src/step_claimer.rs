@@ -36,6 +36,7 @@ struct ClaimRow {
     backoff_max_ms: Option<i32>,
     namespace: Option<String>,
     checkpoint: Option<serde_json::Value>,
+    batch: Option<serde_json::Value>,
     next_visible_ms: Option<f64>,
 }
 
@@ -69,6 +70,7 @@ impl ClaimRow {
                 cancelled: CancellationToken::new(),
                 checkpoint: self.checkpoint,
                 checkpointer: None,
+                batch_item: self.batch,
             },
         })
     }

@@ -10,6 +10,7 @@
 --        $21 backoff base ms, $22 backoff max ms, $23 timeout seconds, $24 config, $25 depends_on (array literal),
 --        $26 queue (NULL: the namespace), $27 upstream (array literal of the steps above the dependencies, or NULL)
 -- Root step messages: $28 task_uuid, $29 body, $30 queue index (into `<sends>`); $31 each queue's NOTIFY channel
+-- $32 each step's kind (NULL: a standard step), with the steps' arrays
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
                               idempotency_key, correlation_id, tags, initiator, queues)
@@ -27,13 +28,13 @@ WITH task AS (
 ), steps AS (
     INSERT INTO tasker.workflow_steps (step_uuid, task_uuid, name, handler, position, state, max_attempts,
                                        backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on, queue,
-                                       upstream)
+                                       upstream, kind)
     SELECT s.step_uuid, s.task_uuid, s.name, s.handler, s.position, s.state, s.max_attempts, s.base_ms, s.max_ms,
-           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue, s.upstream::uuid[]
+           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue, s.upstream::uuid[], s.kind
     FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[], $18::int[], $19::text[], $20::int[],
-                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[], $27::text[])
+                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[], $27::text[], $32::text[])
          AS s(task_uuid, step_uuid, name, handler, position, state, max_attempts, base_ms, max_ms, timeout_seconds,
-              config, depends_on, queue, upstream)
+              config, depends_on, queue, upstream, kind)
     WHERE s.task_uuid IN (SELECT task_uuid FROM task)
     RETURNING step_uuid, task_uuid, state
 ), step_audit AS (

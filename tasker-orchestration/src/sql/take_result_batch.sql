@@ -9,6 +9,7 @@
 --    commit on the same task; that is harmless because applying is guarded again, see settle_result_batch.sql.)
 -- One row per message; `step_uuid`/`task_uuid` are NULL for a body lacking either, `task_state` NULL for an unknown
 -- task, `queues` the queues its steps go to, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
+-- `results` is read only for a decision or batchable step (`kind`): what it asks to create.
 -- A `step_uuid` or `task_uuid` that is not a uuid fails the statement; the caller then drops such bodies
 -- (`tasker_shared::messaging::drop_malformed`) and takes again.
 -- `<results_table>` is the results queue's pgmq table. $1 batch size
@@ -36,7 +37,8 @@ WITH next AS (
 )
 SELECT p.msg_id, p.step_uuid, p.task_uuid, l.state AS task_state, l.queues,
        COALESCE(s.state = 'enqueued_for_orchestration' AND s.task_uuid = p.task_uuid, false) AS reported,
-       s.attempts, s.max_attempts, s.backoff_base_ms, s.backoff_max_ms, s.error
+       s.attempts, s.max_attempts, s.backoff_base_ms, s.backoff_max_ms, s.error, s.kind,
+       CASE WHEN s.kind IN ('decision', 'batchable') THEN s.results END AS results
 FROM parsed p
 LEFT JOIN locked l ON l.task_uuid = p.task_uuid
 LEFT JOIN tasker.workflow_steps s ON s.step_uuid = p.step_uuid

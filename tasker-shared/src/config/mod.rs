@@ -204,6 +204,12 @@ pub struct ExecutionConfig {
     pub default_backoff_max_ms: u64,
     /// Handler timeout when the template sets none.
     pub default_timeout_seconds: u32,
+    /// Most batch worker instances one `batchable` step may create (more fails that step permanently).
+    pub max_batch_instances: u32,
+    /// Most branches one `decision` step may choose (more fails that step permanently).
+    pub max_decision_branches: u32,
+    /// Most steps one task may have, static and dynamic together (a decision or batch that would pass it fails).
+    pub max_steps_per_task: u32,
 }
 
 impl Default for ExecutionConfig {
@@ -213,6 +219,9 @@ impl Default for ExecutionConfig {
             default_backoff_base_ms: 1_000,
             default_backoff_max_ms: 60_000,
             default_timeout_seconds: 60,
+            max_batch_instances: 1_000,
+            max_decision_branches: 100,
+            max_steps_per_task: 10_000,
         }
     }
 }
@@ -292,6 +301,9 @@ impl TaskerConfig {
             ("worker.poll_interval_ms", self.worker.poll_interval_ms),
             ("execution.default_max_attempts", self.execution.default_max_attempts as u64),
             ("execution.default_timeout_seconds", self.execution.default_timeout_seconds as u64),
+            ("execution.max_batch_instances", self.execution.max_batch_instances as u64),
+            ("execution.max_decision_branches", self.execution.max_decision_branches as u64),
+            ("execution.max_steps_per_task", self.execution.max_steps_per_task as u64),
         ];
         for (key, value) in positive {
             if value == 0 {

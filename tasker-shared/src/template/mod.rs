@@ -15,11 +15,13 @@
 //!     depends_on: [linear_step_1]
 //! ```
 
+mod dynamic;
 mod error;
 mod loader;
 mod routes;
 mod validate;
 
+pub use dynamic::{instance_name, read_outcome, Expansion, NewDynamicStep, Outcome, OutcomeLimits, Shape, StepStatus};
 pub use error::TemplateError;
 pub use loader::{load_dir, parse_template, LoadReport};
 pub use routes::{QueueRoutes, Route, Servable};
@@ -55,6 +57,10 @@ pub struct StepTemplate {
     pub name: String,
     /// Registered handler name (e.g. `linear_workflow.square`).
     pub handler: String,
+    /// What the step does to the DAG: `standard` (the default), `decision`, `batchable`, `batch_worker` or
+    /// `convergence` (see [`StepType`]).
+    #[serde(default, rename = "type", skip_serializing_if = "StepType::is_standard")]
+    pub step_type: StepType,
     /// The queue the step's messages go to (pgmq queue `worker_<queue>_queue`), so that a step can run in
     /// another language or on its own worker pool; unset, the template's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +77,41 @@ pub struct StepTemplate {
     /// Static configuration handed to the handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,
+}
+
+/// What a step does to the DAG of its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    /// Runs once its dependencies are done.
+    #[default]
+    Standard,
+    /// Its result's `branches` names which of its direct dependents are created and run.
+    Decision,
+    /// Its result's `batches` lists work items; one instance of its `batch_worker` step is created per item.
+    Batchable,
+    /// The template of the instances a `batchable` step creates (never created with the task).
+    BatchWorker,
+    /// Depends on steps that may or may not be created; runs once every one that was created is done.
+    Convergence,
+}
+
+impl StepType {
+    /// True for [`StepType::Standard`].
+    pub fn is_standard(&self) -> bool {
+        *self == StepType::Standard
+    }
+
+    /// The name stored on the step row (`workflow_steps.kind`); `None` for a standard step.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            StepType::Standard => None,
+            StepType::Decision => Some("decision"),
+            StepType::Batchable => Some("batchable"),
+            StepType::BatchWorker => Some("batch_worker"),
+            StepType::Convergence => Some("convergence"),
+        }
+    }
 }
 
 /// Retry settings of one step.

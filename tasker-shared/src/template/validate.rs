@@ -84,7 +84,7 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
             }
         }
     }
-    topological_order(&t.steps)?;
+    super::Shape::of(t)?;
     if let Some(schema) = &t.input_schema {
         jsonschema::meta::validate(schema)
             .map_err(|e| TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}")))?;

@@ -22,7 +22,7 @@
 -- does not show the leases it sets itself, so those count through `claimed`; NULL when the batch came back full,
 -- since the caller then claims again at once), then one `claimed` row per claimed step (what its handler
 -- needs: its direct dependencies' results, and those of the steps further upstream, recorded on the step at its
--- creation as `upstream`) and one `expired` row per step left for fail_exhausted_leases.sql.
+-- creation as `upstream`; a batch worker instance's work item, `batch`) and one `expired` row per step left for fail_exhausted_leases.sql.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
     SELECT msg_id, message
@@ -57,7 +57,7 @@ WITH next AS (
     WHERE s.step_uuid = c.step_uuid
     RETURNING s.step_uuid, s.task_uuid, s.name, s.handler, s.attempts, s.max_attempts, s.timeout_seconds,
               s.config, s.claim_token, s.depends_on, s.upstream, s.backoff_base_ms, s.backoff_max_ms, s.checkpoint,
-              c.from_state, c.msg_id
+              s.batch, c.from_state, c.msg_id
 ), audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, from_state, 'in_progress', 'claimed by ' || $2 FROM claimed
@@ -82,7 +82,7 @@ SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid A
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
        NULL::jsonb AS config, NULL::uuid AS claim_token, NULL::jsonb AS context, NULL::jsonb AS dependency_results,
        NULL::jsonb AS upstream_results, NULL::int AS backoff_base_ms, NULL::int AS backoff_max_ms,
-       NULL::text AS namespace, NULL::jsonb AS checkpoint,
+       NULL::text AS namespace, NULL::jsonb AS checkpoint, NULL::jsonb AS batch,
        CASE WHEN count(*) < $1 THEN
            (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
                                       (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
@@ -98,11 +98,11 @@ SELECT 'claimed', c.msg_id, c.step_uuid, c.task_uuid, c.name, c.handler, c.attem
        COALESCE((SELECT jsonb_object_agg(a.name, a.results)
                  FROM tasker.workflow_steps a
                  WHERE a.step_uuid = ANY(c.upstream)), '{}'::jsonb),
-       c.backoff_base_ms, c.backoff_max_ms, t.namespace, c.checkpoint,
+       c.backoff_base_ms, c.backoff_max_ms, t.namespace, c.checkpoint, c.batch,
        NULL
 FROM claimed c
 JOIN tasker.tasks t ON t.task_uuid = c.task_uuid
 UNION ALL
 SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL
+       NULL, NULL, NULL, NULL, NULL
 FROM expired e

@@ -79,6 +79,7 @@ mod tests {
             cancelled: Default::default(),
             checkpoint: None,
             checkpointer: None,
+            batch_item: None,
         }
     }
 
