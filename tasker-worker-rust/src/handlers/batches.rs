@@ -91,10 +91,15 @@ impl StepHandler for ProcessItems {
     async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
         let (start, end) = batch_range(ctx)?;
         let every: i64 = ctx.context_field("every")?;
-        let fail_at: i64 = ctx.context_field("fail_at")?;
+        // Optional knobs for fault tests: no `fail_at`, no failure; `item_ms`, time per item.
+        let fail_at = ctx.task_context.get("fail_at").and_then(Value::as_i64);
+        let item_ms = ctx.task_context.get("item_ms").and_then(Value::as_u64).unwrap_or(0);
         let resumed_from = ctx.checkpoint.as_ref().and_then(|c| c["next"].as_i64()).unwrap_or(start);
         for i in resumed_from..end {
-            if ctx.attempt == 1 && i == fail_at {
+            if item_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(item_ms)).await;
+            }
+            if ctx.attempt == 1 && Some(i) == fail_at {
                 return Err(StepError::retryable(format!("simulated failure at item {i}")));
             }
             if (i + 1) % every == 0 {
