@@ -13,6 +13,7 @@
 
 mod cluster;
 mod cpu;
+mod fan_out;
 mod floor;
 mod http;
 mod report;
@@ -141,6 +142,8 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     eprintln!("== latency at {rate:.0} tasks/s offered (half the measured maximum)");
     (report.loaded, report.loaded_cost) =
         scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
+    eprintln!("== fan-out (1,000 batch workers, {} round(s))", if args.quick { 1 } else { 3 });
+    report.fan_out = fan_out::measure(&cluster, 1_000, if args.quick { 1 } else { 3 }).await?;
     eprintln!("== idle cost ({} s)", args.idle().as_secs());
     report.idle_cpu_percent = scenarios::idle_cpu_percent(args.idle()).await;
     eprintln!("== shutdown with steps in flight");

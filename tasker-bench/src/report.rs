@@ -1,5 +1,6 @@
 //! The benchmark report: a table for people, one JSON object for machines.
 
+use crate::fan_out::FanOut;
 use crate::floor::Floor;
 use crate::scenarios::{Latency, LoadCost, Throughput};
 use serde_json::{json, Value};
@@ -20,6 +21,7 @@ pub struct Report {
     pub diamond_relaxed: Latency,
     pub idle_cpu_percent: f64,
     pub shutdown_ms: f64,
+    pub fan_out: FanOut,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -63,8 +65,10 @@ impl Report {
             "bench_cpu_us_per_step": t.bench_cpu_us_per_step,
             "statements_per_step": t.statements.as_ref().map(|s| s.statements_per_step),
             "statement_exec_ms_per_step": t.statements.as_ref().map(|s| s.exec_ms_per_step),
+            "fan_out": self.fan_out,
             "idle_cpu_percent": self.idle_cpu_percent,
             "shutdown_ms": self.shutdown_ms,
+            "fan_out_run_vs_static_steps_per_sec": ratio(self.fan_out.instances_run_per_sec, t.steps_per_sec),
             "details": {"floor": f, "floor_before": self.floor_before, "floor_after": self.floor_after, "throughput": t, "linear4": self.linear, "diamond": self.diamond, "loaded_linear4": self.loaded},
         })
     }
@@ -131,6 +135,22 @@ impl Report {
             "CPU per step under half load, whole machine, us",
             format!("{:.0}", self.loaded_cost.machine_cpu_us_per_step),
             format!("{:.0}% busy", self.loaded_cost.machine_busy_percent),
+        );
+        let fo = &self.fan_out;
+        row(
+            &format!("fan-out of {}: instances created /s", fo.batches),
+            format!("{:.0}", fo.instances_created_per_sec),
+            format!("{:.1} ms, upper bound", fo.creation_ms),
+        );
+        row(
+            "fan-out: instances run /s (to convergence)",
+            format!("{:.0}", fo.instances_run_per_sec),
+            format!("{:.2}x static steps/s", ratio(fo.instances_run_per_sec, t.steps_per_sec)),
+        );
+        row(
+            "fan-out: to convergence / whole task, ms",
+            format!("{:.0}/{:.0}", fo.fan_out_to_convergence_ms, fo.task_ms),
+            String::new(),
         );
         row("idle CPU (server + worker), % of a core", format!("{:.2}", self.idle_cpu_percent), String::new());
         row("shutdown with steps in flight, ms", format!("{:.0}", self.shutdown_ms), String::new());

@@ -27,6 +27,7 @@ pub fn catalog() -> Vec<(&'static str, Arc<dyn StepHandler>)> {
         ("error_workflow.permanent_failure", Arc::new(failures::PermanentFailure)),
         ("bench.noop", Arc::new(noop::Noop)),
         ("bench.sleep", Arc::new(noop::Sleep)),
+        ("bench.split", Arc::new(noop::Split)),
         ("test_scenarios.panic_once", Arc::new(chaos::PanicOnce)),
         ("test_scenarios.hang", Arc::new(chaos::Hang)),
         ("polyglot.receipt", Arc::new(polyglot::Receipt)),

@@ -106,3 +106,37 @@ def test_decorator_registers_once() -> None:
     assert tasker.registered_handlers()["unit_test_ns.decorated"] is decorated
     with pytest.raises(ValueError):
         tasker.handler("unit_test_ns.decorated")(decorated)
+
+
+def test_decision_and_batches_are_the_step_result_exactly() -> None:
+    assert tasker.decision(["a"], why="x") == {"branches": ["a"], "why": "x"}
+    assert tasker.decision(()) == {"branches": []}
+    with pytest.raises(TypeError):
+        tasker.decision("a")
+    assert tasker.batches([{"start": 0, "end": 3}]) == {"batches": [{"start": 0, "end": 3}]}
+
+    class Decide(tasker.StepHandler):
+        def call(self, ctx: tasker.StepContext) -> Any:
+            return self.decision(("left", "right"), n=ctx.task_context["n"])
+
+    class Fan(tasker.StepHandler):
+        def call(self, ctx: tasker.StepContext) -> Any:
+            return self.batches([{"i": i} for i in range(ctx.task_context["n"])])
+
+    ctx = tasker.StepContext.from_event(EVENT)
+    assert invoke(as_callable(Decide), ctx, None) == {
+        "success": True, "result": {"branches": ["left", "right"], "n": 3}}
+    assert invoke(as_callable(Fan), ctx, None) == {
+        "success": True, "result": {"batches": [{"i": 0}, {"i": 1}, {"i": 2}]}}
+
+
+def test_a_batch_worker_reads_its_item_and_a_convergence_its_batches_in_order() -> None:
+    assert tasker.StepContext.from_event(EVENT).batch is None
+    ctx = tasker.StepContext.from_event({**EVENT, "batch": {"start": 3, "end": 6, "index": 2}})
+    assert ctx.batch == {"start": 3, "end": 6, "index": 2}
+
+    results = {"w_002": "two", "w_010": "ten", "w_1000": "thousand", "w_001": "one",
+               "w": "worker itself", "w_x": "not an index", "wide_003": "another step", "other": "static"}
+    converge = tasker.StepContext.from_event({**EVENT, "dependency_results": results})
+    assert converge.batch_results("w") == ["one", "two", "ten", "thousand"]
+    assert converge.batch_results("absent") == []

@@ -24,6 +24,10 @@ CASES = [
         "items": [{"sku": "A", "quantity": 3, "price": 0.1}, {"sku": "B", "quantity": 1, "price": 19.99}],
     }),
     ("retry_workflow", "retry_mechanics", {"fail_count": 1}),
+    ("conditional_approval", "approval_routing", {"amount": 7500, "requester": "ann"}),
+    ("batch_processing", "csv_inventory", {"rows": 10, "batch_size": 3}),
+    ("batch_processing", "checkpoint_resume", {"items": 100, "fail_at": 50, "every": 25}),
+    ("combined", "diamond_decision_batch", {"numbers": [1, 2, 3, 4, 6]}),
 ]
 
 

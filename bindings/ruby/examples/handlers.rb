@@ -2,10 +2,12 @@
 
 # Ruby handlers for the example catalog (templates in config/templates/ruby/, namespaces suffixed `_rb`).
 # Same step names and exactly the same results as the Rust handlers in tasker-worker-rust.
-# `TaskerExamples.register_all(worker)` registers them; examples/worker.rb runs them.
+# `TaskerExamples.register_all(worker)` registers them; examples/worker.rb runs them. The dynamic workflow
+# examples (decisions, batches, convergence) are in dynamic_handlers.rb.
 
 require "bigdecimal"
 require "tasker"
+require_relative "dynamic_handlers"
 
 module TaskerExamples
   # value = (product of the dependencies' values, or the task's even_number for a root step)^2, as a
@@ -162,7 +164,7 @@ module TaskerExamples
       "retry_workflow_rb.always_failing" => lambda do |ctx|
         raise Tasker::RetryableError.new("attempt #{ctx.attempt} failed, as it always does", retry_after: 0.05)
       end
-    }
+    }.merge(dynamic_catalog)
   end
 
   # Register the whole Ruby catalog on `worker`.

@@ -38,6 +38,20 @@ class StepContextTest < Minitest::Test
     assert_equal({}, ctx.step_config)
     assert ctx.last_attempt?
   end
+
+  def test_a_batch_worker_reads_its_item_and_a_convergence_its_batches_in_order
+    assert_nil Tasker::StepContext.from_event(EVENT).batch
+    ctx = Tasker::StepContext.from_event(EVENT.merge("batch" => { "start" => 3, "end" => 6, "index" => 2 }))
+    assert_equal({ "start" => 3, "end" => 6, "index" => 2 }, ctx.batch)
+    assert_equal({ "values" => [1] }, Tasker::StepContext.new(batch: { values: [1] }).batch)
+
+    results = { "w_002" => "two", "w_010" => "ten", "w_1000" => "thousand", "w_001" => "one",
+                "w" => "worker itself", "w_x" => "not an index", "wide_003" => "another step", "other" => "static" }
+    converge = Tasker::StepContext.from_event(EVENT.merge("dependency_results" => results))
+    assert_equal %w[one two ten thousand], converge.batch_results("w")
+    assert_equal %w[one two ten thousand], converge.batch_results(:w)
+    assert_empty converge.batch_results("absent")
+  end
 end
 
 class OutcomeTest < Minitest::Test
@@ -60,6 +74,25 @@ class OutcomeTest < Minitest::Test
     assert_equal({ "success" => true, "result" => { "plain" => true } }, run_outcome(->(_) { { plain: true } }))
     assert_equal({ "success" => true, "result" => nil }, run_outcome(->(_) { Tasker.success }))
     assert_raises(ArgumentError) { Tasker.success({ "a" => 1 }, b: 2) }
+  end
+
+  def test_decision_and_batches_are_the_step_result_exactly
+    assert_equal({ "branches" => ["a"], "why" => "x" }, Tasker.decision(["a"], why: "x"))
+    assert_equal({ "branches" => [] }, Tasker.decision([]))
+    assert_raises(ArgumentError) { Tasker.decision("a") }
+    assert_raises(ArgumentError) { Tasker.decision(["a"], branches: ["b"]) }
+    assert_equal({ "batches" => [{ "start" => 0, "end" => 3 }] }, Tasker.batches([{ start: 0, end: 3 }]))
+
+    decide = Class.new(Tasker::StepHandler) do
+      def call(ctx) = decision(%w[left right], n: ctx.task_context["n"])
+    end
+    fan = Class.new(Tasker::StepHandler) do
+      def call(ctx) = batches(Array.new(ctx.task_context["n"]) { |i| { i: i } })
+    end
+    assert_equal({ "success" => true, "result" => { "branches" => %w[left right], "n" => 3 } },
+                 run_outcome(->(ctx) { decide.new.call(ctx) }, n: 3))
+    assert_equal({ "success" => true, "result" => { "batches" => [{ "i" => 0 }, { "i" => 1 }] } },
+                 run_outcome(->(ctx) { fan.new.call(ctx) }, n: 2))
   end
 
   def test_big_integers_stay_exact

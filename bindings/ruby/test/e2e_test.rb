@@ -153,6 +153,86 @@ class EndToEndTest < Minitest::Test
     assert(backtrace.any? { |line| line.include?("lib/tasker/worker.rb") }, backtrace.inspect)
   end
 
+  # The names of the steps a task has (dynamic workflows create some of them), sorted.
+  def names(task)
+    task["steps"].map { |s| s["name"] }.sort
+  end
+
+  # Row i of csv_inventory is worth (i % 7 + 1) x (100 + 37 i mod 900) cents.
+  def inventory_cents(rows)
+    rows.sum { |i| ((i % 7) + 1) * (100 + ((37 * i) % 900)) }
+  end
+
+  def test_a_decision_creates_only_the_branches_it_chooses
+    cases = [
+      [500, %w[auto_approve], %w[auto]],
+      [2_500, %w[manager_approval], %w[manager]],
+      [7_500, %w[manager_approval finance_review], %w[finance manager]]
+    ]
+    cases.each do |amount, branches, approved_by|
+      ruby, rust = E2E.run_twins("conditional_approval", "approval_routing", { amount: amount, requester: "ann" })
+      assert_equal "complete", ruby["state"], JSON.pretty_generate(ruby)
+      expected = (%w[validate_request routing_decision finalize_approval] + branches).sort
+      assert_equal expected, names(ruby), "amount #{amount}"
+      assert_equal({ "amount" => amount, "requester" => "ann" }, step(ruby, "validate_request")["result"])
+      assert_equal({ "branches" => branches, "amount" => amount }, step(ruby, "routing_decision")["result"])
+      assert_equal({ "approved_by" => approved_by }, step(ruby, "finalize_approval")["result"])
+      assert_equal shape(rust), shape(ruby), "amount #{amount}: differs from its Rust twin"
+    end
+  end
+
+  def test_a_batchable_step_fans_out_and_the_convergence_adds_up_exactly_what_ran
+    ruby, rust = E2E.run_twins("batch_processing", "csv_inventory", { rows: 10, batch_size: 3 })
+    assert_equal "complete", ruby["state"], JSON.pretty_generate(ruby)
+    ranges = [0...3, 3...6, 6...9, 9...10]
+    assert_equal %w[aggregate analyze process_batch_001 process_batch_002 process_batch_003 process_batch_004],
+                 names(ruby)
+    assert_equal({ "batches" => ranges.map { |r| { "start" => r.begin, "end" => r.end } } },
+                 step(ruby, "analyze")["result"])
+    ranges.each.with_index(1) do |rows, i|
+      assert_equal({ "processed" => rows.size, "value_cents" => inventory_cents(rows) },
+                   step(ruby, format("process_batch_%03d", i))["result"])
+    end
+    cents = inventory_cents(0...10)
+    assert_equal({ "total_processed" => 10, "workers" => 4,
+                   "inventory_value" => format("%d.%02d", cents / 100, cents % 100) },
+                 step(ruby, "aggregate")["result"])
+    assert_equal shape(rust), shape(ruby)
+
+    # No rows: no batches, no workers; the convergence step still runs.
+    ruby, rust = E2E.run_twins("batch_processing", "csv_inventory", { rows: 0, batch_size: 3 })
+    assert_equal ["complete", %w[aggregate analyze]], [ruby["state"], names(ruby)]
+    assert_equal({ "total_processed" => 0, "workers" => 0, "inventory_value" => "0.00" },
+                 step(ruby, "aggregate")["result"])
+    assert_equal shape(rust), shape(ruby)
+  end
+
+  def test_a_batch_worker_resumes_from_its_checkpoint_after_a_failure
+    ruby, rust = E2E.run_twins("batch_processing", "checkpoint_resume", { items: 100, fail_at: 50, every: 25 })
+    assert_equal "complete", ruby["state"], JSON.pretty_generate(ruby)
+    assert_equal %w[plan process_items_001], names(ruby)
+    assert_equal [2, { "resumed_from" => 50, "processed" => 100 }, { "next" => 100 }],
+                 step(ruby, "process_items_001").values_at("attempts", "result", "checkpoint")
+    assert_equal shape(rust), shape(ruby)
+  end
+
+  def test_a_diamond_joins_into_a_decision_that_picks_one_batch_path
+    cases = [
+      [[1, 2, 3, 4, 6], "even", 2, 12],
+      [[1, 3, 4], "odd", 1, 4]
+    ]
+    cases.each do |numbers, path, instances, total|
+      ruby, rust = E2E.run_twins("combined", "diamond_decision_batch", { numbers: numbers })
+      assert_equal "complete", ruby["state"], JSON.pretty_generate(ruby)
+      expected = %w[start count_evens count_odds choose_path] + ["#{path}_path", "#{path}_total"] +
+                 (1..instances).map { |i| format("%s_batch_%03d", path, i) }
+      assert_equal expected.sort, names(ruby), "numbers #{numbers}: only the #{path} path is created"
+      assert_equal({ "branches" => ["#{path}_path"] }, step(ruby, "choose_path")["result"])
+      assert_equal({ "path" => path, "batches" => instances, "total" => total }, step(ruby, "#{path}_total")["result"])
+      assert_equal shape(rust), shape(ruby)
+    end
+  end
+
   def test_any_ruby_exception_is_a_retryable_step_error
     task = api.wait_terminal(api.create("rb_e2e", "crash"))
     s = step(task, "crash_step")

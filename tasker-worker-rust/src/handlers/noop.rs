@@ -26,3 +26,14 @@ impl StepHandler for Sleep {
         Ok(json!({"slept_ms": ms}))
     }
 }
+
+/// A batchable step that asks for `context.batches` (default 1,000) empty work items: a fan-out benchmark.
+pub struct Split;
+
+#[async_trait]
+impl StepHandler for Split {
+    async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
+        let n = ctx.task_context.get("batches").and_then(Value::as_u64).unwrap_or(1_000) as usize;
+        Ok(tasker_worker_foundation::batches(vec![json!({}); n]))
+    }
+}

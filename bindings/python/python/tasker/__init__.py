@@ -25,7 +25,7 @@ from tasker.errors import (
     UnknownDependencyError,
     WorkerError,
 )
-from tasker.handler import StepHandler, handler, registered_handlers
+from tasker.handler import StepHandler, batches, decision, handler, registered_handlers
 from tasker.logs import JsonFormatter
 from tasker.worker import Worker
 
@@ -46,6 +46,8 @@ __all__ = [
     "WaitTimeout",
     "Worker",
     "WorkerError",
+    "batches",
+    "decision",
     "handler",
     "registered_handlers",
 ]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from tasker.errors import CheckpointError, UnknownDependencyError
 
 
 @dataclass(frozen=True)
 class StepContext:
-    """One attempt of one step. ``task_context`` and dependency results are plain dicts (JSON objects)."""
+    """One attempt of one step. ``task_context`` and dependency results are plain dicts (JSON objects).
+    ``batch`` is a batch worker instance's work item (its element of the batchable step's ``batches``, with its
+    1-based ``"index"``); ``None`` for other steps."""
 
     task_uuid: str
     step_uuid: str
@@ -24,6 +26,7 @@ class StepContext:
     step_config: Dict[str, Any] = field(default_factory=dict)
     timeout_ms: int = 0
     checkpoint: Optional[Any] = None
+    batch: Optional[Dict[str, Any]] = None
     cancel_check: Optional[Callable[[], bool]] = field(default=None, repr=False, compare=False)
     checkpoint_saver: Optional[Callable[[Any], None]] = field(default=None, repr=False, compare=False)
 
@@ -47,6 +50,18 @@ class StepContext:
         upstream = ", ".join(sorted({*self.dependency_results, *self.upstream_results})) or "none"
         raise UnknownDependencyError(
             f"step `{step_name}` is not upstream of `{self.step_name}`; the steps upstream are: {upstream}")
+
+    def batch_results(self, worker: str) -> List[Any]:
+        """The results of the instances of batch worker step ``worker`` among this step's dependencies (a
+        convergence step's view of a fan-out), in index order: ``process_batch_001``, ``process_batch_002``, …
+        Empty when the batchable step asked for no batches."""
+        prefix = f"{worker}_"
+        found: List[Tuple[int, Any]] = []
+        for name, result in self.dependency_results.items():
+            digits = name[len(prefix):]
+            if name.startswith(prefix) and digits.isascii() and digits.isdigit():
+                found.append((int(digits), result))
+        return [result for _, result in sorted(found, key=lambda item: item[0])]
 
     @property
     def cancelled(self) -> bool:
@@ -81,6 +96,7 @@ class StepContext:
             step_config=event.get("step_config") or {},
             timeout_ms=event.get("timeout_ms", 0),
             checkpoint=event.get("checkpoint"),
+            batch=event.get("batch"),
             cancel_check=cancel_check,
             checkpoint_saver=checkpoint_saver,
         )

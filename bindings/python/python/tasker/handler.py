@@ -1,12 +1,13 @@
 """Handlers: subclasses of :class:`StepHandler`, or functions (sync or ``async``) registered with
-:func:`handler`. Both return the step's result (any JSON value)."""
+:func:`handler`. Both return the step's result (any JSON value); :func:`decision` and :func:`batches` build the
+results of ``decision`` and ``batchable`` steps."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import traceback
-from typing import Any, Awaitable, Callable, Dict, Union
+from typing import Any, Awaitable, Callable, Dict, Mapping, Sequence, Union
 
 from tasker.context import StepContext
 from tasker.errors import PermanentError, RetryableError
@@ -29,6 +30,28 @@ class StepHandler:
                 raise TypeError("pass either a result or keyword fields, not both")
             return dict(fields)
         return result
+
+    def decision(self, branches: Sequence[str], **extra: Any) -> Dict[str, Any]:
+        """A ``decision`` step's result: create and run these of its direct dependents (possibly none); the
+        others are never created. Keyword fields are stored alongside: ``{"branches": [...], **extra}``."""
+        return decision(branches, **extra)
+
+    def batches(self, items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+        """A ``batchable`` step's result: one instance of its batch worker per item (a JSON object, e.g. a
+        cursor range), named ``<worker>_001``, ``<worker>_002``, …; each reads its item as ``ctx.batch``."""
+        return batches(items)
+
+
+def decision(branches: Sequence[str], **extra: Any) -> Dict[str, Any]:
+    """:meth:`StepHandler.decision` for function handlers."""
+    if isinstance(branches, str):
+        raise TypeError("branches must be a list of step names, not a string")
+    return {"branches": list(branches), **extra}
+
+
+def batches(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """:meth:`StepHandler.batches` for function handlers."""
+    return {"batches": [dict(item) for item in items]}
 
 
 def handler(name: str) -> Callable[[HandlerFn], HandlerFn]:

@@ -21,16 +21,20 @@ module Tasker
     attr_reader :timeout
     # The last checkpoint an earlier attempt saved (parsed JSON), or nil.
     attr_reader :checkpoint
+    # A batch worker instance's work item: its element of the batchable step's `batches` (a Hash), with its
+    # 1-based "index"; nil for other steps.
+    attr_reader :batch
 
     # A context built by hand, e.g. to unit-test a handler. The JSON fields go through JSON, so Symbol
     # keys become Strings as they would in production.
     def initialize(task_context: {}, dependency_results: {}, step_config: {}, attempt: 1, max_attempts: 1,
                    upstream_results: {}, step_name: "step", handler_name: nil, task_uuid: "00000000-0000-0000-0000-000000000000",
-                   step_uuid: "00000000-0000-0000-0000-000000000000", timeout: nil)
+                   step_uuid: "00000000-0000-0000-0000-000000000000", timeout: nil, batch: nil)
       @task_context = JSON.parse(JSON.generate(task_context))
       @dependency_results = JSON.parse(JSON.generate(dependency_results))
       @upstream_results = JSON.parse(JSON.generate(upstream_results))
       @step_config = JSON.parse(JSON.generate(step_config))
+      @batch = batch.nil? ? nil : JSON.parse(JSON.generate(batch))
       @attempt = attempt
       @max_attempts = max_attempts
       @step_name = step_name
@@ -81,6 +85,17 @@ module Tasker
             "#{upstream.empty? ? 'none' : upstream.join(', ')}"
     end
 
+    # The results of the instances of batch worker step `worker` (a String or Symbol) among this step's
+    # dependencies (a convergence step's view of a fan-out), in index order: `process_batch_001`,
+    # `process_batch_002`, ... Empty when the batchable step asked for no batches.
+    def batch_results(worker)
+      prefix = "#{worker}_"
+      @dependency_results.filter_map do |name, result|
+        digits = name.delete_prefix(prefix)
+        [digits.to_i, result] if name.start_with?(prefix) && digits.match?(/\A[0-9]+\z/)
+      end.sort_by(&:first).map(&:last)
+    end
+
     # Whether this is the last attempt allowed.
     def last_attempt?
       @attempt >= @max_attempts
@@ -91,7 +106,7 @@ module Tasker
         task_uuid: @task_uuid, step_uuid: @step_uuid, step_name: @step_name, handler_name: @handler_name,
         attempt: @attempt, max_attempts: @max_attempts, task_context: @task_context,
         dependency_results: @dependency_results, upstream_results: @upstream_results, step_config: @step_config,
-        timeout: @timeout
+        timeout: @timeout, batch: @batch
       }
     end
 
@@ -107,6 +122,7 @@ module Tasker
       @dependency_results = event["dependency_results"] || {}
       @upstream_results = event["upstream_results"] || {}
       @checkpoint = event["checkpoint"]
+      @batch = event["batch"]
       @step_config = event["step_config"] || {}
       @attempt = event["attempt"]
       @max_attempts = event["max_attempts"]
