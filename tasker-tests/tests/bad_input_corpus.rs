@@ -193,8 +193,16 @@ fn action_body(rng: &mut StdRng) -> Option<String> {
 fn template_body(rng: &mut StdRng) -> String {
     let mut body = json!({"namespace": "corpus_ns", "name": "t", "version": format!("1.0.{}", rng.random_range(0..3)),
         "steps": [{"name": "a", "handler": "corpus_ns.h"}, {"name": "b", "handler": "corpus_ns.h", "depends_on": ["a"]}]});
-    match rng.random_range(0..8) {
+    match rng.random_range(0..9) {
         0 => return nested(rng.random_range(100..3000)),
+        8 => {
+            let kinds = ["decision", "batchable", "batch_worker", "convergence", "standard"];
+            let kind = match rng.random_range(0..6) {
+                5 => random_scalar(rng),
+                i => json!(kinds[i]),
+            };
+            body["steps"][rng.random_range(0..2)]["type"] = kind;
+        }
         1 => body["steps"][1]["depends_on"] = random_value(rng, 2),
         2 => body["steps"][0]["retry"] = json!({"max_attempts": random_scalar(rng)}),
         3 => body["input_schema"] = random_value(rng, 2),

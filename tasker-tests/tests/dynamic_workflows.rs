@@ -183,3 +183,26 @@ async fn an_invalid_outcome_or_a_passed_limit_fails_the_step_naming_why_and_crea
     }
     cluster.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_template_whose_dynamic_steps_cannot_work_is_refused_naming_the_field(pool: PgPool) {
+    let cluster = TestCluster::start(pool, 1, 0).await;
+    let cases = [
+        (
+            json!([{"name": "a", "handler": "h"}, {"name": "w", "handler": "h", "type": "batch_worker", "depends_on": ["a"]}]),
+            "steps[1].depends_on",
+        ),
+        (json!([{"name": "d", "handler": "h", "type": "decision"}]), "steps[0].type"),
+        (json!([{"name": "c", "handler": "h", "type": "convergence"}]), "steps[0].depends_on"),
+        (json!([{"name": "x", "handler": "h", "type": "sometimes"}]), "steps[0].type"),
+    ];
+    for (steps, field) in cases {
+        let body = json!({"namespace": "dyn_refused", "name": "t", "version": "1", "steps": steps});
+        let (status, error) = cluster.post("/v1/templates", body).await;
+        assert_eq!(status.as_u16(), 422, "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let (_, listed) = cluster.get("/v1/templates").await;
+    assert!(!listed.to_string().contains("dyn_refused"), "nothing was registered");
+    cluster.stop().await;
+}
