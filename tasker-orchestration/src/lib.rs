@@ -17,6 +17,7 @@ pub mod queue_vacuum;
 pub mod result_processor;
 pub mod retention;
 pub mod server;
+mod step_outcome;
 pub mod task_actions;
 pub mod task_initializer;
 pub mod task_query;

@@ -14,6 +14,7 @@
 //! the take, and is dropped before taking again (`tasker_shared::messaging::drop_malformed`).
 
 use crate::dynamic_steps::{DynamicOutcome, DynamicSteps};
+use crate::step_outcome::ReportedStep;
 use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
 use chrono::Utc;
@@ -21,7 +22,6 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 use std::time::Duration;
-use tasker_shared::backoff::retry_delay;
 use tasker_shared::config::{DispatchMode, ExecutionConfig, TaskerConfig};
 use tasker_shared::messaging::{
     drop_malformed, is_malformed_body, notify_channel, queue_table, worker_queue, Wakeup, RESULTS_QUEUE,
@@ -105,16 +105,6 @@ struct SettledRow {
     name: Option<String>,
 }
 
-/// A step whose reported outcome awaits orchestration.
-struct ReportedStep {
-    step_uuid: Uuid,
-    attempts: i32,
-    max_attempts: i32,
-    backoff_base_ms: i32,
-    backoff_max_ms: i32,
-    error: Option<serde_json::Value>,
-}
-
 impl TakenMessage {
     fn reported_step(&self) -> Option<ReportedStep> {
         if !self.reported {
@@ -128,23 +118,6 @@ impl TakenMessage {
             backoff_max_ms: self.backoff_max_ms?,
             error: self.error.clone(),
         })
-    }
-}
-
-impl ReportedStep {
-    /// Next state and, for a retry, when the retry message becomes visible.
-    fn decide(&self) -> (StepState, Option<chrono::DateTime<Utc>>) {
-        let Some(error) = &self.error else {
-            return (StepState::Complete, None);
-        };
-        let retryable = error.get("retryable").and_then(|v| v.as_bool()).unwrap_or(false);
-        if !retryable || self.attempts >= self.max_attempts {
-            return (StepState::Error, None);
-        }
-        let explicit = error.get("retry_after_ms").and_then(|v| v.as_u64()).map(Duration::from_millis);
-        let delay = retry_delay(self.attempts, self.backoff_base_ms as u64, self.backoff_max_ms as u64, explicit);
-        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::zero());
-        (StepState::WaitingForRetry, Some(at))
     }
 }
 
@@ -410,48 +383,4 @@ fn settle_sql(queues: &[String]) -> String {
     include_str!("sql/settle_result_batch.sql")
         .replace("{sends}", &sends)
         .replace("{finalized_channel}", TASK_FINALIZED_CHANNEL)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn step(attempts: i32, max: i32, error: Option<serde_json::Value>) -> ReportedStep {
-        ReportedStep {
-            step_uuid: Uuid::nil(),
-            attempts,
-            max_attempts: max,
-            backoff_base_ms: 100,
-            backoff_max_ms: 1000,
-            error,
-        }
-    }
-
-    #[test]
-    fn success_completes() {
-        assert_eq!(step(1, 3, None).decide().0, StepState::Complete);
-    }
-
-    #[test]
-    fn retryable_error_retries_until_attempts_run_out() {
-        let e = serde_json::json!({"message": "flaky", "retryable": true});
-        let (state, at) = step(1, 3, Some(e.clone())).decide();
-        assert_eq!(state, StepState::WaitingForRetry);
-        assert!(at.unwrap() > Utc::now());
-        assert_eq!(step(3, 3, Some(e)).decide().0, StepState::Error);
-    }
-
-    #[test]
-    fn permanent_error_fails_at_once() {
-        let e = serde_json::json!({"message": "no", "retryable": false});
-        assert_eq!(step(1, 5, Some(e)).decide().0, StepState::Error);
-    }
-
-    #[test]
-    fn retry_after_is_honoured() {
-        let e = serde_json::json!({"message": "later", "retryable": true, "retry_after_ms": 60_000});
-        let (_, at) = step(1, 3, Some(e)).decide();
-        let wait = at.unwrap() - Utc::now();
-        assert!(wait > chrono::Duration::seconds(55), "{wait}");
-    }
 }
