@@ -14,9 +14,9 @@
 //! the take, and is dropped before taking again (`tasker_shared::messaging::drop_malformed`).
 
 use crate::dynamic_steps::{DynamicOutcome, DynamicSteps};
-use crate::step_outcome::ReportedStep;
 use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
+use crate::step_outcome::ReportedStep;
 use chrono::Utc;
 use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::BTreeSet;

@@ -128,10 +128,14 @@ pub async fn create_task(
     let steps: Vec<StepView> = new_task
         .steps
         .iter()
-        .map(|s| StepView {
+        .zip(&initial)
+        .map(|(s, (step, depends_on))| StepView {
             step_uuid: s.step_uuid,
             name: s.name.clone(),
             handler: s.handler.clone(),
+            step_type: step.step_type.kind().unwrap_or("standard").to_string(),
+            depends_on: depends_on.clone(),
+            batch: None,
             queue: s.queue.clone().unwrap_or_else(|| template.namespace.clone()),
             state: s.state.clone(),
             attempts: 0,

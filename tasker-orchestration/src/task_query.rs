@@ -53,6 +53,16 @@ pub struct StepView {
     pub name: String,
     /// Handler name.
     pub handler: String,
+    /// `standard`, `decision`, `batchable`, `batch_worker` (a batch instance) or `convergence`.
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub step_type: String,
+    /// The steps it waits for, by name (for a convergence step: those that exist, or the dynamic step that
+    /// decides them).
+    pub depends_on: Vec<String>,
+    /// A batch worker instance's work item, with its `index`; null for other steps.
+    #[schema(value_type = Option<Object>)]
+    pub batch: Option<serde_json::Value>,
     /// The queue its messages go to (its template `queue`, or the namespace).
     pub queue: String,
     /// Step state.

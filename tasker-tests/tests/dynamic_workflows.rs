@@ -37,10 +37,16 @@ async fn a_decision_creates_only_the_branches_it_chooses(pool: PgPool) {
         let task = cluster.wait_terminal(&uuid, 30).await;
         assert_eq!(task["state"], "complete", "{task}");
         let mut expected = vec!["finalize_approval", "routing_decision", "validate_request"];
-        expected.extend(branches);
+        expected.extend(branches.iter().copied());
         expected.sort();
         assert_eq!(names(&task), expected, "amount {amount}");
-        assert_eq!(step(&task, "finalize_approval")["result"], json!({"approved_by": approved_by}));
+        let finalize = step(&task, "finalize_approval");
+        assert_eq!(finalize["result"], json!({"approved_by": approved_by}));
+        assert_eq!(finalize["type"], "convergence");
+        let mut waited: Vec<&str> =
+            finalize["depends_on"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        waited.sort();
+        assert_eq!(waited, branches, "it waited for exactly the branches that ran");
         assert_eq!(step(&task, "routing_decision")["result"]["amount"], json!(amount));
     }
     cluster.stop().await;

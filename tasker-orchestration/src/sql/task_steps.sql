@@ -1,8 +1,12 @@
--- The steps of one task as the API serves them, in dependency order: each with its queue, its last operator
+-- The steps of one task as the API serves them, in dependency order: each with its type, what it waits for (by
+-- name), a batch instance's item, its queue, its last operator
 -- reason, when its latest attempt started, the worker that claimed it last, and the error of every failed
 -- attempt (kept by the audit trail: the transition that applied a failed outcome carries its error).
 -- $1 task_uuid
-SELECT s.step_uuid, s.name, s.handler,
+SELECT s.step_uuid, s.name, s.handler, COALESCE(s.kind, 'standard') AS type,
+       ARRAY(SELECT d.name FROM tasker.workflow_steps d WHERE d.step_uuid = ANY(s.depends_on) ORDER BY d.position)
+           AS depends_on,
+       s.batch,
        COALESCE(s.queue, (SELECT t.namespace FROM tasker.tasks t WHERE t.task_uuid = $1)) AS queue,
        s.state, s.attempts, s.max_attempts, s.results AS result, s.error, s.completed_at, op.reason,
        started.at AS started_at, s.next_attempt_at, s.claimed_by AS worker_id, s.checkpoint,
