@@ -61,6 +61,10 @@ EXAMPLES = [
     ("retry_workflow", "retry_mechanics", {"fail_count": 2}, "complete", [("flaky_step", "attempts", 3)]),
     ("retry_workflow", "retry_exhaustion", {}, "error", [("always_failing_step", "attempts", 3)]),
     ("error_workflow", "permanent_error", {}, "error", [("permanent_failure_step", "attempts", 1)]),
+    ("conditional_approval", "approval_routing", {"amount": 7500, "requester": "ann"}, "complete",
+     [("finalize_approval", "approved_by", ["finance", "manager"])]),
+    ("batch_processing", "csv_inventory", {"rows": 10, "batch_size": 3}, "complete",
+     [("aggregate", "workers", 4), ("aggregate", "inventory_value", "93.94")]),
 ]
 
 
