@@ -46,6 +46,17 @@ pub enum OrchestrationError {
         /// The step asked for.
         step_uuid: uuid::Uuid,
     },
+    /// No schedule with that id.
+    #[error("schedule {0} not found")]
+    ScheduleNotFound(uuid::Uuid),
+    /// A request field with a value that cannot be used (`priority`, `run_at`, `cron`, …).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The action does not apply to the task or step in its current state.
     #[error("{0}")]
     Conflict(String),

@@ -10,12 +10,17 @@
 pub mod analytics;
 pub mod api;
 pub mod dead_letters;
+pub mod delayed_start;
 mod dynamic_steps;
 pub mod error;
+pub mod event_triggers;
 pub mod events;
 pub mod queue_vacuum;
 pub mod result_processor;
 pub mod retention;
+pub mod schedule_firing;
+pub mod scheduler;
+pub mod schedules;
 pub mod server;
 mod step_outcome;
 pub mod task_actions;

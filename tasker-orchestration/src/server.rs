@@ -49,7 +49,8 @@ impl OrchestrationServer {
         let (registered, invalid) = (report.templates.len(), report.errors.len());
         for template in report.templates {
             let key = template.key();
-            catalog.register(template, &report.files[&key]).await?;
+            catalog.register(template.clone(), &report.files[&key]).await?;
+            crate::schedules::register_declared(&pool, &catalog, &template).await?;
             tracing::debug!(template = %key, "registered template");
         }
         tracing::info!(registered, invalid, path = %path.display(), "templates registered");
@@ -85,6 +86,17 @@ impl OrchestrationServer {
         api::router(state, &self.config)
     }
 
+    /// The scheduler (delayed tasks, cron schedules, event triggers) configured like this server's.
+    pub fn scheduler(&self) -> crate::scheduler::Scheduler {
+        crate::scheduler::Scheduler {
+            pool: self.pool.clone(),
+            catalog: self.catalog.clone(),
+            writer: self.writer.clone(),
+            execution: self.config.execution.clone(),
+            config: self.config.scheduling.clone(),
+        }
+    }
+
     /// A result processor configured like this server's.
     pub fn result_processor(&self) -> ResultProcessor {
         ResultProcessor::new(self.pool.clone(), ResultProcessorConfig::from(&self.config))
@@ -95,6 +107,15 @@ impl OrchestrationServer {
     /// requests, let the current batch commit (or roll back) and return within the grace period.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
         let processor = tokio::spawn(self.result_processor().run(shutdown.clone()));
+        let scheduler = self.config.scheduling.enabled.then(|| {
+            let scheduler = self.scheduler();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = scheduler.run(stop).await {
+                    tracing::error!(error = %e, "scheduler stopped");
+                }
+            })
+        });
         let retention = self.config.retention.enabled.then(|| {
             tokio::spawn(crate::retention::run(self.pool.clone(), self.config.retention.clone(), shutdown.clone()))
         });
@@ -117,9 +138,9 @@ impl OrchestrationServer {
             Ok(Err(join)) => tracing::error!(error = %join, "result processor panicked"),
             Err(_) => tracing::warn!("result processor did not stop within the grace period"),
         }
-        if let Some(retention) = retention {
-            // A batch in progress is one short transaction; let it finish.
-            let _ = tokio::time::timeout(grace, retention).await;
+        // A batch in progress is one short transaction; let it finish.
+        for background in [retention, scheduler].into_iter().flatten() {
+            let _ = tokio::time::timeout(grace, background).await;
         }
         self.pool.close().await;
         Ok(())

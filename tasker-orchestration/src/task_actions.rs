@@ -26,14 +26,14 @@ pub const DEFAULT_RESOLVE_REASON: &str = "resolved by operator";
 /// lock two steps of the task in another order).
 const ATTEMPTS: usize = 3;
 
-/// Cancel a running or failed task: it and every unfinished step become `cancelled`.
+/// Cancel a scheduled, running or failed task: it and every unfinished step become `cancelled`.
 pub async fn cancel_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>) -> Result<TaskView> {
     let reason = reason.unwrap_or_else(|| DEFAULT_CANCEL_REASON.into());
     in_transaction(pool, |tx| {
         let reason = reason.clone();
         Box::pin(async move {
             let task = lock_task(tx, task_uuid).await?;
-            if !matches!(task.state, TaskState::StepsInProcess | TaskState::Error) {
+            if !matches!(task.state, TaskState::Scheduled | TaskState::StepsInProcess | TaskState::Error) {
                 return Err(conflict(task_uuid, task.state, "cancelled"));
             }
             sqlx::query(include_str!("sql/lock_unfinished_steps.sql")).bind(task_uuid).execute(&mut **tx).await?;

@@ -9,11 +9,11 @@ use crate::task_writer::{NewStep, NewTask, TaskWriter};
 use crate::template_catalog::TemplateCatalog;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use tasker_shared::config::ExecutionConfig;
 use tasker_shared::messaging::{worker_queue, StepMessage};
 use tasker_shared::states::{StepState, TaskState};
-use tasker_shared::template::Shape;
+use tasker_shared::template::{DEFAULT_PRIORITY, PRIORITIES};
 use uuid::Uuid;
 
 /// The body of `POST /v1/tasks`.
@@ -31,9 +31,12 @@ pub struct CreateTaskRequest {
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub context: serde_json::Value,
-    /// Higher runs sooner (informational for now).
+    /// 1 (lowest) to 5 (highest); default the template's `priority`, or 3.
     #[serde(default)]
     pub priority: Option<i32>,
+    /// Start the task at this time (RFC 3339): until then it waits in state `scheduled`. Absent or past: now.
+    #[serde(default)]
+    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
     /// A key that makes creation idempotent per template.
     #[serde(default)]
     pub idempotency_key: Option<String>,
@@ -71,29 +74,41 @@ pub async fn create_task(
     let compiled = catalog.find(&request.namespace, &request.name, request.version.as_deref()).await?;
     compiled.validate_context(&request.context)?;
     let template = &compiled.template;
+    if let Some(p) = request.priority.filter(|p| !PRIORITIES.contains(p)) {
+        return Err(OrchestrationError::Invalid {
+            field: "priority".into(),
+            message: format!("{p} is not a priority: 1 (lowest) to 5 (highest)"),
+        });
+    }
+    let priority = request.priority.or(template.priority).unwrap_or(DEFAULT_PRIORITY);
+    // A future `run_at` creates the task `scheduled`, its root steps `pending`: the scheduler starts it then.
+    let run_at = request.run_at.filter(|at| *at > chrono::Utc::now());
+    let task_state = if run_at.is_some() { TaskState::Scheduled } else { TaskState::StepsInProcess };
 
     let task_uuid = Uuid::now_v7();
     // The steps that exist from the start (a template with dynamic steps creates the rest as it runs), each
-    // with what it waits for, every step after its dependencies.
-    let shape = Shape::of(template).map_err(tasker_shared::TaskerError::from)?;
-    let initial = shape.initial_steps();
-    let step_uuids: HashMap<&str, Uuid> = initial.iter().map(|(s, _)| (s.name.as_str(), Uuid::now_v7())).collect();
+    // with what it waits for, every step after its dependencies (planned once per template).
+    let initial = &compiled.initial;
+    let mut step_uuids: Vec<Uuid> = vec![Uuid::nil(); template.steps.len()];
     // Each step's ancestors, in dependency order (every parent is done before its children).
-    let mut ancestors: HashMap<&str, std::collections::BTreeSet<Uuid>> = HashMap::new();
+    let mut ancestors: Vec<BTreeSet<Uuid>> = vec![BTreeSet::new(); template.steps.len()];
     let mut steps = Vec::with_capacity(initial.len());
     let mut root_messages = Vec::new();
-    for (position, (step, depends_on)) in initial.iter().enumerate() {
-        let step_uuid = step_uuids[step.name.as_str()];
-        let parents: Vec<Uuid> = depends_on.iter().map(|d| step_uuids[d.as_str()]).collect();
-        let mut mine = std::collections::BTreeSet::new();
-        for parent in depends_on {
-            mine.insert(step_uuids[parent.as_str()]);
-            mine.extend(ancestors[parent.as_str()].iter().copied());
+    for (position, planned) in initial.iter().enumerate() {
+        let step = &template.steps[planned.index];
+        let step_uuid = Uuid::now_v7();
+        step_uuids[planned.index] = step_uuid;
+        let parents: Vec<Uuid> = planned.depends_on.iter().map(|&d| step_uuids[d]).collect();
+        let mut mine = BTreeSet::new();
+        for &parent in &planned.depends_on {
+            mine.insert(step_uuids[parent]);
+            mine.extend(ancestors[parent].iter().copied());
         }
         let above: Vec<Uuid> = mine.iter().filter(|a| !parents.contains(a)).copied().collect();
-        ancestors.insert(step.name.as_str(), mine);
-        let state = if depends_on.is_empty() { StepState::Enqueued } else { StepState::Pending };
-        if depends_on.is_empty() {
+        ancestors[planned.index] = mine;
+        let root = planned.depends_on.is_empty() && run_at.is_none();
+        let state = if root { StepState::Enqueued } else { StepState::Pending };
+        if root {
             let message = StepMessage { task_uuid, step_uuid };
             let body = serde_json::to_value(message).map_err(tasker_shared::TaskerError::from)?;
             root_messages.push((body, worker_queue(template.queue_of(step))));
@@ -114,9 +129,10 @@ pub async fn create_task(
         namespace: template.namespace.clone(),
         name: template.name.clone(),
         version: template.version.clone(),
-        state: TaskState::StepsInProcess.as_str().to_string(),
+        state: task_state.as_str().to_string(),
         context: request.context.clone(),
-        priority: request.priority.unwrap_or(0),
+        priority,
+        run_at,
         idempotency_key: request.idempotency_key.clone(),
         correlation_id: request.correlation_id.clone(),
         tags: serde_json::json!(request.tags.clone().unwrap_or_default()),
@@ -128,13 +144,13 @@ pub async fn create_task(
     let steps: Vec<StepView> = new_task
         .steps
         .iter()
-        .zip(&initial)
-        .map(|(s, (step, depends_on))| StepView {
+        .zip(initial)
+        .map(|(s, planned)| StepView {
             step_uuid: s.step_uuid,
             name: s.name.clone(),
             handler: s.handler.clone(),
-            step_type: step.step_type.kind().unwrap_or("standard").to_string(),
-            depends_on: depends_on.clone(),
+            step_type: s.kind.unwrap_or("standard").to_string(),
+            depends_on: planned.depends_on.iter().map(|&d| template.steps[d].name.clone()).collect(),
             batch: None,
             queue: s.queue.clone().unwrap_or_else(|| template.namespace.clone()),
             state: s.state.clone(),
@@ -173,9 +189,10 @@ pub async fn create_task(
         namespace: template.namespace.clone(),
         name: template.name.clone(),
         version: template.version.clone(),
-        state: TaskState::StepsInProcess.as_str().to_string(),
+        state: task_state.as_str().to_string(),
         context: request.context,
-        priority: request.priority.unwrap_or(0),
+        priority,
+        run_at,
         idempotency_key: request.idempotency_key,
         correlation_id: request.correlation_id,
         tags: request.tags.unwrap_or_default(),

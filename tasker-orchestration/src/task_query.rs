@@ -22,8 +22,10 @@ pub struct TaskView {
     /// The task's input.
     #[schema(value_type = Object)]
     pub context: serde_json::Value,
-    /// Priority.
+    /// Priority: 1 (lowest) to 5 (highest).
     pub priority: i32,
+    /// When a `scheduled` task starts (null when it started at creation).
+    pub run_at: Option<DateTime<Utc>>,
     /// Idempotency key, if given.
     pub idempotency_key: Option<String>,
     /// Correlation id, if given.
@@ -96,7 +98,7 @@ pub struct StepView {
     pub attempt_errors: Vec<serde_json::Value>,
 }
 
-const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, priority, idempotency_key, \
+const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, state, context, priority, run_at, idempotency_key, \
                             correlation_id, tags, created_at, completed_at";
 
 /// One task with its steps.

@@ -95,6 +95,8 @@ pub struct NewTask {
     pub state: String,
     pub context: Value,
     pub priority: i32,
+    /// When a `scheduled` task starts.
+    pub run_at: Option<DateTime<Utc>>,
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
     pub tags: Value,
@@ -230,6 +232,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(roots.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())
         .bind(queues.keys().map(|q| notify_channel(q)).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.kind).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.run_at).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     Ok(created.into_iter().collect())

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tasker_shared::messaging::{ensure_queue, worker_queue};
-use tasker_shared::template::{TaskTemplate, TemplateError};
+use tasker_shared::template::{InitialStep, Shape, TaskTemplate, TemplateError};
 
 /// A template ready for task creation.
 pub struct CompiledTemplate {
@@ -18,6 +18,9 @@ pub struct CompiledTemplate {
     pub template: TaskTemplate,
     /// Every queue of the template's steps (sorted) when one of them is not the namespace; `None` otherwise.
     pub queues: Option<Vec<String>>,
+    /// The steps a task starts with (a template with dynamic steps creates the others as it runs), every step
+    /// after its dependencies.
+    pub initial: Vec<InitialStep>,
     validator: Option<jsonschema::Validator>,
 }
 
@@ -37,7 +40,8 @@ impl CompiledTemplate {
         };
         let queues = template.queues();
         let queues = (queues != [template.namespace.as_str()]).then(|| queues.into_iter().map(String::from).collect());
-        Ok(Self { template_id, template, queues, validator })
+        let initial = Shape::of(&template).map_err(tasker_shared::TaskerError::from)?.initial_plan();
+        Ok(Self { template_id, template, queues, initial, validator })
     }
 
     /// Check `context` against the input schema; the error names the first offending field.

@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod cron_spec;
 pub mod db;
 pub mod error;
 pub mod jsonb;

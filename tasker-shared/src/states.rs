@@ -12,6 +12,8 @@ use std::str::FromStr;
 pub enum TaskState {
     /// Created, not yet initialised (the audit trail's starting point).
     Pending,
+    /// Created with a `run_at` in the future: its root steps are enqueued when that time comes.
+    Scheduled,
     /// Steps are enqueued, running or waiting for their dependencies or retries.
     StepsInProcess,
     /// Every step completed.
@@ -80,6 +82,7 @@ macro_rules! string_forms {
 
 string_forms!(TaskState {
     Pending => "pending",
+    Scheduled => "scheduled",
     StepsInProcess => "steps_in_process",
     Complete => "complete",
     Error => "error",
@@ -114,7 +117,8 @@ impl TaskState {
     pub fn can_transition_to(self, to: TaskState) -> bool {
         use TaskState::*;
         match (self, to) {
-            (Pending, StepsInProcess) => true,
+            (Pending, StepsInProcess | Scheduled) => true,
+            (Scheduled, StepsInProcess) => true,
             (StepsInProcess, Complete | Error) => true,
             // An operator retries or resolves a failed task, or gives up on it.
             (Error, ResolvedManually | StepsInProcess | Cancelled) => true,

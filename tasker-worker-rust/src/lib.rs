@@ -28,6 +28,7 @@ pub fn catalog() -> Vec<(&'static str, Arc<dyn StepHandler>)> {
         ("bench.noop", Arc::new(noop::Noop)),
         ("bench.sleep", Arc::new(noop::Sleep)),
         ("bench.split", Arc::new(noop::Split)),
+        ("order_events.acknowledge", Arc::new(noop::Acknowledge)),
         ("test_scenarios.panic_once", Arc::new(chaos::PanicOnce)),
         ("test_scenarios.hang", Arc::new(chaos::Hang)),
         ("polyglot.receipt", Arc::new(polyglot::Receipt)),

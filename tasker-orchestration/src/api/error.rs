@@ -94,10 +94,11 @@ impl From<OrchestrationError> for ApiError {
     fn from(e: OrchestrationError) -> Self {
         match &e {
             OrchestrationError::TemplateNotFound { .. } => ApiError::not_found(e.to_string()),
-            OrchestrationError::TaskNotFound(_) | OrchestrationError::StepNotFound { .. } => {
-                ApiError::not_found(e.to_string())
-            }
+            OrchestrationError::TaskNotFound(_)
+            | OrchestrationError::StepNotFound { .. }
+            | OrchestrationError::ScheduleNotFound(_) => ApiError::not_found(e.to_string()),
             OrchestrationError::Conflict(message) => ApiError::conflict(message.clone()),
+            OrchestrationError::Invalid { field, message } => ApiError::invalid(field.clone(), message.clone()),
             OrchestrationError::InvalidContext { field, message, errors } => {
                 ApiError { errors: errors.clone(), ..ApiError::invalid(field.clone(), message.clone()) }
             }

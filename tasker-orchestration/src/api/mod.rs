@@ -8,9 +8,11 @@ pub mod events;
 mod extract;
 mod health;
 pub mod openapi;
+mod schedules;
 mod task_actions;
 mod tasks;
 mod templates;
+mod triggers;
 mod workers;
 
 use crate::template_catalog::TemplateCatalog;
@@ -52,7 +54,9 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/tasks/{task_uuid}/retry", post(task_actions::retry))
         .route("/v1/tasks/{task_uuid}/steps/{step_uuid}/resolve", post(task_actions::resolve))
         .route("/v1/tasks/{task_uuid}/events", get(events::task_events))
-        .route("/v1/events", get(events::all_events))
+        .route("/v1/events", get(events::all_events).post(triggers::emit))
+        .route("/v1/schedules", get(schedules::list).post(schedules::create))
+        .route("/v1/schedules/{schedule_id}", get(schedules::show).patch(schedules::update).delete(schedules::delete))
         .route("/v1/dlq", get(dead_letters::list))
         .route("/v1/analytics", get(analytics::show))
         .route("/v1/workers", get(workers::list))

@@ -1,7 +1,7 @@
 //! The OpenAPI description of the REST API (`GET /openapi.json`, readable at `/docs`), generated from the
 //! handlers' annotations, and the response shapes that exist only on the wire.
 
-use super::{analytics, dead_letters, events, health, task_actions, tasks, templates, workers};
+use super::{analytics, dead_letters, events, health, schedules, task_actions, tasks, templates, triggers, workers};
 use crate::analytics::{Analytics, StepStats, TaskCounts, TemplateStats};
 use crate::dead_letters::DeadLetter;
 use crate::task_initializer::CreateTaskRequest;
@@ -20,6 +20,7 @@ use uuid::Uuid;
         events::task_events, events::all_events,
         dead_letters::list, analytics::show, workers::list,
         templates::list, templates::register, templates::versions, templates::retire,
+        schedules::create, schedules::list, schedules::show, schedules::update, schedules::delete, triggers::emit,
         health::live, health::ready, health::metrics,
     ),
     components(schemas(
@@ -28,12 +29,17 @@ use uuid::Uuid;
         Analytics, TaskCounts, TemplateStats, StepStats,
         crate::events::Event, workers::WorkerList, crate::workers::WorkerView,
         templates::TemplateKey, templates::TemplateVersions, crate::template_registry::TemplateVersion,
+        schedules::ScheduleList, crate::schedules::NewSchedule, crate::schedules::SchedulePatch,
+        crate::schedules::ScheduleView, crate::schedules::FireView, tasker_shared::template::Overlap,
+        tasker_shared::template::CatchUp, crate::event_triggers::EmitEvent, crate::event_triggers::EventOutcome,
+        crate::event_triggers::Rejected,
     )),
     tags(
         (name = "tasks", description = "Create and read tasks"),
         (name = "operations", description = "Cancel, retry and resolve; dead letters"),
         (name = "events", description = "Live task and step transitions (Server-Sent Events)"),
         (name = "templates", description = "Task templates"),
+        (name = "schedules", description = "Cron schedules and events that start tasks"),
         (name = "health", description = "Probes and metrics"),
     )
 )]

@@ -10,16 +10,16 @@
 --        $21 backoff base ms, $22 backoff max ms, $23 timeout seconds, $24 config, $25 depends_on (array literal),
 --        $26 queue (NULL: the namespace), $27 upstream (array literal of the steps above the dependencies, or NULL)
 -- Root step messages: $28 task_uuid, $29 body, $30 queue index (into `<sends>`); $31 each queue's NOTIFY channel
--- $32 each step's kind (NULL: a standard step), with the steps' arrays
+-- $32 each step's kind (NULL: a standard step), with the steps' arrays; $33 each task's run_at (a `scheduled` task)
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
-                              idempotency_key, correlation_id, tags, initiator, queues)
+                              idempotency_key, correlation_id, tags, initiator, queues, run_at)
     SELECT t.task_uuid, t.template_id, t.namespace, t.name, t.version, t.state, t.context, t.priority,
-           t.idempotency_key, t.correlation_id, t.tags, t.initiator, t.queues::text[]
+           t.idempotency_key, t.correlation_id, t.tags, t.initiator, t.queues::text[], t.run_at
     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int[],
-                $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[])
+                $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[], $33::timestamptz[])
          AS t(task_uuid, template_id, namespace, name, version, state, context, priority, idempotency_key,
-              correlation_id, tags, initiator, queues)
+              correlation_id, tags, initiator, queues, run_at)
     ON CONFLICT (template_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING task_uuid, state, created_at
 ), task_audit AS (

@@ -4,9 +4,11 @@
 
 mod auth;
 mod retention;
+mod scheduling;
 
 pub use auth::{ApiKey, AuthConfig, CorsConfig};
 pub use retention::{HumanDuration, RetentionConfig};
+pub use scheduling::SchedulingConfig;
 
 use crate::error::{Result, TaskerError};
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,8 @@ pub struct TaskerConfig {
     pub cors: CorsConfig,
     /// Deleting old finished tasks.
     pub retention: RetentionConfig,
+    /// Delayed tasks, cron schedules and event triggers.
+    pub scheduling: SchedulingConfig,
 }
 
 /// How a loop learns about new work.
@@ -320,6 +324,9 @@ impl TaskerConfig {
         }
         if self.auth.enabled && self.auth.api_keys.is_empty() && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.enabled", "needs api_keys or jwt_secret"));
+        }
+        if self.scheduling.poll_interval.0.is_zero() || self.scheduling.batch_size == 0 {
+            return Err(invalid("scheduling.poll_interval", "poll_interval and batch_size must be greater than zero"));
         }
         if self.retention.interval.0.is_zero() || self.retention.batch_size == 0 {
             return Err(invalid("retention.interval", "interval and batch_size must be greater than zero"));

@@ -65,6 +65,15 @@ pub struct NewDynamicStep<'t> {
     pub batch: Option<Value>,
 }
 
+/// A step created with the task: its index in the template's `steps` and the indices of the steps it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialStep {
+    /// Index in `TaskTemplate::steps`.
+    pub index: usize,
+    /// Indices of the steps it waits for.
+    pub depends_on: Vec<usize>,
+}
+
 /// What one dynamic outcome creates.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Expansion<'t> {
@@ -250,6 +259,17 @@ impl<'t> Shape<'t> {
             .map(|&i| self.step(i))
             .filter(|s| existing.contains_key(&s.name))
             .map(|s| (s, self.depends_on(s, &existing)))
+            .collect()
+    }
+
+    /// [`Shape::initial_steps`] by index, owned: what task creation needs, computed once per template.
+    pub fn initial_plan(&self) -> Vec<InitialStep> {
+        self.initial_steps()
+            .into_iter()
+            .map(|(step, deps)| InitialStep {
+                index: self.index[step.name.as_str()],
+                depends_on: deps.iter().map(|d| self.index[d.as_str()]).collect(),
+            })
             .collect()
     }
 

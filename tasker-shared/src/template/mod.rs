@@ -19,12 +19,16 @@ mod dynamic;
 mod error;
 mod loader;
 mod routes;
+mod starts;
 mod validate;
 
-pub use dynamic::{instance_name, read_outcome, Expansion, NewDynamicStep, Outcome, OutcomeLimits, Shape, StepStatus};
+pub use dynamic::{
+    instance_name, read_outcome, Expansion, InitialStep, NewDynamicStep, Outcome, OutcomeLimits, Shape, StepStatus,
+};
 pub use error::TemplateError;
 pub use loader::{load_dir, parse_template, LoadReport};
 pub use routes::{QueueRoutes, Route, Servable};
+pub use starts::{CatchUp, Overlap, ScheduleSpec, TriggerSpec, DEFAULT_PRIORITY, PRIORITIES};
 pub use validate::MAX_NAMESPACE_LEN;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +51,15 @@ pub struct TaskTemplate {
     pub input_schema: Option<serde_json::Value>,
     /// The steps, in any order; dependencies define the DAG.
     pub steps: Vec<StepTemplate>,
+    /// Default priority of its tasks, 1 (lowest) to 5 (highest); unset, 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Cron schedules that start its tasks, registered when a server starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleSpec>,
+    /// Events that start its tasks (`POST /v1/events`, `tasker.emit_event`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerSpec>,
 }
 
 /// One step of a template.

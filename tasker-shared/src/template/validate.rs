@@ -85,6 +85,7 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
         }
     }
     super::Shape::of(t)?;
+    validate_starts(t)?;
     if let Some(schema) = &t.input_schema {
         jsonschema::meta::validate(schema)
             .map_err(|e| TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}")))?;
@@ -123,4 +124,29 @@ pub(super) fn topological_order(steps: &[StepTemplate]) -> Result<Vec<&StepTempl
         return Err(TemplateError::new(format!("steps[{i}].depends_on"), "dependency cycle").at_step(&s.name));
     }
     Ok(order)
+}
+
+/// Priorities, schedules and triggers.
+fn validate_starts(t: &TaskTemplate) -> Result<(), TemplateError> {
+    let priority_error =
+        |field: String, p: i32| TemplateError::new(field, format!("{p} is not a priority: 1 (lowest) to 5 (highest)"));
+    if let Some(p) = t.priority.filter(|p| !super::PRIORITIES.contains(p)) {
+        return Err(priority_error("priority".into(), p));
+    }
+    for (i, s) in t.schedules.iter().enumerate() {
+        crate::cron_spec::CronSpec::parse(&s.cron, s.timezone.as_deref().unwrap_or("UTC"))
+            .map_err(|e| TemplateError::new(format!("schedules[{i}].{}", e.field), e.message))?;
+        if let Some(p) = s.priority.filter(|p| !super::PRIORITIES.contains(p)) {
+            return Err(priority_error(format!("schedules[{i}].priority"), p));
+        }
+    }
+    for (i, trigger) in t.triggers.iter().enumerate() {
+        if trigger.event.trim().is_empty() || trigger.event.len() > 200 {
+            return Err(TemplateError::new(format!("triggers[{i}].event"), "must be 1-200 characters"));
+        }
+        if let Some(p) = trigger.priority.filter(|p| !super::PRIORITIES.contains(p)) {
+            return Err(priority_error(format!("triggers[{i}].priority"), p));
+        }
+    }
+    Ok(())
 }

@@ -37,3 +37,14 @@ impl StepHandler for Split {
         Ok(tasker_worker_foundation::batches(vec![json!({}); n]))
     }
 }
+
+/// Acknowledges an order event: `{"acknowledged": <order_id>}`.
+pub struct Acknowledge;
+
+#[async_trait]
+impl StepHandler for Acknowledge {
+    async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
+        let order_id: i64 = ctx.context_field("order_id")?;
+        Ok(json!({"acknowledged": order_id}))
+    }
+}

@@ -1,0 +1,90 @@
+//! The scheduler every orchestration server runs (unless `scheduling.enabled = false`): it starts delayed tasks
+//! when their `run_at` comes ([`crate::delayed_start`]), fires cron schedules ([`crate::schedule_firing`]) and
+//! turns emitted events into tasks ([`crate::event_triggers`]). Each pass takes what is due with row locks
+//! that other servers skip, so any number of servers may run it. Between passes it sleeps until the next task or
+//! schedule is due, at most `scheduling.poll_interval`, and wakes at once when an event is emitted.
+
+use crate::delayed_start;
+use crate::event_triggers::Triggers;
+use crate::schedule_firing::{self, Firing};
+use crate::task_writer::TaskWriter;
+use crate::template_catalog::TemplateCatalog;
+use chrono::Utc;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_shared::config::{DispatchMode, ExecutionConfig, SchedulingConfig};
+use tasker_shared::messaging::Wakeup;
+use tokio_util::sync::CancellationToken;
+
+/// The queue name whose notification channel `tasker.emit_event` notifies (`tasker_emitted_events`).
+const EMITTED_EVENTS: &str = "emitted_events";
+
+/// Runs delayed starts, cron schedules and event triggers.
+pub struct Scheduler {
+    pub(crate) pool: PgPool,
+    pub(crate) catalog: Arc<TemplateCatalog>,
+    pub(crate) writer: TaskWriter,
+    pub(crate) execution: ExecutionConfig,
+    pub(crate) config: SchedulingConfig,
+}
+
+impl Scheduler {
+    /// One pass: start every due task, fire every due schedule, handle every waiting event (each in batches).
+    pub async fn pass(&self) -> crate::Result<()> {
+        let batch = self.config.batch_size;
+        while delayed_start::start_due(&self.pool, batch).await? >= batch as usize {}
+        let firing = Firing {
+            pool: &self.pool,
+            catalog: &self.catalog,
+            writer: &self.writer,
+            execution: &self.execution,
+            config: &self.config,
+        };
+        while firing.fire_due().await? >= batch as usize {}
+        let triggers =
+            Triggers { pool: &self.pool, catalog: &self.catalog, writer: &self.writer, execution: &self.execution };
+        while triggers.process_waiting(batch).await? >= batch as usize {}
+        Ok(())
+    }
+
+    /// How long to sleep before the next pass.
+    async fn idle_for(&self) -> crate::Result<Duration> {
+        let poll = self.config.poll_interval.0;
+        let next = [delayed_start::next_due(&self.pool).await?, schedule_firing::next_fire(&self.pool).await?]
+            .into_iter()
+            .flatten()
+            .min();
+        Ok(match next {
+            Some(at) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(poll),
+            None => poll,
+        })
+    }
+
+    /// Pass after pass until `shutdown`. A failed pass is logged and tried again after a pause.
+    pub async fn run(self, shutdown: CancellationToken) -> crate::Result<()> {
+        let poll = self.config.poll_interval.0;
+        let wakeup = Wakeup::start(&self.pool, EMITTED_EVENTS, DispatchMode::Hybrid, poll, shutdown.clone()).await?;
+        while !shutdown.is_cancelled() {
+            let idle = match self.pass().await.and(self.idle_for().await) {
+                Ok(idle) => idle,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler pass failed; retrying");
+                    poll
+                }
+            };
+            if let Ok(waiting) = delayed_start::waiting(&self.pool).await {
+                metrics::gauge!("tasker_scheduled_tasks").set(waiting as f64);
+            }
+            if idle.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(idle) => {}
+                _ = wakeup.wait() => {}
+            }
+        }
+        Ok(())
+    }
+}
