@@ -346,3 +346,94 @@ async fn generated_bad_event_stream_requests_never_cause_a_5xx(pool: PgPool) {
     assert!(rejected > 150 && streams > 0, "mostly bad input, some good: {rejected} rejected, {streams} opened");
     c.stop().await;
 }
+
+/// A mutated body for the scheduling routes: a schedule, a schedule patch, an event or a delayed task.
+fn scheduling_request(rng: &mut StdRng, schedule: &str) -> (&'static str, String, String) {
+    let crons = ["*/5 * * * *", "0 9 * * MON-FRI", "* * * * * *", "61 * * * *", "* * *", "0 0 * * 8", "@daily", ""];
+    let zones = ["UTC", "Europe/Paris", "Mars/Olympus", "", "America/New_York"];
+    let mut schedule_body = json!({"namespace": "linear_workflow", "name": "mathematical_sequence",
+        "cron": crons[rng.random_range(0..crons.len())], "timezone": zones[rng.random_range(0..zones.len())],
+        "context": {"even_number": 2}});
+    let mut event = json!({"name": "order.created", "key": format!("k{}", rng.random_range(0..20)),
+        "payload": {"order_id": rng.random_range(-2..4)}});
+    let mut task = json!({"namespace": "linear_workflow", "name": "mathematical_sequence",
+        "context": {"even_number": 2}, "run_at": "2099-01-01T00:00:00Z"});
+    let field = |rng: &mut StdRng, fields: &[&str]| fields[rng.random_range(0..fields.len())].to_string();
+    match rng.random_range(0..8) {
+        0 => {
+            let f =
+                field(rng, &["cron", "timezone", "context", "overlap", "catch_up", "priority", "namespace", "extra"]);
+            schedule_body[f] = random_value(rng, 2);
+            ("POST", "/v1/schedules".into(), schedule_body.to_string())
+        }
+        1 => ("POST", "/v1/schedules".into(), schedule_body.to_string()),
+        2 => {
+            let f = field(rng, &["paused", "cron", "timezone", "context", "overlap", "catch_up", "priority", "bogus"]);
+            let patch = json!({ f: random_value(rng, 1) });
+            ("PATCH", format!("/v1/schedules/{schedule}"), patch.to_string())
+        }
+        3 => {
+            let f = field(rng, &["name", "key", "payload", "extra"]);
+            event[f] = random_value(rng, 2);
+            ("POST", "/v1/events".into(), event.to_string())
+        }
+        4 => ("POST", "/v1/events".into(), event.to_string()),
+        5 => {
+            task["run_at"] = random_value(rng, 1);
+            ("POST", "/v1/tasks".into(), task.to_string())
+        }
+        6 => ("POST", "/v1/tasks".into(), task.to_string()),
+        _ => ("POST", "/v1/schedules".into(), nested(rng.random_range(100..3000))),
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn generated_bad_scheduling_requests_never_cause_a_5xx_or_a_partial_write(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    let mut rng = StdRng::seed_from_u64(0x5c4e_d01e);
+    let (status, first) = c
+        .post(
+            "/v1/schedules",
+            json!({"namespace": "linear_workflow", "name": "mathematical_sequence",
+                                       "cron": "0 0 1 1 *", "context": {"even_number": 2}}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{first}");
+    let schedule = first["schedule_id"].as_str().unwrap().to_string();
+    let (mut created, mut rejected) = (1i64, 0usize);
+    for i in 0..400 {
+        let (method, path, body) = scheduling_request(&mut rng, &schedule);
+        let (status, json) = c.request(method, &path, Some(&body)).await;
+        assert!(status.as_u16() < 500, "input #{i}: {method} {path} {body} -> {status} {json}");
+        if status.as_u16() >= 400 {
+            rejected += 1;
+            assert!(json["error"]["code"].is_string() && json["error"]["message"].is_string(), "#{i}: {json}");
+        } else if path == "/v1/schedules" {
+            created += 1;
+        }
+    }
+    let schedules = common::audit::scalar(&c.pool, "SELECT count(*) FROM tasker.schedules").await;
+    assert_eq!(schedules, created, "one schedule per 201");
+    let crons: Vec<(String, String, bool, bool)> =
+        sqlx::query_as("SELECT cron, timezone, paused, next_fire_at IS NOT NULL FROM tasker.schedules")
+            .fetch_all(&c.pool)
+            .await
+            .unwrap();
+    for (cron, timezone, paused, has_next) in crons {
+        assert!(tasker_shared::cron_spec::CronSpec::parse(&cron, &timezone).is_ok(), "stored `{cron}` `{timezone}`");
+        assert_eq!(has_next, !paused, "`{cron}`: a next fire time exactly when not paused");
+    }
+    let half_made = common::audit::scalar(
+        &c.pool,
+        "SELECT count(*) FROM tasker.tasks t WHERE t.state = 'scheduled' AND EXISTS
+           (SELECT 1 FROM tasker.workflow_steps s WHERE s.task_uuid = t.task_uuid AND s.state <> 'pending')",
+    )
+    .await;
+    assert_eq!(half_made, 0, "a scheduled task's steps all wait");
+    let events_without_outcome =
+        common::audit::scalar(&c.pool, "SELECT count(*) FROM tasker.emitted_events WHERE outcome IS NULL").await;
+    assert_eq!(events_without_outcome, 0, "every accepted event was turned into tasks in its request");
+    println!("scheduling corpus: 400 inputs, {rejected} rejected with 4xx");
+    assert!(rejected > 100, "the corpus should be mostly bad input");
+    c.stop().await;
+}
