@@ -327,13 +327,19 @@ async fn the_openapi_description_covers_every_route_and_docs_serve_it(pool: PgPo
         ("POST", "/v1/templates"),
         ("GET", "/v1/templates/{namespace}/{name}"),
         ("DELETE", "/v1/templates/{namespace}/{name}/{version}"),
+        ("POST", "/v1/events"),
+        ("GET", "/v1/schedules"),
+        ("POST", "/v1/schedules"),
+        ("GET", "/v1/schedules/{schedule_id}"),
+        ("PATCH", "/v1/schedules/{schedule_id}"),
+        ("DELETE", "/v1/schedules/{schedule_id}"),
         ("GET", "/health/live"),
         ("GET", "/health/ready"),
         ("GET", "/metrics"),
     ] {
         assert!(documented.contains(&(method.to_string(), path.to_string())), "{method} {path} is not documented");
     }
-    assert_eq!(documented.len(), 19, "a route is documented that the test does not know: {documented:?}");
+    assert_eq!(documented.len(), 25, "a route is documented that the test does not know: {documented:?}");
     let error = &spec["components"]["schemas"]["ErrorBody"];
     assert!(error.is_object(), "the error shape is a schema");
     let req = axum::http::Request::get("/docs/").body(axum::body::Body::empty()).unwrap();
