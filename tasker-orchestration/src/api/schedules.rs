@@ -38,7 +38,10 @@ fn check_context(context: Option<&serde_json::Value>) -> Result<(), ApiError> {
 /// `POST /v1/schedules`: 201 with the schedule and its `next_fire_at`.
 #[utoipa::path(post, path = "/v1/schedules", tag = "schedules", request_body = NewSchedule,
     responses((status = 201, description = "Created", body = ScheduleView),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
               (status = 404, description = "No such template", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
               (status = 422, description = "Invalid cron, timezone, context or priority (the field is named)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -81,7 +84,10 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 #[utoipa::path(patch, path = "/v1/schedules/{schedule_id}", tag = "schedules", request_body = SchedulePatch,
     params(("schedule_id" = String, Path, description = "Schedule id")),
     responses((status = 200, description = "The changed schedule", body = ScheduleView),
+              (status = 400, description = "Malformed JSON, or the id is not a uuid", body = ErrorBody),
               (status = 404, description = "No such schedule", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
               (status = 422, description = "An invalid field (named)", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -99,6 +105,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/v1/schedules/{schedule_id}", tag = "schedules",
     params(("schedule_id" = String, Path, description = "Schedule id")),
     responses((status = 204, description = "Deleted"),
+              (status = 400, description = "Not a uuid", body = ErrorBody),
               (status = 404, description = "No such schedule", body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let id = parse_uuid("schedule_id", &id)?;

@@ -15,6 +15,9 @@ use axum::Json;
 #[utoipa::path(post, path = "/v1/events", tag = "schedules", request_body = EmitEvent,
     responses((status = 202, description = "Emitted: the tasks it started", body = EventOutcome),
               (status = 200, description = "This key was emitted before: its outcome", body = EventOutcome),
+              (status = 400, description = "Malformed JSON", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody),
               (status = 409, description = "The key was used for another event", body = ErrorBody),
               (status = 422, description = "An invalid field (named)", body = ErrorBody)))]
 pub async fn emit(
