@@ -102,6 +102,13 @@ echo "== Python bindings: venv, maturin develop, mypy --strict, pytest"
 .venv/bin/mypy --strict bindings/python/examples bindings/python/python/tasker
 .venv/bin/python -m pytest bindings/python/tests -q
 
+# --- Deployment files ----------------------------------------------------------------------------
+# Dockerfiles (hadolint), the compose file, every rendered Kubernetes overlay (kubectl kustomize, then
+# kubernetes-validate), probe paths and ports against the binaries' routes (docs/deployment.md).
+stage="deployment"
+echo "== deployment files: scripts/deploy_check.sh"
+bash scripts/deploy_check.sh
+
 # --- The API against its OpenAPI description ---------------------------------------------------
 stage="api contract"
 echo "== schemathesis against /openapi.json of a running tasker-server"

@@ -10,8 +10,9 @@ use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
-/// Start up to `batch` due tasks; returns how many were started.
-pub async fn start_due(pool: &PgPool, batch: u32) -> Result<usize> {
+/// Start up to `batch` due tasks (`priority_step`: see `SchedulingConfig::priority_step_seconds`); returns how
+/// many were started.
+pub async fn start_due(pool: &PgPool, batch: u32, priority_step: f64) -> Result<usize> {
     let mut tx = pool.begin().await?;
     let rows: Vec<(Uuid, String, Vec<String>)> =
         sqlx::query_as(include_str!("sql/start_due_tasks.sql")).bind(batch as i32).fetch_all(&mut *tx).await?;
@@ -23,7 +24,7 @@ pub async fn start_due(pool: &PgPool, batch: u32) -> Result<usize> {
     }
     for (namespace, (tasks, queues)) in &by_namespace {
         let queues: Vec<String> = queues.iter().cloned().collect();
-        settle_tasks(&mut tx, tasks, namespace, &queues).await?;
+        settle_tasks(&mut tx, tasks, namespace, &queues, priority_step).await?;
     }
     tx.commit().await?;
     if !rows.is_empty() {

@@ -46,6 +46,8 @@ pub struct ResultProcessorConfig {
     pub queue_vacuum_interval: Duration,
     /// Step defaults and the limits of dynamic steps (for the steps decisions and batches create).
     pub execution: ExecutionConfig,
+    /// Seconds per priority level in the step queues (`SchedulingConfig::priority_step_seconds`).
+    pub priority_step: f64,
 }
 
 impl From<&TaskerConfig> for ResultProcessorConfig {
@@ -57,6 +59,7 @@ impl From<&TaskerConfig> for ResultProcessorConfig {
             durable_commits: c.database.synchronous_step_commits,
             queue_vacuum_interval: Duration::from_millis(c.orchestration.queue_vacuum_interval_ms),
             execution: c.execution.clone(),
+            priority_step: c.scheduling.priority_step_seconds(),
         }
     }
 }
@@ -210,6 +213,7 @@ impl ResultProcessor {
             .bind(&live)
             .bind(&queues)
             .bind(queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
+            .bind(self.config.priority_step)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -345,6 +349,7 @@ pub(crate) async fn settle_tasks(
     tasks: &[Uuid],
     namespace: &str,
     queues: &[String],
+    priority_step: f64,
 ) -> sqlx::Result<(usize, Option<String>)> {
     let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(queues))
         .bind(Vec::<Uuid>::new())
@@ -353,6 +358,7 @@ pub(crate) async fn settle_tasks(
         .bind(tasks)
         .bind(queues)
         .bind(queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
+        .bind(priority_step)
         .fetch_all(conn)
         .await?;
     let enqueued = rows.iter().filter(|r| r.kind == "sent").count();

@@ -33,7 +33,8 @@ impl Scheduler {
     /// One pass: start every due task, fire every due schedule, handle every waiting event (each in batches).
     pub async fn pass(&self) -> crate::Result<()> {
         let batch = self.config.batch_size;
-        while delayed_start::start_due(&self.pool, batch).await? >= batch as usize {}
+        let step = self.config.priority_step_seconds();
+        while delayed_start::start_due(&self.pool, batch, step).await? >= batch as usize {}
         let firing = Firing {
             pool: &self.pool,
             catalog: &self.catalog,

@@ -31,7 +31,7 @@ impl OrchestrationServer {
     pub async fn new(pool: PgPool, config: TaskerConfig) -> Result<Self> {
         // Record metrics from the start, not from the first scrape.
         tasker_shared::observability::prometheus();
-        tasker_shared::db::prepare(&pool).await?;
+        tasker_shared::db::prepare_or_check(&pool, config.database.run_migrations).await?;
         ensure_queue(&pool, RESULTS_QUEUE).await?;
         let catalog = Arc::new(TemplateCatalog::new(pool.clone()));
         let path = &config.templates.path;
@@ -54,7 +54,7 @@ impl OrchestrationServer {
             tracing::debug!(template = %key, "registered template");
         }
         tracing::info!(registered, invalid, path = %path.display(), "templates registered");
-        let writer = TaskWriter::start(pool.clone());
+        let writer = TaskWriter::start(pool.clone(), config.scheduling.priority_step_seconds());
         let events = EventHub::new(pool.clone());
         Ok(Self { pool, config, catalog, writer, events })
     }
@@ -82,6 +82,7 @@ impl OrchestrationServer {
             execution: self.config.execution.clone(),
             writer: self.writer.clone(),
             events: self.events.clone(),
+            priority_step: self.config.scheduling.priority_step_seconds(),
         };
         api::router(state, &self.config)
     }

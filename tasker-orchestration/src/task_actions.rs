@@ -55,7 +55,12 @@ pub async fn cancel_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>)
 }
 
 /// Retry a failed task: every `error` step gets its attempts again and is enqueued.
-pub async fn retry_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>) -> Result<TaskView> {
+pub async fn retry_task(
+    pool: &PgPool,
+    task_uuid: Uuid,
+    reason: Option<String>,
+    priority_step: f64,
+) -> Result<TaskView> {
     let reason = reason.unwrap_or_else(|| DEFAULT_RETRY_REASON.into());
     in_transaction(pool, |tx| {
         let reason = reason.clone();
@@ -70,7 +75,7 @@ pub async fn retry_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>) 
                 .enumerate()
                 .map(|(i, queue)| {
                     format!(
-                        ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), \
+                        ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
                          jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM retried \
                          WHERE queue = ($4::text[])[{}])",
                         queue_table(&worker_queue(queue)),
@@ -85,6 +90,7 @@ pub async fn retry_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>) 
                 .bind(&task.namespace)
                 .bind(&task.queues)
                 .bind(task.queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
+                .bind(priority_step)
                 .fetch_all(&mut **tx)
                 .await?;
             if retried.is_empty() {
@@ -107,6 +113,7 @@ pub async fn resolve_step(
     step_uuid: Uuid,
     result: Value,
     reason: Option<String>,
+    priority_step: f64,
 ) -> Result<TaskView> {
     let reason = reason.unwrap_or_else(|| DEFAULT_RESOLVE_REASON.into());
     in_transaction(pool, |tx| {
@@ -141,7 +148,7 @@ pub async fn resolve_step(
                 });
             }
             if task.state == TaskState::StepsInProcess || reopened == 1 {
-                settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues).await?;
+                settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues, priority_step).await?;
             }
             tracing::info!(%task_uuid, %step_uuid, %reason, "step resolved by hand");
             Ok(())

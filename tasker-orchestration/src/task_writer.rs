@@ -123,12 +123,13 @@ pub struct TaskWriter {
 }
 
 impl TaskWriter {
-    /// Start the writer on `pool`.
-    pub fn start(pool: PgPool) -> Self {
+    /// Start the writer on `pool`; `priority_step`: seconds per priority level in the step queues
+    /// (`SchedulingConfig::priority_step_seconds`).
+    pub fn start(pool: PgPool, priority_step: f64) -> Self {
         let (jobs, rx) = mpsc::channel(MAX_BATCH * 4);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WRITERS {
-            tokio::spawn(run(pool.clone(), rx.clone()));
+            tokio::spawn(run(pool.clone(), rx.clone(), priority_step));
         }
         Self { jobs }
     }
@@ -146,7 +147,7 @@ fn stopped() -> crate::error::OrchestrationError {
     sqlx::Error::PoolClosed.into()
 }
 
-async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, priority_step: f64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         {
@@ -161,7 +162,7 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
         }
         let tasks: Vec<&NewTask> = batch.iter().map(|j| &j.task).collect();
-        match insert(&pool, &tasks).await {
+        match insert(&pool, &tasks, priority_step).await {
             Ok(created) => {
                 for job in batch.drain(..) {
                     let _ = job.reply.send(Ok(created.get(&job.task.task_uuid).copied()));
@@ -173,7 +174,8 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
             Err(_) => {
                 for job in batch.drain(..) {
-                    let outcome = insert(&pool, &[&job.task]).await.map(|c| c.get(&job.task.task_uuid).copied());
+                    let outcome =
+                        insert(&pool, &[&job.task], priority_step).await.map(|c| c.get(&job.task.task_uuid).copied());
                     let _ = job.reply.send(outcome);
                 }
             }
@@ -182,13 +184,13 @@ async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 /// Insert `tasks` in one statement; returns the created ones with their creation time.
-async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateTime<Utc>>> {
+async fn insert(pool: &PgPool, tasks: &[&NewTask], priority_step: f64) -> Result<HashMap<Uuid, DateTime<Utc>>> {
     let queues = index_queues(tasks.iter().flat_map(|t| t.root_messages.iter().map(|(_, q)| q.as_str())));
     let sends: String = queues
         .iter()
         .map(|(queue, ix)| {
             format!(
-                ", sent_{ix} AS (INSERT INTO {} (vt, message) SELECT clock_timestamp(), body FROM roots \
+                ", sent_{ix} AS (INSERT INTO {} (vt, message) SELECT visible_at, body FROM roots \
                  WHERE queue_ix = {ix})",
                 queue_table(queue)
             )
@@ -233,6 +235,7 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask]) -> Result<HashMap<Uuid, DateT
         .bind(queues.keys().map(|q| notify_channel(q)).collect::<Vec<_>>())
         .bind(steps.iter().map(|(_, s)| s.kind).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.run_at).collect::<Vec<_>>())
+        .bind(priority_step)
         .fetch_all(pool)
         .await?;
     Ok(created.into_iter().collect())

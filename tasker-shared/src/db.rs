@@ -85,6 +85,48 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
     outcome
 }
 
+/// [`prepare`] when `run_migrations`; otherwise wait (up to a minute) until pgmq is installed and every migration of
+/// this build is applied, and fail naming the missing ones: a migration job (`tasker-server migrate`) is expected
+/// to run them.
+pub async fn prepare_or_check(pool: &PgPool, run_migrations: bool) -> Result<()> {
+    if run_migrations {
+        return prepare(pool).await;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let missing = missing_migrations(pool).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TaskerError::Config {
+                key: "database.run_migrations".into(),
+                message: format!(
+                    "false, and migrations {} are not applied: run `tasker-server migrate` first",
+                    missing.join(", ")
+                ),
+            });
+        }
+        tracing::warn!(missing = %missing.join(", "), "waiting for the migrations to be applied");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// The migrations of this build not applied to the database (all of them when pgmq or the schema is missing).
+async fn missing_migrations(pool: &PgPool) -> Result<Vec<String>> {
+    let ready: bool = sqlx::query_scalar(
+        "SELECT to_regclass('pgmq.meta') IS NOT NULL AND to_regclass('public._sqlx_migrations') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    let applied: Vec<i64> = if ready {
+        sqlx::query_scalar("SELECT version FROM public._sqlx_migrations WHERE success").fetch_all(pool).await?
+    } else {
+        Vec::new()
+    };
+    Ok(crate::MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).map(|m| m.version.to_string()).collect())
+}
+
 /// Begin a step-progress transaction (a result batch, a lease release). With `durable == false` it commits
 /// without waiting for the WAL flush (see `DatabaseConfig::synchronous_step_commits`); the durable default
 /// costs no extra round trip.

@@ -19,3 +19,46 @@ async fn a_build_starts_on_a_database_migrated_by_a_newer_one(pool: PgPool) {
     let after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
     assert_eq!(after, before + 1, "the newer migration is left as it is, nothing is re-applied");
 }
+
+mod common;
+
+use common::process::{
+    bin_dir, create_task, database_url, scalar, spawn, start_worker, wait_all_terminal, workspace_root, Kind,
+};
+use serde_json::json;
+use std::process::Command;
+
+/// Run `tasker-server <args>` to its end against `url`; its exit status.
+fn server_command(url: &str, args: &[&str]) -> std::process::ExitStatus {
+    Command::new(bin_dir().join("tasker-server"))
+        .args(args)
+        .current_dir(workspace_root())
+        .env("DATABASE_URL", url)
+        .env("TASKER_ENV", "test")
+        .env("TASKER_CONFIG_DIR", workspace_root().join("config/tasker"))
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("tasker-server runs")
+}
+
+/// The Kubernetes layout: `tasker-server migrate` runs the migrations once; servers and workers started with
+/// `database.run_migrations = false` wait for them instead of running them. Needs the binaries.
+#[sqlx::test(migrations = false)]
+async fn with_run_migrations_off_processes_wait_for_the_migration_job(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let off = [("TASKER__DATABASE__RUN_MIGRATIONS", "false")];
+    let mut server = spawn(Kind::Server, "server", &url, &off);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(!server.has_exited(), "it waits for the migrations:\n{}", server.log());
+    let tables = scalar(&pool, "SELECT count(*) FROM pg_tables WHERE schemaname = 'tasker'").await;
+    assert_eq!(tables, 0, "a process with run_migrations = false migrated");
+    assert!(!server_command(&url, &["no-such-command"]).success(), "an unknown argument is refused");
+    assert!(server_command(&url, &["migrate"]).success(), "the migration job succeeds");
+    assert!(server_command(&url, &["migrate"]).success(), "and can run again");
+    server.wait_ready().await;
+    let _worker = start_worker("worker", &url, &off).await;
+    create_task(server.port, "linear_workflow", "mathematical_sequence", json!({"even_number": 2})).await;
+    wait_all_terminal(&pool, 30).await;
+    let complete = scalar(&pool, "SELECT count(*) FROM tasker.tasks WHERE state = 'complete'").await;
+    assert_eq!(complete, 1);
+}

@@ -315,3 +315,54 @@ async fn schedules_declared_in_templates_are_registered_once_across_restarts(poo
         server.kill();
     }
 }
+
+/// Create `n` single-step tasks of `priority` on a server process.
+async fn create_with_priority(port: u16, n: usize, priority: i32) {
+    for _ in 0..n {
+        let body = json!({"namespace": "test_scenarios", "name": "sleepy_single", "priority": priority,
+                          "context": {"even_number": 2, "sleep_ms": 0}});
+        let (status, task) = http(port, "POST", "/v1/tasks", Some(&body)).await;
+        assert_eq!((status, task["priority"].as_i64()), (201, Some(priority as i64)), "{task}");
+    }
+}
+
+/// The priorities of the tasks whose steps were claimed, in claim order.
+async fn claim_order(pool: &PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT t.priority FROM tasker.step_transitions st JOIN tasker.tasks t ON t.task_uuid = st.task_uuid
+         WHERE st.to_state = 'in_progress' ORDER BY st.id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+const ONE_AT_A_TIME: [(&str, &str); 2] =
+    [("TASKER__WORKER__BATCH_SIZE", "1"), ("TASKER__WORKER__MAX_CONCURRENCY", "1")];
+
+#[sqlx::test(migrations = false)]
+async fn later_high_priority_steps_overtake_a_backlog_of_low_priority_ones(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let server = start_server("server", &url, &[("TASKER__SCHEDULING__MAX_PRIORITY_WAIT", "20s")]).await;
+    create_with_priority(server.port, 30, 1).await;
+    create_with_priority(server.port, 5, 5).await;
+    let _worker = start_worker("worker", &url, &ONE_AT_A_TIME).await;
+    wait_all_terminal(&pool, 60).await;
+    let order = claim_order(&pool).await;
+    assert_eq!(order.len(), 35);
+    assert_eq!(order[..5], [5; 5], "the priority-5 steps went first: {order:?}");
+    assert_exactly_once(&pool).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_step_that_waited_past_max_priority_wait_is_not_overtaken(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let server = start_server("server", &url, &[("TASKER__SCHEDULING__MAX_PRIORITY_WAIT", "2s")]).await;
+    create_with_priority(server.port, 5, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    create_with_priority(server.port, 5, 5).await;
+    let _worker = start_worker("worker", &url, &ONE_AT_A_TIME).await;
+    wait_all_terminal(&pool, 60).await;
+    let order = claim_order(&pool).await;
+    assert_eq!(order, [1, 1, 1, 1, 1, 5, 5, 5, 5, 5], "the old low-priority steps keep their turn");
+}

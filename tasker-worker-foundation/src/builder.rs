@@ -137,7 +137,7 @@ impl WorkerBuilder {
             Some(pool) => pool,
             None => tasker_shared::db::connect(&self.config.database).await?,
         };
-        tasker_shared::db::prepare(&pool).await?;
+        tasker_shared::db::prepare_or_check(&pool, self.config.database.run_migrations).await?;
         let queues: Vec<String> = queues.iter().map(|q| worker_queue(q)).collect();
         for queue in &queues {
             ensure_queue(&pool, queue).await?;

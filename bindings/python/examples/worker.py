@@ -25,6 +25,8 @@ def main() -> None:
         database_url=os.environ.get("DATABASE_URL"),
         template_path=os.environ.get("TASKER_TEMPLATE_PATH", "config/templates"),
         concurrency=int(os.environ.get("TASKER_PY_CONCURRENCY", "8")),
+        # /health/* and /metrics on this address (containers, Kubernetes probes); unset: no HTTP.
+        bind=os.environ.get("TASKER_WORKER_BIND"),
     )
     register_catalog(worker)
     print(f"tasker python worker serving {len(worker.handler_names)} handlers", flush=True)

@@ -9,7 +9,8 @@
 #     -d '{"namespace":"linear_workflow_rb","name":"mathematical_sequence","context":{"even_number":6}}'
 #
 # Run from the repository root (configuration in config/tasker, templates in config/templates).
-# DATABASE_URL picks the database; TASKER_CONCURRENCY the number of handler threads (default 4).
+# DATABASE_URL picks the database; TASKER_CONCURRENCY the number of handler threads (default 4);
+# TASKER_WORKER_BIND, when set, the address of /health/* and /metrics.
 
 require "tasker"
 require_relative "handlers"
@@ -17,7 +18,8 @@ require_relative "handlers"
 worker = Tasker::Worker.new(
   database_url: ENV.fetch("DATABASE_URL", nil),
   template_path: ENV.fetch("TASKER_TEMPLATE_PATH", "config/templates"),
-  concurrency: Integer(ENV.fetch("TASKER_CONCURRENCY", "4"))
+  concurrency: Integer(ENV.fetch("TASKER_CONCURRENCY", "4")),
+  bind: ENV.fetch("TASKER_WORKER_BIND", nil) # /health/* and /metrics (containers, probes); unset: no HTTP
 )
 TaskerExamples.register_all(worker)
 warn "tasker: serving #{worker.handler_names.size} Ruby handlers; Ctrl-C to stop"

@@ -39,6 +39,8 @@ pub struct AppState {
     pub writer: crate::task_writer::TaskWriter,
     /// The event stream's hub.
     pub events: crate::events::EventHub,
+    /// Seconds per priority level in the step queues (`SchedulingConfig::priority_step_seconds`).
+    pub priority_step: f64,
 }
 
 /// The router with every route, authentication, CORS, body limit and request deadline.

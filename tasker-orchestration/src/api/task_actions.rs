@@ -85,7 +85,7 @@ pub async fn retry(
 ) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let reason = checked_reason(body.unwrap_or_default().reason)?;
-    let task = task_actions::retry_task(&state.pool, task_uuid, reason).await?;
+    let task = task_actions::retry_task(&state.pool, task_uuid, reason, state.priority_step).await?;
     state.events.kick();
     Ok(Json(task))
 }
@@ -111,7 +111,8 @@ pub async fn resolve(
     if tasker_shared::jsonb::contains_nul(&body.result) {
         return Err(ApiError::invalid("result", "strings must not contain NUL characters"));
     }
-    let task = task_actions::resolve_step(&state.pool, task_uuid, step_uuid, body.result, reason).await?;
+    let task =
+        task_actions::resolve_step(&state.pool, task_uuid, step_uuid, body.result, reason, state.priority_step).await?;
     state.events.kick();
     Ok(Json(task))
 }

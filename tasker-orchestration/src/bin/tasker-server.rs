@@ -1,7 +1,10 @@
 //! `tasker-server`: the orchestration server (REST API + result processing).
 //!
 //! Reads configuration (see `docs/configuration.md`), `DATABASE_URL`, `TASKER_BIND` and
-//! `TASKER_TEMPLATE_PATH`; applies migrations at start-up; stops gracefully on SIGTERM or Ctrl-C.
+//! `TASKER_TEMPLATE_PATH`; applies migrations at start-up (unless `database.run_migrations = false`: then it
+//! only checks them); stops gracefully on SIGTERM or Ctrl-C.
+//!
+//! `tasker-server migrate` installs pgmq, applies the migrations and exits: the Kubernetes migration job.
 
 use anyhow::Context;
 use std::time::Duration;
@@ -13,7 +16,22 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     tasker_shared::observability::init_tracing();
     let config = TaskerConfig::load().context("loading configuration")?;
+    let migrate_only = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("migrate") => true,
+        Some("-h" | "--help" | "help") => {
+            println!("usage: tasker-server            serve the API, process results, run the scheduler");
+            println!("       tasker-server migrate    install pgmq, apply the migrations and exit");
+            return Ok(());
+        }
+        Some(other) => anyhow::bail!("unknown argument `{other}`: expected nothing, `migrate` or `--help`"),
+    };
     let pool = connect_with_retry(&config).await?;
+    if migrate_only {
+        tasker_shared::db::prepare(&pool).await.context("applying the migrations")?;
+        tracing::info!(migrations = tasker_shared::MIGRATOR.iter().count(), "migrations applied");
+        return Ok(());
+    }
     let bind = config.orchestration.bind.clone();
     let server = OrchestrationServer::new(pool, config).await.context("preparing the database")?;
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;

@@ -11,6 +11,8 @@
 --        $26 queue (NULL: the namespace), $27 upstream (array literal of the steps above the dependencies, or NULL)
 -- Root step messages: $28 task_uuid, $29 body, $30 queue index (into `<sends>`); $31 each queue's NOTIFY channel
 -- $32 each step's kind (NULL: a standard step), with the steps' arrays; $33 each task's run_at (a `scheduled` task)
+-- $34 seconds per priority level: a root message is visible from `now - (priority - 1) * $34`, as in
+-- settle_result_batch.sql
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
                               idempotency_key, correlation_id, tags, initiator, queues, run_at)
@@ -21,7 +23,7 @@ WITH task AS (
          AS t(task_uuid, template_id, namespace, name, version, state, context, priority, idempotency_key,
               correlation_id, tags, initiator, queues, run_at)
     ON CONFLICT (template_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING task_uuid, state, created_at
+    RETURNING task_uuid, state, created_at, priority
 ), task_audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
     SELECT task_uuid, 'pending', state, 'task created' FROM task
@@ -41,9 +43,9 @@ WITH task AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, 'pending', state, 'root step' FROM steps WHERE state = 'enqueued'
 ), roots AS (
-    SELECT m.body, m.queue_ix
+    SELECT m.body, m.queue_ix, clock_timestamp() - make_interval(secs => (t.priority - 1) * $34) AS visible_at
     FROM unnest($28::uuid[], $29::jsonb[], $30::int[]) AS m(task_uuid, body, queue_ix)
-    WHERE m.task_uuid IN (SELECT task_uuid FROM task)
+    JOIN task t ON t.task_uuid = m.task_uuid
 ){sends}, announced AS (
     -- Wakes the workers of every queue that got a root message; PostgreSQL delivers it at commit.
     SELECT count(pg_notify(($31::text[])[queue_ix + 1], '')) AS n FROM (SELECT DISTINCT queue_ix FROM roots) r

@@ -4,13 +4,14 @@
 -- `steps_in_process`. The steps behind the failed ones are still `pending` and are enqueued by the result
 -- processor when their dependencies complete. The last error stays on the step until its next outcome.
 -- <sends>: one CTE per queue of the task, sending the retried steps' messages routed there (task_actions.rs).
--- $1 task_uuid, $2 reason, $3 the task's namespace, $4 its queues, $5 their NOTIFY channels
+-- $1 task_uuid, $2 reason, $3 the task's namespace, $4 its queues, $5 their NOTIFY channels, $6 seconds per
+-- priority level (the messages are visible from `now - (priority - 1) * $6`, as in settle_result_batch.sql)
 WITH task AS (
     UPDATE tasker.tasks t
     SET state = 'steps_in_process', completed_at = NULL, updated_at = now()
     WHERE t.task_uuid = $1 AND t.state = 'error'
       AND EXISTS (SELECT 1 FROM tasker.workflow_steps s WHERE s.task_uuid = $1 AND s.state = 'error')
-    RETURNING t.task_uuid
+    RETURNING t.task_uuid, clock_timestamp() - make_interval(secs => (t.priority - 1) * $6) AS visible_at
 ), task_audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)
     SELECT task_uuid, 'error', 'steps_in_process', $2 FROM task
@@ -19,7 +20,8 @@ WITH task AS (
     SET state = 'enqueued', attempts = 0, next_attempt_at = NULL, claim_token = NULL, lease_expires_at = NULL,
         completed_at = NULL, updated_at = now()
     WHERE s.task_uuid IN (SELECT task_uuid FROM task) AND s.state = 'error'
-    RETURNING s.step_uuid, s.task_uuid, COALESCE(s.queue, $3) AS queue
+    RETURNING s.step_uuid, s.task_uuid, COALESCE(s.queue, $3) AS queue,
+              (SELECT visible_at FROM task) AS visible_at
 ), step_audit AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, 'error', 'enqueued', $2 FROM retried

@@ -20,7 +20,9 @@
 -- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, name: the queue a
 -- message was sent to); `finalized` (task_uuid, state, name: the namespace).
 -- $1 decided step uuids, $2 their new states, $3 their next attempt (retries), $4 live task uuids,
--- $5 queues (indexed by the `<sends>` CTEs), $6 each queue's NOTIFY channel
+-- $5 queues (indexed by the `<sends>` CTEs), $6 each queue's NOTIFY channel, $7 seconds per priority level
+-- (an enqueued step's message is visible from `now - (priority - 1) * $7`: workers claim in visibility order, so
+-- higher priorities go first, and a step that waited long enough is level with any newer one)
 WITH decided AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS d(step_uuid, new_state, next_attempt_at)
 ), applied AS (
@@ -61,7 +63,9 @@ WITH decided AS (
     INSERT INTO tasker.step_transitions (step_uuid, task_uuid, from_state, to_state, reason)
     SELECT step_uuid, task_uuid, 'pending', 'enqueued', 'dependencies satisfied' FROM enqueued
 ), routed AS (
-    SELECT m.step_uuid, m.task_uuid, m.state, COALESCE(m.queue, t.namespace) AS queue, m.visible_at
+    SELECT m.step_uuid, m.task_uuid, m.state, COALESCE(m.queue, t.namespace) AS queue,
+           CASE WHEN m.state = 'enqueued' THEN m.visible_at - make_interval(secs => (t.priority - 1) * $7)
+                ELSE m.visible_at END AS visible_at
     FROM (SELECT step_uuid, task_uuid, 'enqueued' AS state, clock_timestamp() AS visible_at, queue FROM enqueued
           UNION ALL
           SELECT step_uuid, task_uuid, state, next_attempt_at, queue FROM applied WHERE state = 'waiting_for_retry') m

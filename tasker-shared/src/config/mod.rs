@@ -84,6 +84,10 @@ pub struct DatabaseConfig {
     /// redone: messages reappear, steps re-run) for roughly half the per-step latency. Task creation always
     /// commits synchronously.
     pub synchronous_step_commits: bool,
+    /// Whether this process installs pgmq and applies the migrations at start-up (under an advisory lock, so
+    /// concurrent starts are safe). `false`: it only checks that they are applied (waiting up to a minute for a
+    /// migration job), as in the Kubernetes manifests, where `tasker-server migrate` runs them once.
+    pub run_migrations: bool,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -95,6 +99,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("statement_timeout_ms", &self.statement_timeout_ms)
             .field("idle_in_transaction_timeout_ms", &self.idle_in_transaction_timeout_ms)
             .field("synchronous_step_commits", &self.synchronous_step_commits)
+            .field("run_migrations", &self.run_migrations)
             .finish()
     }
 }
@@ -118,6 +123,7 @@ impl Default for DatabaseConfig {
             statement_timeout_ms: 30_000,
             idle_in_transaction_timeout_ms: 10_000,
             synchronous_step_commits: true,
+            run_migrations: true,
         }
     }
 }

@@ -18,6 +18,17 @@ pub struct SchedulingConfig {
     pub catch_up_grace: HumanDuration,
     /// Most delayed tasks started, schedules fired or events turned into tasks per transaction.
     pub batch_size: u32,
+    /// Workers claim the waiting steps of higher-priority tasks first, but a step that has waited this long is
+    /// served like one of the highest priority: no priority starves.
+    pub max_priority_wait: HumanDuration,
+}
+
+impl SchedulingConfig {
+    /// How far ahead one priority level puts a step in its queue, in seconds: a fifth of the levels' span, so a
+    /// priority-1 step that has waited `max_priority_wait` is level with a fresh priority-5 one.
+    pub fn priority_step_seconds(&self) -> f64 {
+        self.max_priority_wait.0.as_secs_f64() / 4.0
+    }
 }
 
 impl Default for SchedulingConfig {
@@ -27,6 +38,7 @@ impl Default for SchedulingConfig {
             poll_interval: HumanDuration(Duration::from_secs(1)),
             catch_up_grace: HumanDuration(Duration::from_secs(10)),
             batch_size: 100,
+            max_priority_wait: HumanDuration(Duration::from_secs(30)),
         }
     }
 }
