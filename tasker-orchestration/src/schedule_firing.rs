@@ -81,18 +81,9 @@ impl Firing<'_> {
                     continue;
                 }
             };
-            let late = now - schedule.next_fire_at;
             let grace = chrono::Duration::from_std(self.config.catch_up_grace.0).unwrap_or_default();
-            let fire_time = if late <= grace {
-                Some(schedule.next_fire_at)
-            } else if schedule.catch_up == "latest" {
-                Some(spec.latest_until(schedule.next_fire_at, now))
-            } else {
-                None
-            };
-            // After an on-time fire, the next time even if it is due already (it fires on the next pass, on time
-            // too); after a catch-up, the first future time.
-            let next = spec.next_after(fire_time.unwrap_or(now));
+            let catch_up = schedule.catch_up == "latest";
+            let (fire_time, next) = plan_fire(&spec, schedule.next_fire_at, now, grace, catch_up);
             if let Some(fire_time) = fire_time {
                 let fired = self.fire(&mut tx, schedule, fire_time).await?;
                 let (task, skipped, reason, outcome) = match fired {
@@ -172,7 +163,53 @@ impl Firing<'_> {
     }
 }
 
+/// What to do with a schedule due at `due`, at `now`: the fire time to fire (none when it was missed and
+/// `catch_up` is off) and the next fire time. Up to `grace` late is on time, and the next time follows it even if
+/// it is due already (it fires on the next pass, on time too); older was missed: `catch_up` fires the most recent
+/// missed time once, and the next time is the first future one.
+fn plan_fire(
+    spec: &CronSpec,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: chrono::Duration,
+    catch_up: bool,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let fire_time = if now - due <= grace {
+        Some(due)
+    } else if catch_up {
+        Some(spec.latest_until(due, now))
+    } else {
+        None
+    };
+    (fire_time, spec.next_after(fire_time.unwrap_or(now)))
+}
+
 /// When the next unpaused schedule is due, if any.
 pub async fn next_fire(pool: &PgPool) -> Result<Option<DateTime<Utc>>> {
     Ok(sqlx::query_scalar("SELECT min(next_fire_at) FROM tasker.schedules WHERE NOT paused").fetch_one(pool).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn late_within_grace_fires_and_missed_times_follow_catch_up() {
+        let every_two = CronSpec::parse("*/2 * * * * *", "UTC").unwrap();
+        let grace = chrono::Duration::seconds(1);
+        let due = at("2026-12-02T10:00:00Z");
+        // Half a second late: on time; the next time follows it.
+        let on_time = plan_fire(&every_two, due, at("2026-12-02T10:00:00.5Z"), grace, false);
+        assert_eq!(on_time, (Some(due), Some(at("2026-12-02T10:00:02Z"))));
+        // Seven seconds late (no server ran): `none` fires nothing and goes on from now...
+        let now = at("2026-12-02T10:00:07Z");
+        assert_eq!(plan_fire(&every_two, due, now, grace, false), (None, Some(at("2026-12-02T10:00:08Z"))));
+        // ... `latest` fires the most recent missed time once, then goes on from there.
+        let latest = plan_fire(&every_two, due, now, grace, true);
+        assert_eq!(latest, (Some(at("2026-12-02T10:00:06Z")), Some(at("2026-12-02T10:00:08Z"))));
+    }
 }

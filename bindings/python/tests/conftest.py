@@ -70,6 +70,19 @@ def step(task: Dict[str, Any], name: str) -> Dict[str, Any]:
     return next(s for s in task["steps"] if s["name"] == name)
 
 
+@pytest.fixture(scope="module")
+def worker(server: Api, database: str) -> Iterator["tasker.Worker"]:
+    """A Python worker in this process serving the whole example catalog (config/templates)."""
+    import tasker
+    from handlers import register_catalog
+
+    w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates"), concurrency=4)
+    register_catalog(w)
+    w.start()
+    yield w
+    w.stop()
+
+
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
     name = f"tasker_py_{uuid.uuid4().hex[:10]}"

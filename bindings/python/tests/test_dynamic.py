@@ -5,22 +5,12 @@ created, and a batch worker resumes from its checkpoint. The same expectations a
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
 import tasker
-from conftest import ROOT, Api, step
-from handlers import register_catalog
-
-
-@pytest.fixture(scope="module")
-def worker(server: Api, database: str) -> Iterator[tasker.Worker]:
-    w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates"), concurrency=4)
-    register_catalog(w)
-    w.start()
-    yield w
-    w.stop()
+from conftest import Api, step
 
 
 def names(task: Dict[str, Any]) -> List[str]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import pytest
 
 import tasker
 from conftest import Api, ROOT, step
-from handlers import register_catalog
 
 ORDER = {
     "customer": {"id": 1, "name": "Ada", "email": "ada@example.com"},
@@ -17,15 +16,6 @@ ORDER = {
     "payment": {"method": "credit_card", "token": "tok_test"},
     "shipping": {"method": "standard", "address": "1 Main St"},
 }
-
-
-@pytest.fixture(scope="module")
-def worker(server: Api, database: str) -> Iterator[tasker.Worker]:
-    w = tasker.Worker(database_url=database, template_path=str(ROOT / "config" / "templates"), concurrency=4)
-    register_catalog(w)
-    w.start()
-    yield w
-    w.stop()
 
 
 def value(task: Dict[str, Any], name: str) -> int:

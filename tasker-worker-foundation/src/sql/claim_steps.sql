@@ -3,7 +3,8 @@
 -- Reads up to $1 visible messages in visibility order, skipping messages another reader has locked. A step
 -- message is visible from `now - (priority - 1) * <seconds per level>` (settle_result_batch.sql), so this is
 -- highest priority first, first in first out within a priority, and a step that has waited
--- `scheduling.max_priority_wait` is level with a fresh priority-5 one. The first
+-- `scheduling.max_priority_wait` is level with a fresh priority-5 one. `ORDER BY vt` alone walks pgmq's index on
+-- `vt` and stops at the batch size; a tie-breaker column would sort every visible message of a backlog instead. The first
 -- message of each step claims it when the step is claimable: `enqueued`, a retry that is due, or
 -- `in_progress` whose lease has expired (its worker died) with attempts left. A claimed step gets a fresh
 -- claim token, counts an attempt, gets a lease of $3 seconds and an audit row; its message stays hidden for
@@ -31,7 +32,7 @@ WITH next AS (
     SELECT msg_id, message
     FROM {queue_table}
     WHERE vt <= clock_timestamp()
-    ORDER BY vt, msg_id
+    ORDER BY vt
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), first_message AS (
