@@ -42,6 +42,9 @@ enum Fired {
 /// What firing needs of the server.
 pub struct Firing<'a> {
     pub pool: &'a PgPool,
+    /// Where the transaction holding the due schedules runs (not `pool`: tasks are created through `pool` while
+    /// it is open).
+    pub lock_pool: &'a PgPool,
     pub catalog: &'a TemplateCatalog,
     pub writer: &'a TaskWriter,
     pub execution: &'a ExecutionConfig,
@@ -51,7 +54,7 @@ pub struct Firing<'a> {
 impl Firing<'_> {
     /// Fire every due schedule (up to the batch size); returns how many fire times were handled.
     pub async fn fire_due(&self) -> Result<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.lock_pool.begin().await?;
         let due: Vec<Due> = sqlx::query_as(
             "SELECT schedule_id, namespace, name, version, cron, timezone, context, overlap, catch_up, priority,
                     next_fire_at

@@ -23,6 +23,9 @@ const EMITTED_EVENTS: &str = "emitted_events";
 /// Runs delayed starts, cron schedules and event triggers.
 pub struct Scheduler {
     pub(crate) pool: PgPool,
+    /// One connection of its own for the transaction that holds due schedules while their tasks are created
+    /// (through `pool`): waiting for a second connection of the same pool could exhaust it.
+    pub(crate) lock_pool: PgPool,
     pub(crate) catalog: Arc<TemplateCatalog>,
     pub(crate) writer: TaskWriter,
     pub(crate) execution: ExecutionConfig,
@@ -37,6 +40,7 @@ impl Scheduler {
         while delayed_start::start_due(&self.pool, batch, step).await? >= batch as usize {}
         let firing = Firing {
             pool: &self.pool,
+            lock_pool: &self.lock_pool,
             catalog: &self.catalog,
             writer: &self.writer,
             execution: &self.execution,

@@ -253,17 +253,15 @@ pub async fn update(pool: &PgPool, catalog: &TemplateCatalog, id: Uuid, patch: S
     }
     let paused = patch.paused.unwrap_or(current.paused);
     let retimed = patch.cron.is_some() || patch.timezone.is_some() || (current.paused && !paused);
-    let next = if paused {
-        None
-    } else if retimed || current.next_fire_at.is_none() {
-        spec.next_after(Utc::now())
-    } else {
-        current.next_fire_at
-    };
+    // The next fire time changes only when the schedule is paused or re-timed; otherwise the row's own value is
+    // kept (not the one read above: a server may have fired the schedule since).
     sqlx::query(
         "UPDATE tasker.schedules
          SET cron = $2, timezone = $3, context = COALESCE($4, context), overlap = COALESCE($5, overlap),
-             catch_up = COALESCE($6, catch_up), priority = COALESCE($7, priority), paused = $8, next_fire_at = $9,
+             catch_up = COALESCE($6, catch_up), priority = COALESCE($7, priority), paused = $8,
+             next_fire_at = CASE WHEN $8 THEN NULL
+                                 WHEN $10 OR next_fire_at IS NULL THEN $9
+                                 ELSE next_fire_at END,
              updated_at = now()
          WHERE schedule_id = $1",
     )
@@ -275,7 +273,8 @@ pub async fn update(pool: &PgPool, catalog: &TemplateCatalog, id: Uuid, patch: S
     .bind(patch.catch_up.map(as_text))
     .bind(patch.priority)
     .bind(paused)
-    .bind(next)
+    .bind(spec.next_after(Utc::now()))
+    .bind(retimed)
     .execute(pool)
     .await?;
     get(pool, id, false).await

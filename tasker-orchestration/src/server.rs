@@ -91,6 +91,7 @@ impl OrchestrationServer {
     pub fn scheduler(&self) -> crate::scheduler::Scheduler {
         crate::scheduler::Scheduler {
             pool: self.pool.clone(),
+            lock_pool: tasker_shared::db::side_pool(&self.pool, 1),
             catalog: self.catalog.clone(),
             writer: self.writer.clone(),
             execution: self.config.execution.clone(),

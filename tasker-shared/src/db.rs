@@ -43,6 +43,15 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool> {
     Ok(pool)
 }
 
+/// A small pool with `pool`'s connection settings, for a component that must not compete with `pool` for its
+/// connections (it holds one while using `pool`). Connects lazily.
+pub fn side_pool(pool: &PgPool, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with((*pool.connect_options()).clone())
+}
+
 /// A small pool with `pool`'s connection settings whose sessions commit without waiting for the WAL flush
 /// (`synchronous_commit = off`), for statements whose loss in a PostgreSQL crash is harmless because it is
 /// redone: a worker's claims. A claim's effects matter only through its step's report, and the report's
