@@ -59,18 +59,26 @@ async fn assert_fan_outs(pool: &PgPool, csv: &[Uuid], rows: i64, workers: i64, a
     }
 }
 
+/// `n` csv_inventory tasks of `rows` rows in batches of `batch_size`, and `n` approval_routing tasks cycling through
+/// the three routes; the csv tasks, and the approvals with their amounts.
+async fn create_fan_outs(port: u16, n: i64, rows: i64, batch_size: i64) -> (Vec<Uuid>, Vec<(Uuid, i64)>) {
+    let mut csv = Vec::new();
+    let mut approvals = Vec::new();
+    for i in 0..n {
+        let context = json!({"rows": rows, "batch_size": batch_size});
+        csv.push(create_task(port, "batch_processing", "csv_inventory", context).await);
+        let amount = [500, 2_500, 7_500][i as usize % 3];
+        let context = json!({"amount": amount, "requester": "ann"});
+        approvals.push((create_task(port, "conditional_approval", "approval_routing", context).await, amount));
+    }
+    (csv, approvals)
+}
+
 #[sqlx::test(migrations = false)]
 async fn duplicated_outcomes_and_racing_orchestrators_create_each_dynamic_step_once(pool: PgPool) {
     let url = database_url(&pool).await;
     let a = start_server("server-a", &url, &[]).await;
-    let mut csv = Vec::new();
-    let mut approvals = Vec::new();
-    for i in 0..20i64 {
-        csv.push(create_task(a.port, "batch_processing", "csv_inventory", json!({"rows": 30, "batch_size": 3})).await);
-        let amount = [500, 2_500, 7_500][i as usize % 3];
-        let context = json!({"amount": amount, "requester": "ann"});
-        approvals.push((create_task(a.port, "conditional_approval", "approval_routing", context).await, amount));
-    }
+    let (csv, approvals) = create_fan_outs(a.port, 20, 30, 3).await;
     // No orchestrator applies anything while the worker reports every batchable step (and the approvals' roots).
     stop_between_transactions(&a, &pool).await;
     let _worker = start_worker("worker", &url, &[]).await;
@@ -107,14 +115,7 @@ async fn duplicated_outcomes_and_racing_orchestrators_create_each_dynamic_step_o
 async fn an_orchestrator_killed_mid_fan_out_leaves_nothing_half_created(pool: PgPool) {
     let url = database_url(&pool).await;
     let mut a = start_server("server-a", &url, &[]).await;
-    let mut csv = Vec::new();
-    let mut approvals = Vec::new();
-    for i in 0..30i64 {
-        csv.push(create_task(a.port, "batch_processing", "csv_inventory", json!({"rows": 40, "batch_size": 2})).await);
-        let amount = [500, 2_500, 7_500][i as usize % 3];
-        let context = json!({"amount": amount, "requester": "ann"});
-        approvals.push((create_task(a.port, "conditional_approval", "approval_routing", context).await, amount));
-    }
+    let (csv, approvals) = create_fan_outs(a.port, 30, 40, 2).await;
     let _worker = start_worker("worker", &url, &[]).await;
     // Kill it once fan-outs are visibly being applied, with most of the work still open.
     wait_for(&pool, "SELECT count(*) FROM tasker.workflow_steps WHERE name LIKE 'process\\_batch\\_%'", 60, |n| {
