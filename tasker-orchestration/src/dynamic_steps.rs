@@ -107,6 +107,7 @@ impl DynamicSteps {
             .bind(writes.rewired.iter().map(|(_, _, u)| u.as_deref()).collect::<Vec<_>>())
             .bind(&refused)
             .bind(writes.refused.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>())
+            .bind(new.iter().map(|(_, _, s, _)| s.rate_key.as_deref()).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         metrics::counter!("tasker_dynamic_steps_created_total").increment(new.len() as u64);

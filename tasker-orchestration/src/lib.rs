@@ -9,6 +9,7 @@
 
 pub mod analytics;
 pub mod api;
+pub mod concurrency;
 pub mod dead_letters;
 pub mod delayed_start;
 mod dynamic_steps;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod event_triggers;
 pub mod events;
 pub mod queue_vacuum;
+pub mod rate_limits;
 pub mod result_processor;
 pub mod retention;
 pub mod schedule_firing;

@@ -88,6 +88,8 @@ struct TakenMessage {
     task_uuid: Option<Uuid>,
     task_state: Option<String>,
     queues: Option<Vec<String>>,
+    /// The task's concurrency gate, when its template limits how many run at once.
+    concurrency_gate: Option<String>,
     reported: bool,
     attempts: Option<i32>,
     max_attempts: Option<i32>,
@@ -216,6 +218,16 @@ impl ResultProcessor {
             .bind(self.config.priority_step)
             .fetch_all(&mut *tx)
             .await?;
+        // A finalized task of a gate frees its slot: admit its gate's waiters before the slot is seen free.
+        let finalized: BTreeSet<Uuid> = rows.iter().filter(|r| r.kind == "finalized").map(|r| r.id).collect();
+        let gates: Vec<String> = taken
+            .iter()
+            .filter(|m| m.task_uuid.is_some_and(|t| finalized.contains(&t)))
+            .filter_map(|m| m.concurrency_gate.clone())
+            .collect();
+        if !gates.is_empty() {
+            crate::concurrency::admit(&mut tx, &gates, self.config.priority_step).await?;
+        }
         tx.commit().await?;
 
         let mut summary = BatchSummary { messages: taken.len(), ..Default::default() };

@@ -127,7 +127,7 @@ impl Firing<'_> {
             let running: Option<Uuid> = sqlx::query_scalar(
                 "SELECT f.task_uuid FROM tasker.schedule_fires f
                  JOIN tasker.tasks t ON t.task_uuid = f.task_uuid
-                 WHERE f.schedule_id = $1 AND t.state IN ('scheduled', 'steps_in_process')
+                 WHERE f.schedule_id = $1 AND t.state IN ('scheduled', 'queued', 'steps_in_process')
                  ORDER BY f.fire_time DESC LIMIT 1",
             )
             .bind(s.schedule_id)

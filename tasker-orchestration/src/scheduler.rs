@@ -1,9 +1,11 @@
 //! The scheduler every orchestration server runs (unless `scheduling.enabled = false`): it starts delayed tasks
 //! when their `run_at` comes ([`crate::delayed_start`]), fires cron schedules ([`crate::schedule_firing`]) and
-//! turns emitted events into tasks ([`crate::event_triggers`]). Each pass takes what is due with row locks
+//! turns emitted events into tasks ([`crate::event_triggers`]), and admits queued tasks whose concurrency gate
+//! has room ([`crate::concurrency`]). Each pass takes what is due with row locks
 //! that other servers skip, so any number of servers may run it. Between passes it sleeps until the next task or
 //! schedule is due, at most `scheduling.poll_interval`, and wakes at once when an event is emitted.
 
+use crate::concurrency;
 use crate::delayed_start;
 use crate::event_triggers::Triggers;
 use crate::schedule_firing::{self, Firing};
@@ -50,6 +52,8 @@ impl Scheduler {
         let triggers =
             Triggers { pool: &self.pool, catalog: &self.catalog, writer: &self.writer, execution: &self.execution };
         while triggers.process_waiting(batch).await? >= batch as usize {}
+        // Waiters whose slot was freed where no admission could follow (a template's limit raised, say).
+        concurrency::admit_all(&self.pool, step).await?;
         Ok(())
     }
 

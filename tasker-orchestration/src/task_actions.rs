@@ -6,6 +6,7 @@
 //! messages. A second operator, a racing worker or a racing orchestrator finds the rows already moved: the
 //! action is applied once or answered with a conflict, never applied twice.
 
+use crate::concurrency;
 use crate::error::{OrchestrationError, Result};
 use crate::result_processor::settle_tasks;
 use crate::task_query::{self, TaskView};
@@ -26,14 +27,24 @@ pub const DEFAULT_RESOLVE_REASON: &str = "resolved by operator";
 /// lock two steps of the task in another order).
 const ATTEMPTS: usize = 3;
 
-/// Cancel a scheduled, running or failed task: it and every unfinished step become `cancelled`.
-pub async fn cancel_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>) -> Result<TaskView> {
+/// Cancel a scheduled, queued, running or failed task: it and every unfinished step become `cancelled`. A running
+/// task of a template with concurrency limits frees its slot: the gate's next waiter starts in the same
+/// transaction.
+pub async fn cancel_task(
+    pool: &PgPool,
+    task_uuid: Uuid,
+    reason: Option<String>,
+    priority_step: f64,
+) -> Result<TaskView> {
     let reason = reason.unwrap_or_else(|| DEFAULT_CANCEL_REASON.into());
     in_transaction(pool, |tx| {
         let reason = reason.clone();
         Box::pin(async move {
             let task = lock_task(tx, task_uuid).await?;
-            if !matches!(task.state, TaskState::Scheduled | TaskState::StepsInProcess | TaskState::Error) {
+            if !matches!(
+                task.state,
+                TaskState::Scheduled | TaskState::Queued | TaskState::StepsInProcess | TaskState::Error
+            ) {
                 return Err(conflict(task_uuid, task.state, "cancelled"));
             }
             sqlx::query(include_str!("sql/lock_unfinished_steps.sql")).bind(task_uuid).execute(&mut **tx).await?;
@@ -47,6 +58,9 @@ pub async fn cancel_task(pool: &PgPool, task_uuid: Uuid, reason: Option<String>)
                 sqlx::query_as(&sql).bind(task_uuid).bind(&reason).fetch_one(&mut **tx).await?;
             tracing::info!(%task_uuid, steps, messages, %reason, "task cancelled");
             debug_assert_eq!(tasks, 1, "the task was locked in a cancellable state");
+            if let (TaskState::StepsInProcess, Some(gate)) = (task.state, &task.gate) {
+                concurrency::admit(tx, std::slice::from_ref(gate), priority_step).await?;
+            }
             Ok(())
         })
     })
@@ -98,6 +112,9 @@ pub async fn retry_task(
                     "task {task_uuid} has no failed step to retry (resolve or cancel it instead)"
                 )));
             }
+            if task.gate.is_some() {
+                concurrency::take_slot(tx, task_uuid).await?;
+            }
             tracing::info!(%task_uuid, steps = retried.len(), %reason, "task retried");
             Ok(())
         })
@@ -147,6 +164,9 @@ pub async fn resolve_step(
                     )),
                 });
             }
+            if reopened == 1 && task.gate.is_some() {
+                concurrency::take_slot(tx, task_uuid).await?;
+            }
             if task.state == TaskState::StepsInProcess || reopened == 1 {
                 settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues, priority_step).await?;
             }
@@ -190,15 +210,17 @@ struct LockedTask {
     namespace: String,
     /// The queues its steps go to (its namespace, unless steps name their own).
     queues: Vec<String>,
+    /// Its concurrency gate, when its template limits how many run at once.
+    gate: Option<String>,
 }
 
 /// Lock the task row; what the action depends on. 404 when there is no such task.
 async fn lock_task(conn: &mut PgConnection, task_uuid: Uuid) -> Result<LockedTask> {
-    let row: Option<(String, String, Vec<String>)> =
+    let row: Option<(String, String, Vec<String>, Option<String>)> =
         sqlx::query_as(include_str!("sql/lock_task.sql")).bind(task_uuid).fetch_optional(conn).await?;
-    let (state, namespace, queues) = row.ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
+    let (state, namespace, queues, gate) = row.ok_or(OrchestrationError::TaskNotFound(task_uuid))?;
     let state = state.parse().map_err(|_| OrchestrationError::Conflict(format!("task {task_uuid} is `{state}`")))?;
-    Ok(LockedTask { state, namespace, queues })
+    Ok(LockedTask { state, namespace, queues, gate })
 }
 
 /// One CTE `dropped_<i>` per queue of `queues`, deleting the messages there of the steps `step_uuids` (a query

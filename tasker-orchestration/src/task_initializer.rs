@@ -3,9 +3,10 @@
 //! statement shared with whatever other creations are waiting. An idempotency key already used for the template
 //! returns the existing task instead.
 
+use crate::concurrency;
 use crate::error::{OrchestrationError, Result};
 use crate::task_query::{self, StepView, TaskView};
-use crate::task_writer::{NewStep, NewTask, TaskWriter};
+use crate::task_writer::{NewStep, NewTask, TaskSlot, TaskWriter};
 use crate::template_catalog::TemplateCatalog;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -81,9 +82,25 @@ pub async fn create_task(
         });
     }
     let priority = request.priority.or(template.priority).unwrap_or(DEFAULT_PRIORITY);
-    // A future `run_at` creates the task `scheduled`, its root steps `pending`: the scheduler starts it then.
+    let limits = match &compiled.limits {
+        Some(limits) => Some(TaskSlot {
+            gate: format!("{}/{}", template.namespace, template.name),
+            key: limits
+                .key_value(&request.context)
+                .map_err(|e| OrchestrationError::Invalid { field: e.field, message: e.message })?,
+            max_running: limits.max_running,
+            max_running_per_key: limits.keyed.as_ref().map(|(_, max)| *max),
+        }),
+        None => None,
+    };
+    // A future `run_at` creates the task `scheduled`, its root steps `pending`: the scheduler starts it then. A
+    // template with concurrency limits creates it `queued`: it starts below if its gate has room.
     let run_at = request.run_at.filter(|at| *at > chrono::Utc::now());
-    let task_state = if run_at.is_some() { TaskState::Scheduled } else { TaskState::StepsInProcess };
+    let task_state = match (run_at, &limits) {
+        (Some(_), _) => TaskState::Scheduled,
+        (None, Some(_)) => TaskState::Queued,
+        (None, None) => TaskState::StepsInProcess,
+    };
 
     let task_uuid = Uuid::now_v7();
     // The steps that exist from the start (a template with dynamic steps creates the rest as it runs), each
@@ -106,7 +123,7 @@ pub async fn create_task(
         }
         let above: Vec<Uuid> = mine.iter().filter(|a| !parents.contains(a)).copied().collect();
         ancestors[planned.index] = mine;
-        let root = planned.depends_on.is_empty() && run_at.is_none();
+        let root = planned.depends_on.is_empty() && task_state == TaskState::StepsInProcess;
         let state = if root { StepState::Enqueued } else { StepState::Pending };
         if root {
             let message = StepMessage { task_uuid, step_uuid };
@@ -140,6 +157,7 @@ pub async fn create_task(
         steps,
         queues: compiled.queues.clone(),
         root_messages,
+        limits: limits.clone(),
     };
     let steps: Vec<StepView> = new_task
         .steps
@@ -184,6 +202,12 @@ pub async fn create_task(
         return Ok(Created { task, created: false });
     };
     metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone()).increment(1);
+    if let (TaskState::Queued, Some(slot)) = (task_state, &limits) {
+        let started = concurrency::admit_now(pool, std::slice::from_ref(&slot.gate), writer.priority_step()).await?;
+        if started.contains(&task_uuid) {
+            return Ok(Created { task: task_query::get_task(pool, task_uuid).await?, created: true });
+        }
+    }
     let task = TaskView {
         task_uuid,
         namespace: template.namespace.clone(),

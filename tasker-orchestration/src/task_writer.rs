@@ -45,6 +45,8 @@ pub struct NewStep {
     pub upstream: Option<String>,
     /// The step's type when it is not `standard` (`workflow_steps.kind`).
     pub kind: Option<&'static str>,
+    /// The key of the step's rate limit bucket (`workflow_steps.rate_key`).
+    pub rate_key: Option<String>,
 }
 
 impl NewStep {
@@ -75,6 +77,7 @@ impl NewStep {
             queue: step.queue.clone().filter(|q| q != namespace),
             upstream: (!upstream.is_empty()).then(|| uuid_array(upstream)),
             kind: step.step_type.kind(),
+            rate_key: step.rate_limit.as_ref().map(|r| r.key.clone()),
         }
     }
 }
@@ -106,6 +109,21 @@ pub struct NewTask {
     pub queues: Option<Vec<String>>,
     /// The root steps' message bodies, each with its pgmq queue.
     pub root_messages: Vec<(Value, String)>,
+    /// The task's concurrency limits, when its template has some.
+    pub limits: Option<TaskSlot>,
+}
+
+/// What a task of a template with concurrency limits carries (`tasks.concurrency_*`, `concurrency.rs`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskSlot {
+    /// `namespace/name` of the template.
+    pub gate: String,
+    /// The task's value of the keyed limit's key.
+    pub key: Option<String>,
+    /// Most tasks of the template running at once.
+    pub max_running: Option<i32>,
+    /// Most tasks with the same key value running at once.
+    pub max_running_per_key: Option<i32>,
 }
 
 /// When the task was created; `None` when its idempotency key was already taken.
@@ -120,6 +138,7 @@ struct Job {
 #[derive(Clone)]
 pub struct TaskWriter {
     jobs: mpsc::Sender<Job>,
+    priority_step: f64,
 }
 
 impl TaskWriter {
@@ -131,7 +150,12 @@ impl TaskWriter {
         for _ in 0..WRITERS {
             tokio::spawn(run(pool.clone(), rx.clone(), priority_step));
         }
-        Self { jobs }
+        Self { jobs, priority_step }
+    }
+
+    /// Seconds per priority level in the step queues (what tasks started outside the writer use too).
+    pub fn priority_step(&self) -> f64 {
+        self.priority_step
     }
 
     /// Write `task` (with whatever other tasks are waiting) and say when it was created.
@@ -236,6 +260,11 @@ async fn insert(pool: &PgPool, tasks: &[&NewTask], priority_step: f64) -> Result
         .bind(steps.iter().map(|(_, s)| s.kind).collect::<Vec<_>>())
         .bind(tasks.iter().map(|t| t.run_at).collect::<Vec<_>>())
         .bind(priority_step)
+        .bind(tasks.iter().map(|t| t.limits.as_ref().map(|l| l.gate.as_str())).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.limits.as_ref().and_then(|l| l.key.as_deref())).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.limits.as_ref().and_then(|l| l.max_running)).collect::<Vec<_>>())
+        .bind(tasks.iter().map(|t| t.limits.as_ref().and_then(|l| l.max_running_per_key)).collect::<Vec<_>>())
+        .bind(steps.iter().map(|(_, s)| s.rate_key.as_deref()).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     Ok(created.into_iter().collect())

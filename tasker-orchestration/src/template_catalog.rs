@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tasker_shared::messaging::{ensure_queue, worker_queue};
-use tasker_shared::template::{InitialStep, Shape, TaskTemplate, TemplateError};
+use tasker_shared::template::{InitialStep, Shape, TaskLimits, TaskTemplate, TemplateError};
 
 /// A template ready for task creation.
 pub struct CompiledTemplate {
@@ -21,6 +21,8 @@ pub struct CompiledTemplate {
     /// The steps a task starts with (a template with dynamic steps creates the others as it runs), every step
     /// after its dependencies.
     pub initial: Vec<InitialStep>,
+    /// Its concurrency limits, when it has some.
+    pub limits: Option<TaskLimits>,
     validator: Option<jsonschema::Validator>,
 }
 
@@ -41,7 +43,8 @@ impl CompiledTemplate {
         let queues = template.queues();
         let queues = (queues != [template.namespace.as_str()]).then(|| queues.into_iter().map(String::from).collect());
         let initial = Shape::of(&template).map_err(tasker_shared::TaskerError::from)?.initial_plan();
-        Ok(Self { template_id, template, queues, initial, validator })
+        let limits = template.concurrency.as_ref().map(|c| c.task_limits());
+        Ok(Self { template_id, template, queues, initial, limits, validator })
     }
 
     /// Check `context` against the input schema; the error names the first offending field.
@@ -112,7 +115,7 @@ impl TemplateCatalog {
         &self.pool
     }
 
-    /// Make sure `template`'s namespace and the queues of its steps exist.
+    /// Make sure `template`'s namespace, the queues of its steps and the rate limit buckets they name exist.
     pub async fn prepare_queues(&self, template: &TaskTemplate) -> Result<()> {
         for queue in template.queues() {
             ensure_queue(&self.pool, &worker_queue(queue)).await?;
@@ -124,6 +127,7 @@ impl TemplateCatalog {
             .bind(&queue)
             .execute(&self.pool)
             .await?;
+        crate::rate_limits::declare(&self.pool, template).await?;
         Ok(())
     }
 

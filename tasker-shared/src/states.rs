@@ -14,6 +14,8 @@ pub enum TaskState {
     Pending,
     /// Created with a `run_at` in the future: its root steps are enqueued when that time comes.
     Scheduled,
+    /// Its template's concurrency limit is reached: it starts when a running task of its gate (and key) ends.
+    Queued,
     /// Steps are enqueued, running or waiting for their dependencies or retries.
     StepsInProcess,
     /// Every step completed.
@@ -83,6 +85,7 @@ macro_rules! string_forms {
 string_forms!(TaskState {
     Pending => "pending",
     Scheduled => "scheduled",
+    Queued => "queued",
     StepsInProcess => "steps_in_process",
     Complete => "complete",
     Error => "error",
@@ -117,8 +120,9 @@ impl TaskState {
     pub fn can_transition_to(self, to: TaskState) -> bool {
         use TaskState::*;
         match (self, to) {
-            (Pending, StepsInProcess | Scheduled) => true,
-            (Scheduled, StepsInProcess) => true,
+            (Pending, StepsInProcess | Scheduled | Queued) => true,
+            (Scheduled, StepsInProcess | Queued) => true,
+            (Queued, StepsInProcess) => true,
             (StepsInProcess, Complete | Error) => true,
             // An operator retries or resolves a failed task, or gives up on it.
             (Error, ResolvedManually | StepsInProcess | Cancelled) => true,

@@ -43,6 +43,7 @@ async fn template_task(pool: &PgPool, server: &OrchestrationServer) -> NewTask {
         steps: Vec::new(),
         queues: None,
         root_messages: Vec::new(),
+        limits: None,
     }
 }
 

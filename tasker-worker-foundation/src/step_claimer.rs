@@ -96,6 +96,8 @@ pub struct ClaimBatch {
     pub messages: usize,
     /// Steps claimed.
     pub claimed: Vec<ClaimedStep>,
+    /// Claimable steps put back for want of a rate limit token.
+    pub held: usize,
     /// How long until the queue's next hidden message (a delayed retry or an expiring lease) becomes visible,
     /// if it has one: no notification fires at that moment, so an idle claim loop sleeps no longer than this.
     pub next_visible_in: Option<Duration>,
@@ -135,6 +137,7 @@ pub async fn claim_batch(
                 // Cannot happen (every column is NOT NULL); if it did, the lease would expire and the step re-run.
                 None => tracing::error!(%queue, "a claimed row lacks a column; leaving the step to lease expiry"),
             },
+            "held" => batch.held = row.msg_id as usize,
             _ => expired.extend(row.step_uuid.map(|s| (s, row.msg_id))),
         }
     }
@@ -142,7 +145,11 @@ pub async fn claim_batch(
         fail_exhausted(pool, queue, &expired).await?;
     }
     metrics::counter!("tasker_steps_claimed_total").increment(batch.claimed.len() as u64);
-    metrics::counter!("tasker_claim_conflicts_total").increment((batch.messages - batch.claimed.len()) as u64);
+    metrics::counter!("tasker_claim_conflicts_total")
+        .increment(batch.messages.saturating_sub(batch.claimed.len() + batch.held) as u64);
+    if batch.held > 0 {
+        metrics::counter!("tasker_rate_limited_waits_total", "queue" => queue.to_string()).increment(batch.held as u64);
+    }
     Ok(batch)
 }
 

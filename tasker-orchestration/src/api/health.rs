@@ -71,6 +71,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(e) => tracing::warn!(error = %e, "could not read the queue backlog for /metrics"),
     }
+    match crate::concurrency::queued_by_namespace(&state.pool).await {
+        Ok(counts) => {
+            for (namespace, n) in counts {
+                metrics::gauge!("tasker_queued_tasks", "namespace" => namespace).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count queued tasks for /metrics"),
+    }
+    match crate::rate_limits::buckets(&state.pool).await {
+        Ok(buckets) => {
+            for b in buckets {
+                metrics::gauge!("tasker_rate_limit_waits", "key" => b.key.clone()).set(b.waits as f64);
+                metrics::gauge!("tasker_rate_limit_tokens", "key" => b.key).set(b.tokens);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the rate limits for /metrics"),
+    }
     let handle = tasker_shared::observability::prometheus();
     handle.run_upkeep();
     ([("content-type", "text/plain; version=0.0.4")], handle.render())

@@ -63,7 +63,7 @@ pub async fn cancel(
 ) -> Result<impl IntoResponse, ApiError> {
     let task_uuid = parse_uuid("task_uuid", &raw)?;
     let reason = checked_reason(body.unwrap_or_default().reason)?;
-    let task = task_actions::cancel_task(&state.pool, task_uuid, reason).await?;
+    let task = task_actions::cancel_task(&state.pool, task_uuid, reason, state.priority_step).await?;
     state.events.kick();
     Ok(Json(task))
 }

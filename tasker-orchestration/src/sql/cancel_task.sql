@@ -13,7 +13,7 @@ WITH task AS (
     UPDATE tasker.tasks t
     SET state = 'cancelled', completed_at = now(), updated_at = now()
     FROM (SELECT state FROM tasker.tasks WHERE task_uuid = $1) before
-    WHERE t.task_uuid = $1 AND t.state IN ('scheduled', 'steps_in_process', 'error')
+    WHERE t.task_uuid = $1 AND t.state IN ('scheduled', 'queued', 'steps_in_process', 'error')
     RETURNING t.task_uuid, before.state AS from_state
 ), task_audit AS (
     INSERT INTO tasker.task_transitions (task_uuid, from_state, to_state, reason)

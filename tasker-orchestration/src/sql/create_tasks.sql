@@ -13,15 +13,20 @@
 -- $32 each step's kind (NULL: a standard step), with the steps' arrays; $33 each task's run_at (a `scheduled` task)
 -- $34 seconds per priority level: a root message is visible from `now - (priority - 1) * $34`, as in
 -- settle_result_batch.sql
+-- $35 each task's concurrency gate, $36 its key value, $37 its gate's max_running, $38 its key's (all NULL for a
+-- template without limits; such a task is created `queued` and admitted by concurrency.rs); $39 each step's rate key
 WITH task AS (
     INSERT INTO tasker.tasks (task_uuid, template_id, namespace, name, version, state, context, priority,
-                              idempotency_key, correlation_id, tags, initiator, queues, run_at)
+                              idempotency_key, correlation_id, tags, initiator, queues, run_at, concurrency_gate,
+                              concurrency_key, max_running, max_running_per_key)
     SELECT t.task_uuid, t.template_id, t.namespace, t.name, t.version, t.state, t.context, t.priority,
-           t.idempotency_key, t.correlation_id, t.tags, t.initiator, t.queues::text[], t.run_at
+           t.idempotency_key, t.correlation_id, t.tags, t.initiator, t.queues::text[], t.run_at, t.gate, t.key,
+           t.max_running, t.max_per_key
     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int[],
-                $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[], $33::timestamptz[])
+                $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[], $33::timestamptz[], $35::text[],
+                $36::text[], $37::int[], $38::int[])
          AS t(task_uuid, template_id, namespace, name, version, state, context, priority, idempotency_key,
-              correlation_id, tags, initiator, queues, run_at)
+              correlation_id, tags, initiator, queues, run_at, gate, key, max_running, max_per_key)
     ON CONFLICT (template_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING task_uuid, state, created_at, priority
 ), task_audit AS (
@@ -30,13 +35,14 @@ WITH task AS (
 ), steps AS (
     INSERT INTO tasker.workflow_steps (step_uuid, task_uuid, name, handler, position, state, max_attempts,
                                        backoff_base_ms, backoff_max_ms, timeout_seconds, config, depends_on, queue,
-                                       upstream, kind)
+                                       upstream, kind, rate_key)
     SELECT s.step_uuid, s.task_uuid, s.name, s.handler, s.position, s.state, s.max_attempts, s.base_ms, s.max_ms,
-           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue, s.upstream::uuid[], s.kind
+           s.timeout_seconds, s.config, s.depends_on::uuid[], s.queue, s.upstream::uuid[], s.kind, s.rate_key
     FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[], $18::int[], $19::text[], $20::int[],
-                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[], $27::text[], $32::text[])
+                $21::int[], $22::int[], $23::int[], $24::jsonb[], $25::text[], $26::text[], $27::text[], $32::text[],
+                $39::text[])
          AS s(task_uuid, step_uuid, name, handler, position, state, max_attempts, base_ms, max_ms, timeout_seconds,
-              config, depends_on, queue, upstream, kind)
+              config, depends_on, queue, upstream, kind, rate_key)
     WHERE s.task_uuid IN (SELECT task_uuid FROM task)
     RETURNING step_uuid, task_uuid, state
 ), step_audit AS (

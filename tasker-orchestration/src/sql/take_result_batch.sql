@@ -29,13 +29,13 @@ WITH next AS (
     FROM (SELECT msg_id, (message->>'step_uuid')::uuid AS step_uuid, (message->>'task_uuid')::uuid AS task_uuid
           FROM next) n
 ), locked AS MATERIALIZED (
-    SELECT t.task_uuid, t.state, COALESCE(t.queues, ARRAY[t.namespace]) AS queues
+    SELECT t.task_uuid, t.state, COALESCE(t.queues, ARRAY[t.namespace]) AS queues, t.concurrency_gate
     FROM tasker.tasks t
     WHERE t.task_uuid IN (SELECT task_uuid FROM parsed)
     ORDER BY t.task_uuid
     FOR UPDATE
 )
-SELECT p.msg_id, p.step_uuid, p.task_uuid, l.state AS task_state, l.queues,
+SELECT p.msg_id, p.step_uuid, p.task_uuid, l.state AS task_state, l.queues, l.concurrency_gate,
        COALESCE(s.state = 'enqueued_for_orchestration' AND s.task_uuid = p.task_uuid, false) AS reported,
        s.attempts, s.max_attempts, s.backoff_base_ms, s.backoff_max_ms, s.error, s.kind,
        CASE WHEN s.kind IN ('decision', 'batchable') THEN s.results END AS results

@@ -17,6 +17,7 @@
 
 mod dynamic;
 mod error;
+mod limits;
 mod loader;
 mod routes;
 mod starts;
@@ -26,6 +27,7 @@ pub use dynamic::{
     instance_name, read_outcome, Expansion, InitialStep, NewDynamicStep, Outcome, OutcomeLimits, Shape, StepStatus,
 };
 pub use error::TemplateError;
+pub use limits::{ConcurrencyLimit, ConcurrencySpec, RateLimitSpec, TaskLimits, MAX_PER_SECOND, MAX_RUNNING};
 pub use loader::{load_dir, parse_template, LoadReport};
 pub use routes::{QueueRoutes, Route, Servable};
 pub use starts::{CatchUp, Overlap, ScheduleSpec, TriggerSpec, DEFAULT_PRIORITY, PRIORITIES};
@@ -60,6 +62,9 @@ pub struct TaskTemplate {
     /// Events that start its tasks (`POST /v1/events`, `tasker.emit_event`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerSpec>,
+    /// How many of its tasks run at once (in all, or per key value); over the limit a task waits `queued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencySpec>,
 }
 
 /// One step of a template.
@@ -90,6 +95,9 @@ pub struct StepTemplate {
     /// Static configuration handed to the handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,
+    /// A token bucket shared by every step naming its key: workers claim the step only when it has a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// What a step does to the DAG of its task.

@@ -86,6 +86,14 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
     }
     super::Shape::of(t)?;
     validate_starts(t)?;
+    if let Some(concurrency) = &t.concurrency {
+        concurrency.validate()?;
+    }
+    for (i, step) in t.steps.iter().enumerate() {
+        if let Some(rate) = &step.rate_limit {
+            rate.validate(i).map_err(|e| e.at_step(&step.name))?;
+        }
+    }
     if let Some(schema) = &t.input_schema {
         jsonschema::meta::validate(schema)
             .map_err(|e| TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}")))?;

@@ -289,6 +289,21 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
+/// `GET path` on 127.0.0.1:`port` as text (Prometheus metrics, say).
+pub async fn get_text(port: u16, path: &str) -> String {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("write");
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("read");
+        raw.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+    })
+    .await
+    .expect("HTTP thread")
+}
+
 /// [`try_http`] that panics on a transport error.
 pub async fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     try_http(port, method, path, body).await.unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))

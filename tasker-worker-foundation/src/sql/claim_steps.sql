@@ -27,6 +27,12 @@
 -- since the caller then claims again at once), then one `claimed` row per claimed step (what its handler
 -- needs: its direct dependencies' results, and those of the steps further upstream, recorded on the step at its
 -- creation as `upstream`; a batch worker instance's work item, `batch`) and one `expired` row per step left for fail_exhausted_leases.sql.
+--
+-- Rate limits: a claimable step with a `rate_key` draws a token from its bucket (tasker.rate_limits, refilled
+-- at `per_second` up to `burst` since its last draw); the bucket's row lock orders concurrent claimers, and its
+-- update sees the row as the last claimer left it. A step that gets no token is not claimed and counts no
+-- attempt: its message is put back, visible again when the bucket will have refilled enough for it (`held`), and
+-- the bucket counts the wait. A key with no bucket row is not limited.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
     SELECT msg_id, message
@@ -41,7 +47,7 @@ WITH next AS (
     WHERE step_uuid IS NOT NULL
     ORDER BY step_uuid, msg_id
 ), candidates AS (
-    SELECT s.step_uuid, s.state AS from_state, f.msg_id
+    SELECT s.step_uuid, s.state AS from_state, f.msg_id, s.rate_key
     FROM tasker.workflow_steps s
     JOIN first_message f ON f.step_uuid = s.step_uuid
     WHERE s.state = 'enqueued'
@@ -49,6 +55,33 @@ WITH next AS (
        OR (s.state = 'in_progress' AND s.lease_expires_at < clock_timestamp() AND s.attempts < s.max_attempts)
     ORDER BY s.step_uuid
     FOR UPDATE OF s
+), wanted AS (
+    SELECT rate_key, count(*)::int AS n FROM candidates WHERE rate_key IS NOT NULL GROUP BY rate_key
+), bucket AS (
+    -- Locked in key order (concurrent claimers drawing from several buckets never deadlock); FOR UPDATE reads the
+    -- row as the last claimer committed it.
+    SELECT b.key, w.n, clock_timestamp() AS at,
+           LEAST(b.burst, b.tokens + b.per_second
+                 * GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - b.refilled_at)::float8, 0)) AS available
+    FROM tasker.rate_limits b
+    JOIN wanted w ON w.rate_key = b.key
+    ORDER BY b.key
+    FOR UPDATE OF b
+), drawn AS (
+    UPDATE tasker.rate_limits b
+    SET tokens = k.available - LEAST(k.n, floor(k.available)),
+        last_grant = LEAST(k.n, floor(k.available))::int,
+        waits = b.waits + (k.n - LEAST(k.n, floor(k.available)))::bigint,
+        refilled_at = k.at
+    FROM bucket k
+    WHERE b.key = k.key
+    RETURNING b.key, b.last_grant, b.tokens, b.per_second
+), held AS (
+    SELECT r.step_uuid, r.msg_id, ((r.rn - d.last_grant) - d.tokens) / d.per_second AS wait_seconds
+    FROM (SELECT step_uuid, msg_id, rate_key, row_number() OVER (PARTITION BY rate_key ORDER BY msg_id) AS rn
+          FROM candidates WHERE rate_key IS NOT NULL) r
+    JOIN drawn d ON d.key = r.rate_key
+    WHERE r.rn > d.last_grant
 ), claimed AS (
     UPDATE tasker.workflow_steps s
     SET state = 'in_progress',
@@ -58,7 +91,7 @@ WITH next AS (
         lease_expires_at = now() + make_interval(secs => $3),
         updated_at = now()
     FROM candidates c
-    WHERE s.step_uuid = c.step_uuid
+    WHERE s.step_uuid = c.step_uuid AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_uuid = c.step_uuid)
     RETURNING s.step_uuid, s.task_uuid, s.name, s.handler, s.attempts, s.max_attempts, s.timeout_seconds,
               s.config, s.claim_token, s.depends_on, s.upstream, s.backoff_base_ms, s.backoff_max_ms, s.checkpoint,
               s.batch, c.from_state, c.msg_id
@@ -75,12 +108,18 @@ WITH next AS (
     SET vt = clock_timestamp() + make_interval(secs => $3), read_ct = m.read_ct + 1, last_read_at = clock_timestamp()
     FROM claimed c
     WHERE m.msg_id = c.msg_id
+), put_back AS (
+    UPDATE {queue_table} m
+    SET vt = clock_timestamp() + make_interval(secs => h.wait_seconds)
+    FROM held h
+    WHERE m.msg_id = h.msg_id
 ), dropped AS (
     DELETE FROM {queue_table} m
     USING next n
     WHERE m.msg_id = n.msg_id
       AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.msg_id = n.msg_id)
       AND NOT EXISTS (SELECT 1 FROM expired e WHERE e.msg_id = n.msg_id)
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.msg_id = n.msg_id)
 )
 SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid AS task_uuid, NULL::text AS name,
        NULL::text AS handler, NULL::int AS attempts, NULL::int AS max_attempts, NULL::int AS timeout_seconds,
@@ -89,7 +128,8 @@ SELECT 'read' AS kind, count(*) AS msg_id, NULL::uuid AS step_uuid, NULL::uuid A
        NULL::text AS namespace, NULL::jsonb AS checkpoint, NULL::jsonb AS batch,
        CASE WHEN count(*) < $1 THEN
            (EXTRACT(EPOCH FROM (LEAST((SELECT min(vt) FROM {queue_table} WHERE vt > clock_timestamp()),
-                                      (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1))
+                                      (SELECT clock_timestamp() + make_interval(secs => $3) FROM claimed LIMIT 1),
+                                      (SELECT clock_timestamp() + make_interval(secs => min(wait_seconds)) FROM held))
                                 - clock_timestamp())) * 1000)::float8
        END AS next_visible_ms
 FROM next
@@ -110,3 +150,8 @@ UNION ALL
 SELECT 'expired', e.msg_id, e.step_uuid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL, NULL
 FROM expired e
+UNION ALL
+SELECT 'held', count(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL
+FROM held
+HAVING count(*) > 0
