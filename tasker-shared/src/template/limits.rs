@@ -68,10 +68,10 @@ impl ConcurrencySpec {
                 return Err(TemplateError::new(field("max_running"), format!("must be 1 to {MAX_RUNNING}")));
             }
             if let Some(key) = &limit.key {
-                if key.trim().is_empty() || key == "/" || key.len() > 200 {
+                if key.trim().is_empty() || key == "/" || key.len() > 200 || key.chars().any(char::is_control) {
                     return Err(TemplateError::new(
                         field("key"),
-                        "must name a context field or a JSON pointer (`/customer/id`), 1-200 characters",
+                        "must name a context field or a JSON pointer (`/customer/id`): 1-200 characters, no control character",
                     ));
                 }
             }
@@ -133,8 +133,11 @@ impl RateLimitSpec {
 
     /// Check the limit of step `i`.
     pub fn validate(&self, i: usize) -> Result<(), TemplateError> {
-        if self.key.trim().is_empty() || self.key.len() > 200 {
-            return Err(TemplateError::new(format!("steps[{i}].rate_limit.key"), "must be 1-200 characters"));
+        if self.key.trim().is_empty() || self.key.len() > 200 || self.key.chars().any(char::is_control) {
+            return Err(TemplateError::new(
+                format!("steps[{i}].rate_limit.key"),
+                "must be 1-200 characters, none of them a control character",
+            ));
         }
         if !(self.per_second.is_finite() && self.per_second > 0.0 && self.per_second <= MAX_PER_SECOND) {
             return Err(TemplateError::new(
@@ -201,5 +204,7 @@ mod tests {
         assert_eq!(no_burst.validate(0).unwrap_err().field, "steps[0].rate_limit.burst");
         let no_key: RateLimitSpec = serde_yaml::from_str("{key: ' ', per_second: 5}").unwrap();
         assert_eq!(no_key.validate(1).unwrap_err().field, "steps[1].rate_limit.key");
+        let nul = RateLimitSpec { key: "a\u{0}b".into(), per_second: 1.0, burst: None };
+        assert_eq!(nul.validate(0).unwrap_err().field, "steps[0].rate_limit.key");
     }
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod audit;
+pub mod corpus;
 pub mod process;
 pub mod sse;
 
