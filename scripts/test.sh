@@ -114,4 +114,9 @@ stage="api contract"
 echo "== schemathesis against /openapi.json of a running tasker-server"
 bash scripts/api_contract.sh
 
+# --- The dashboard in a real browser ---------------------------------------------------------------
+stage="dashboard"
+echo "== the dashboard (/ui) in headless Chromium: scripts/ui_test.sh"
+bash scripts/ui_test.sh
+
 stage="done"

@@ -81,13 +81,7 @@ pub async fn analytics(pool: &PgPool, since: DateTime<Utc>, namespace: Option<&s
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *tx).await?;
-    let (created, complete, error, cancelled, running, per_minute): (i64, i64, i64, i64, i64, serde_json::Value) =
-        sqlx::query_as(include_str!("sql/analytics_tasks.sql"))
-            .bind(low)
-            .bind(since)
-            .bind(namespace)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (tasks, per_minute) = tasks_since(&mut tx, since, namespace).await?;
     let templates = sqlx::query_as(include_str!("sql/analytics_templates.sql"))
         .bind(low)
         .bind(since)
@@ -101,13 +95,24 @@ pub async fn analytics(pool: &PgPool, since: DateTime<Utc>, namespace: Option<&s
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Analytics {
-        since,
-        tasks: TaskCounts { created, complete, error, cancelled, running },
-        per_minute,
-        templates,
-        slowest_steps,
-    })
+    Ok(Analytics { since, tasks, per_minute, templates, slowest_steps })
+}
+
+/// The tasks created since `since` by state, and per minute the tasks created, completed and failed
+/// (`sql/analytics_tasks.sql`).
+pub async fn tasks_since(
+    conn: &mut sqlx::PgConnection,
+    since: DateTime<Utc>,
+    namespace: Option<&str>,
+) -> Result<(TaskCounts, serde_json::Value)> {
+    let (created, complete, error, cancelled, running, per_minute): (i64, i64, i64, i64, i64, serde_json::Value) =
+        sqlx::query_as(include_str!("sql/analytics_tasks.sql"))
+            .bind(lowest_uuid_at(since))
+            .bind(since)
+            .bind(namespace)
+            .fetch_one(conn)
+            .await?;
+    Ok((TaskCounts { created, complete, error, cancelled, running }, per_minute))
 }
 
 #[cfg(test)]

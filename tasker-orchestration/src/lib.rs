@@ -16,6 +16,7 @@ mod dynamic_steps;
 pub mod error;
 pub mod event_triggers;
 pub mod events;
+pub mod overview;
 pub mod queue_vacuum;
 pub mod rate_limits;
 pub mod result_processor;

@@ -35,7 +35,7 @@ pub async fn live_workers(pool: &PgPool) -> Result<Vec<WorkerView>> {
 }
 
 /// One step queue's backlog.
-#[derive(Debug, Clone, PartialEq, FromRow)]
+#[derive(Debug, Clone, PartialEq, FromRow, Serialize, utoipa::ToSchema)]
 pub struct QueueBacklog {
     /// The queue as templates name it.
     pub queue: String,

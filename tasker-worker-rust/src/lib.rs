@@ -30,6 +30,7 @@ pub fn catalog() -> Vec<(&'static str, Arc<dyn StepHandler>)> {
         ("bench.split", Arc::new(noop::Split)),
         ("order_events.acknowledge", Arc::new(noop::Acknowledge)),
         ("test_scenarios.panic_once", Arc::new(chaos::PanicOnce)),
+        ("test_scenarios.fail_until", Arc::new(chaos::FailUntil)),
         ("test_scenarios.hang", Arc::new(chaos::Hang)),
         ("polyglot.receipt", Arc::new(polyglot::Receipt)),
         ("conditional_approval.validate_request", Arc::new(approval::ValidateRequest)),

@@ -65,7 +65,8 @@ pub async fn require_auth(
 ) -> Result<Response, ApiError> {
     let path = request.uri().path().to_string();
     let needed = required_permission(request.method(), &path);
-    let protected = needed.is_some() || config.protect_health;
+    // The dashboard's assets hold no data (its pages call the API, with the key the person gives them).
+    let protected = (needed.is_some() || config.protect_health) && !super::ui::is_asset_path(&path);
     if !config.enabled || !protected {
         return Ok(next.run(request).await);
     }

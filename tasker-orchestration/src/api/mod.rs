@@ -8,11 +8,13 @@ pub mod events;
 mod extract;
 mod health;
 pub mod openapi;
+mod overview;
 mod schedules;
 mod task_actions;
 mod tasks;
 mod templates;
 mod triggers;
+mod ui;
 mod workers;
 
 use crate::template_catalog::TemplateCatalog;
@@ -62,6 +64,10 @@ pub fn router(state: AppState, config: &TaskerConfig) -> Router {
         .route("/v1/dlq", get(dead_letters::list))
         .route("/v1/analytics", get(analytics::show))
         .route("/v1/workers", get(workers::list))
+        .route("/v1/overview", get(overview::show))
+        .route("/ui", get(ui::page))
+        .route("/ui/assets/{*path}", get(ui::asset))
+        .route("/ui/{*page}", get(ui::page))
         .route("/v1/templates", get(templates::list).post(templates::register))
         .route("/v1/templates/{namespace}/{name}", get(templates::versions))
         .route("/v1/templates/{namespace}/{name}/{version}", axum::routing::delete(templates::retire))

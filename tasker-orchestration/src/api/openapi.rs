@@ -1,7 +1,9 @@
 //! The OpenAPI description of the REST API (`GET /openapi.json`, readable at `/docs`), generated from the
 //! handlers' annotations, and the response shapes that exist only on the wire.
 
-use super::{analytics, dead_letters, events, health, schedules, task_actions, tasks, templates, triggers, workers};
+use super::{
+    analytics, dead_letters, events, health, overview, schedules, task_actions, tasks, templates, triggers, workers,
+};
 use crate::analytics::{Analytics, StepStats, TaskCounts, TemplateStats};
 use crate::dead_letters::DeadLetter;
 use crate::task_initializer::CreateTaskRequest;
@@ -18,7 +20,7 @@ use uuid::Uuid;
         tasks::create, tasks::list, tasks::show, tasks::steps,
         task_actions::cancel, task_actions::retry, task_actions::resolve,
         events::task_events, events::all_events,
-        dead_letters::list, analytics::show, workers::list,
+        dead_letters::list, analytics::show, workers::list, overview::show,
         templates::list, templates::register, templates::versions, templates::retire,
         schedules::create, schedules::list, schedules::show, schedules::update, schedules::delete, triggers::emit,
         health::live, health::ready, health::metrics,
@@ -27,7 +29,8 @@ use uuid::Uuid;
         CreateTaskRequest, TaskView, StepView, TaskList, StepList, TemplateList, DeadLetter, DeadLetterPage,
         task_actions::ReasonBody, task_actions::ResolveBody, ErrorBody, ErrorDetail, FieldError,
         Analytics, TaskCounts, TemplateStats, StepStats,
-        crate::events::Event, workers::WorkerList, crate::workers::WorkerView,
+        crate::events::Event, workers::WorkerList, crate::workers::WorkerView, crate::overview::Overview,
+        crate::workers::QueueBacklog,
         templates::TemplateKey, templates::TemplateVersions, crate::template_registry::TemplateVersion,
         schedules::ScheduleList, crate::schedules::NewSchedule, crate::schedules::SchedulePatch,
         crate::schedules::ScheduleView, crate::schedules::FireView, tasker_shared::template::Overlap,

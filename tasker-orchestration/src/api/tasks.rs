@@ -22,6 +22,7 @@ const MAX_KEY_LEN: usize = 255;
               (status = 200, description = "The task already created with this idempotency key", body = TaskView),
               (status = 400, description = "Malformed JSON", body = ErrorBody),
               (status = 404, description = "No such template", body = ErrorBody),
+              (status = 409, description = "The idempotency key was used with another context (`idempotency_conflict`)", body = ErrorBody),
               (status = 413, description = "Body too large", body = ErrorBody),
               (status = 415, description = "Not JSON", body = ErrorBody),
               (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),

@@ -88,11 +88,21 @@ impl Follower<'_> {
                     if batch.from > self.position && self.catch_up().await? == Flow::Done {
                         return Ok(());
                     }
+                    // The task's final event ends its stream after the rest of its batch: the transaction that
+                    // finalizes a task also records its steps' last transitions, which may sort after it. Only
+                    // the batch's last task event decides (a task retried after `error` goes on).
                     let start = self.position;
+                    let mut flow = Flow::More;
                     for event in batch.events.iter().filter(|e| e.id > start) {
-                        if self.scope.includes(event) && self.send(event.clone()).await == Flow::Done {
-                            return Ok(());
+                        if self.scope.includes(event) {
+                            let sent = self.send(event.clone()).await;
+                            if event.kind == super::EventKind::Task {
+                                flow = sent;
+                            }
                         }
+                    }
+                    if flow == Flow::Done {
+                        return Ok(());
                     }
                     self.position = self.position.max(batch.to);
                 }

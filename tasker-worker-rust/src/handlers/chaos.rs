@@ -20,6 +20,21 @@ impl StepHandler for PanicOnce {
     }
 }
 
+/// Fails permanently (error class `NotYet`) until `context.fail_until` (RFC 3339) has passed, then squares like
+/// [`SquareOfProduct`]: a task that fails, then succeeds when an operator retries it later.
+pub struct FailUntil;
+
+#[async_trait]
+impl StepHandler for FailUntil {
+    async fn call(&self, ctx: &StepContext) -> Result<Value, StepError> {
+        let until: chrono::DateTime<chrono::Utc> = ctx.context_field("fail_until")?;
+        if chrono::Utc::now() < until {
+            return Err(StepError::permanent(format!("not before {until}")).with_class("NotYet"));
+        }
+        SquareOfProduct.call(ctx).await
+    }
+}
+
 /// Never returns: the worker must cut it at the step timeout.
 pub struct Hang;
 
