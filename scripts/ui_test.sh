@@ -35,11 +35,22 @@ for _ in $(seq 1 300); do
     kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/server.log"; exit 1; }
     sleep 0.1
 done
+# A second server on the same database with authentication on (JWTs signed with this secret).
+auth_port=$(free_port)
+DATABASE_URL="$url" TASKER_BIND="127.0.0.1:${auth_port}" TASKER__AUTH__ENABLED=true \
+    TASKER__AUTH__JWT_SECRET=ui-test-secret RUST_LOG=warn target/debug/tasker-server >"$logs/auth-server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:${auth_port}/health/ready" >/dev/null 2>&1 && break
+    kill -0 "${pids[1]}" 2>/dev/null || { cat "$logs/auth-server.log"; exit 1; }
+    sleep 0.1
+done
 DATABASE_URL="$url" TASKER_WORKER_BIND="127.0.0.1:${worker_port}" RUST_LOG=warn target/debug/tasker-worker \
     >"$logs/worker.log" 2>&1 &
 pids+=($!)
 mkdir -p target/ui-screenshots
-if ! (cd ui-tests && TASKER_URL="http://127.0.0.1:${port}" SCREENSHOTS="$PWD/../target/ui-screenshots" npm test); then
+if ! (cd ui-tests && TASKER_URL="http://127.0.0.1:${port}" \
+    TASKER_AUTH_URL="http://127.0.0.1:${auth_port}" TASKER_JWT_SECRET=ui-test-secret SCREENSHOTS="$PWD/../target/ui-screenshots" npm test); then
     echo "== server log"; tail -50 "$logs/server.log"
     echo "== worker log"; tail -50 "$logs/worker.log"
     exit 1

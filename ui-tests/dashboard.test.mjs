@@ -3,6 +3,7 @@
 
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const base = process.env.TASKER_URL;
@@ -184,4 +185,38 @@ test('schedules show their next fire and can be paused', async () => {
   await shot('schedules');
   await page.locator('[data-action="pause"]').first().click();
   await page.locator('[data-action="resume"]').first().waitFor();
+});
+
+/** An HS256 JWT granting `permissions` for an hour, signed with the auth server's secret. */
+function jwt(permissions) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ permissions, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  const signature = createHmac('sha256', process.env.TASKER_JWT_SECRET).update(body).digest('base64url');
+  return `${body}.${signature}`;
+}
+
+test('with authentication on, the dashboard asks for a key and says plainly what it may not do', async () => {
+  const authBase = process.env.TASKER_AUTH_URL;
+  assert.ok(authBase, 'TASKER_AUTH_URL is set (scripts/ui_test.sh)');
+  const running = await createTask('test_scenarios', 'sleepy_single', { even_number: 2, sleep_ms: 20000 });
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const authPage = await context.newPage();
+  await authPage.goto(`${authBase}/ui`);
+  const key = authPage.locator('[data-field="api-key"]');
+  await key.fill('not-a-key');
+  await authPage.locator('button[type="submit"]').click();
+  await authPage.getByText('The key given was not accepted.').waitFor();
+  await authPage.screenshot({ path: `${shots}/api-key.png` });
+  await key.fill(jwt(['tasks:read']));
+  await authPage.locator('button[type="submit"]').click();
+  await authPage.locator('[data-count="complete"]').waitFor();
+  await authPage.goto(`${authBase}/ui/tasks/${running.task_uuid}`);
+  await authPage.locator('[data-action="cancel"]').click();
+  await authPage.locator('dialog [data-action="confirm"]').click();
+  await authPage.locator('[role="alert"]').getByText('missing permission `tasks:write`').waitFor();
+  assert.notEqual(await taskState(running.task_uuid), 'cancelled');
+  await authPage.locator('#forget-key').click();
+  await key.waitFor();
+  await context.close();
+  await api('POST', `/v1/tasks/${running.task_uuid}/cancel`, {});
 });
