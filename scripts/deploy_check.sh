@@ -27,5 +27,8 @@ for f in "${dockerfiles[@]}"; do
     echo "ok    hadolint ${f#./}"
 done
 
+echo "== dependency licences: scripts/licenses.py"
+python3 scripts/licenses.py
+
 echo "== $(.venv/bin/kubectl version --client | paste -sd ' ')"
 exec .venv/bin/python scripts/deploy_check.py

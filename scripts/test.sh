@@ -114,6 +114,11 @@ stage="api contract"
 echo "== schemathesis against /openapi.json of a running tasker-server"
 bash scripts/api_contract.sh
 
+# --- Packages: the crates, the wheel and the gem, installed from scratch ---------------------------
+stage="packages"
+echo "== packages: scripts/package_check.sh"
+bash scripts/package_check.sh
+
 # --- The dashboard in a real browser ---------------------------------------------------------------
 stage="dashboard"
 echo "== the dashboard (/ui) in headless Chromium: scripts/ui_test.sh"

@@ -2,9 +2,9 @@
 
 require_relative "lib/tasker/version"
 
-# The native extension is built with cargo from the workspace (bash build.sh), not by RubyGems: with
-# lib/tasker_rb.so present this spec packages it as a platform gem for this machine.
-#   bash build.sh --release && gem build tasker-rb.gemspec && gem install --local tasker-rb-*.gem
+# A source gem: the Ruby library and the Rust sources of its native extension, compiled by cargo at install
+# (ext/tasker_rb/extconf.rb). Build it with bash bindings/ruby/package.sh, which gathers the Rust sources beside
+# this file; then gem install --local bindings/ruby/pkg/tasker-rb-<version>.gem (needs cargo and libclang).
 Gem::Specification.new do |spec|
   spec.name = "tasker-rb"
   spec.version = Tasker::VERSION
@@ -14,12 +14,11 @@ Gem::Specification.new do |spec|
   spec.authors = ["Tasker contributors"]
   spec.license = "MIT"
   spec.required_ruby_version = ">= 3.1"
-  spec.files = Dir.chdir(__dir__) { Dir["lib/**/*.rb"] }
+  spec.files = Dir.chdir(__dir__) do
+    Dir["lib/**/*.rb"] + Dir["LICENSE"] +
+      Dir["ext/**/*"].reject { |f| File.directory?(f) || f.start_with?("ext/target/") || f.include?("/target/") }
+  end
+  spec.extensions = ["ext/tasker_rb/extconf.rb"]
   spec.require_paths = ["lib"]
   spec.metadata["rubygems_mfa_required"] = "true"
-
-  if File.exist?(File.join(__dir__, "lib/tasker_rb.so"))
-    spec.files << "lib/tasker_rb.so"
-    spec.platform = Gem::Platform.local
-  end
 end

@@ -21,7 +21,7 @@ pub fn document(name: &str, text: &str) -> CliResult<Value> {
     if let Ok(v) = serde_json::from_str(text) {
         return Ok(v);
     }
-    serde_yaml::from_str::<Value>(text).map_err(|e| CliError::Input(format!("{name} is neither JSON nor YAML: {e}")))
+    serde_saphyr::from_str::<Value>(text).map_err(|e| CliError::Input(format!("{name} is neither JSON nor YAML: {e}")))
 }
 
 /// A duration: `90s`, `10m`, `2h`, `1d`, `500ms`, or whole seconds.

@@ -39,6 +39,11 @@ impl Scheduler {
     pub async fn pass(&self) -> crate::Result<()> {
         let batch = self.config.batch_size;
         let step = self.config.priority_step_seconds();
+        // Queued tasks whose admission was missed (a server died between creating and admitting one, or a chosen
+        // task was locked by a cancel at that moment): first, and whatever fails after it.
+        if let Err(e) = concurrency::admit_all(&self.pool, step).await {
+            tracing::warn!(error = %e, "admitting queued tasks failed; retrying next pass");
+        }
         while delayed_start::start_due(&self.pool, batch, step).await? >= batch as usize {}
         let firing = Firing {
             pool: &self.pool,
@@ -52,8 +57,6 @@ impl Scheduler {
         let triggers =
             Triggers { pool: &self.pool, catalog: &self.catalog, writer: &self.writer, execution: &self.execution };
         while triggers.process_waiting(batch).await? >= batch as usize {}
-        // Waiters whose slot was freed where no admission could follow (a template's limit raised, say).
-        concurrency::admit_all(&self.pool, step).await?;
         Ok(())
     }
 

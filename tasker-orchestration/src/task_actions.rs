@@ -164,11 +164,20 @@ pub async fn resolve_step(
                     )),
                 });
             }
-            if reopened == 1 && task.gate.is_some() {
-                concurrency::take_slot(tx, task_uuid).await?;
-            }
             if task.state == TaskState::StepsInProcess || reopened == 1 {
-                settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues, priority_step).await?;
+                let (_, finalized) =
+                    settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues, priority_step).await?;
+                // A task of a gate that runs on after the resolve needs a slot again if it had failed; one that the
+                // resolve finished frees its slot for the next waiter.
+                if let Some(gate) = &task.gate {
+                    match finalized {
+                        None if reopened == 1 => concurrency::take_slot(tx, task_uuid).await?,
+                        Some(_) if task.state == TaskState::StepsInProcess => {
+                            concurrency::admit(tx, std::slice::from_ref(gate), priority_step).await?;
+                        }
+                        _ => {}
+                    }
+                }
             }
             tracing::info!(%task_uuid, %step_uuid, %reason, "step resolved by hand");
             Ok(())

@@ -203,10 +203,12 @@ pub async fn create_task(
     };
     metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone()).increment(1);
     if let (TaskState::Queued, Some(slot)) = (task_state, &limits) {
-        let started = concurrency::admit_now(pool, std::slice::from_ref(&slot.gate), writer.priority_step()).await?;
-        if started.contains(&task_uuid) {
-            return Ok(Created { task: task_query::get_task(pool, task_uuid).await?, created: true });
+        // The task exists: a failed admission is not the request's failure (a later admission or the scheduler's
+        // pass starts it). Another server may have started it already, so the answer is read back.
+        if let Err(e) = concurrency::admit_now(pool, std::slice::from_ref(&slot.gate), writer.priority_step()).await {
+            tracing::warn!(%task_uuid, gate = %slot.gate, error = %e, "admission after creating a queued task failed");
         }
+        return Ok(Created { task: task_query::get_task(pool, task_uuid).await?, created: true });
     }
     let task = TaskView {
         task_uuid,

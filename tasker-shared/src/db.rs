@@ -77,7 +77,7 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
         // migrations only add (tables, columns with defaults, indexes), so an older build keeps working on the
         // newer schema: its own migrations are checked and applied, unknown newer ones are left alone instead of
         // stopping the start-up ("previously applied but is missing").
-        let mut migrator = sqlx::migrate!("../migrations");
+        let mut migrator = sqlx::migrate!("./migrations");
         migrator.set_ignore_missing(true);
         migrator.run(pool).await?;
         Ok::<_, TaskerError>(())

@@ -23,4 +23,4 @@ pub use error::{Result, TaskerError};
 
 /// The embedded SQL migrations of the `tasker` schema. Run them with [`db::prepare`], which installs pgmq first
 /// and tolerates migrations newer than this build (see there).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

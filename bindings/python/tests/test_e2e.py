@@ -91,3 +91,38 @@ def test_a_worker_that_cannot_start_raises_worker_error(database: str, tmp_path:
     with pytest.raises(tasker.WorkerError, match="queue `polyglot` cannot be served") as caught:
         partial.start()
     assert "polyglot.receipt" in str(caught.value) and "steps[2].handler" in str(caught.value)
+
+
+def test_a_handler_reads_any_upstream_step_and_a_step_that_is_not_upstream_fails_naming_those_that_are(
+        server: Api, database: str, tmp_path: Path) -> None:
+    (tmp_path / "upstream.yaml").write_text(
+        "namespace: upstream_py\nname: chain\nversion: 1.0.0\nsteps:\n"
+        "  - {name: first, handler: upstream_py.first}\n"
+        "  - {name: second, handler: upstream_py.second, depends_on: [first]}\n"
+        "  - {name: third, handler: upstream_py.third, depends_on: [second], retry: {max_attempts: 1}}\n")
+    status, body = server.request("POST", "/v1/templates", {
+        "namespace": "upstream_py", "name": "chain", "version": "1.0.0", "steps": [
+            {"name": "first", "handler": "upstream_py.first"},
+            {"name": "second", "handler": "upstream_py.second", "depends_on": ["first"]},
+            {"name": "third", "handler": "upstream_py.third", "depends_on": ["second"], "retry": {"max_attempts": 1}}]})
+    assert status in (200, 201), body
+    w = tasker.Worker(database_url=database, template_path=str(tmp_path), queues=["upstream_py"])
+    w.register("upstream_py.first", lambda ctx: None)
+    w.register("upstream_py.second", lambda ctx: {"n": 2})
+
+    def third(ctx: tasker.StepContext) -> Dict[str, Any]:
+        # A grandparent whose result is null reads as None, and is told apart from a step that is not upstream.
+        assert ctx.dependency_result("first") is None
+        assert list(ctx.dependency_results) == ["second"]
+        return {"second": ctx.dependency_result("second"), "typo": ctx.dependency_result("frist")}
+
+    w.register("upstream_py.third", third)
+    w.start()
+    try:
+        task = server.wait(server.create("upstream_py", "chain", {}))
+    finally:
+        w.stop()
+    assert task["state"] == "error", task
+    error = step(task, "third")["error"]
+    assert error["error_class"] == "UnknownDependencyError", error
+    assert "step `frist` is not upstream of `third`; the steps upstream are: first, second" in error["message"], error

@@ -161,7 +161,7 @@ mod tests {
     use serde_json::json;
 
     fn spec(yaml: &str) -> ConcurrencySpec {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_saphyr::from_str(yaml).unwrap()
     }
 
     #[test]
@@ -195,14 +195,14 @@ mod tests {
 
     #[test]
     fn rate_limits_need_a_key_a_positive_rate_and_a_burst() {
-        let ok: RateLimitSpec = serde_yaml::from_str("{key: email, per_second: 0.5}").unwrap();
+        let ok: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 0.5}").unwrap();
         ok.validate(0).unwrap();
         assert_eq!(ok.burst(), 1);
-        let zero: RateLimitSpec = serde_yaml::from_str("{key: email, per_second: 0}").unwrap();
+        let zero: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 0}").unwrap();
         assert_eq!(zero.validate(2).unwrap_err().field, "steps[2].rate_limit.per_second");
-        let no_burst: RateLimitSpec = serde_yaml::from_str("{key: email, per_second: 5, burst: 0}").unwrap();
+        let no_burst: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 5, burst: 0}").unwrap();
         assert_eq!(no_burst.validate(0).unwrap_err().field, "steps[0].rate_limit.burst");
-        let no_key: RateLimitSpec = serde_yaml::from_str("{key: ' ', per_second: 5}").unwrap();
+        let no_key: RateLimitSpec = serde_saphyr::from_str("{key: ' ', per_second: 5}").unwrap();
         assert_eq!(no_key.validate(1).unwrap_err().field, "steps[1].rate_limit.key");
         let nul = RateLimitSpec { key: "a\u{0}b".into(), per_second: 1.0, burst: None };
         assert_eq!(nul.validate(0).unwrap_err().field, "steps[0].rate_limit.key");

@@ -4,13 +4,23 @@ use super::{validate::validate, TaskTemplate, TemplateError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Parse and validate one template from YAML text.
+/// Parse and validate one template from YAML text (YAML 1.2, pure Rust: serde-saphyr). A document that does not
+/// fit the template's shape names the field at fault (`steps[1].retry.max_attempts`), found by
+/// serde_path_to_error.
 pub fn parse_template(yaml: &str) -> Result<TaskTemplate, TemplateError> {
-    let template: TaskTemplate = serde_yaml::from_str(yaml).map_err(|e| {
-        let msg = e.to_string();
-        // serde_yaml names the path (e.g. `steps[1]: unknown field ...`) at the start of its message.
-        let field = msg.split(": ").next().filter(|p| !p.contains(' ')).unwrap_or("(document)").to_string();
-        TemplateError::new(field, msg)
+    let mut path = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str(yaml, |de| {
+        serde_path_to_error::deserialize::<_, TaskTemplate>(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    let template = parsed.map_err(|e| {
+        let field = if path.is_empty() || path == "." { "(document)".to_string() } else { path.clone() };
+        // The first line (`line 6 column 27: unknown field …`); the rest draws the source around it.
+        let message = e.to_string();
+        let first = message.lines().next().unwrap_or_default();
+        TemplateError::new(field, first.strip_prefix("error: ").unwrap_or(first))
     })?;
     validate(&template)?;
     Ok(template)

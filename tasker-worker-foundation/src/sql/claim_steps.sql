@@ -31,8 +31,10 @@
 -- Rate limits: a claimable step with a `rate_key` draws a token from its bucket (tasker.rate_limits, refilled
 -- at `per_second` up to `burst` since its last draw); the bucket's row lock orders concurrent claimers, and its
 -- update sees the row as the last claimer left it. A step that gets no token is not claimed and counts no
--- attempt: its message is put back, visible again when the bucket will have refilled enough for it (`held`), and
--- the bucket counts the wait. A key with no bucket row is not limited.
+-- attempt: it reserves a future token instead (the bucket goes below zero), and its message is put back marked
+-- `rate_reserved`, visible when that token is due (`held`); claimed then, it draws nothing. Reservations queue
+-- first come first served, and a held message is read twice at most. The bucket counts the waits. A key with no
+-- bucket row is not limited.
 -- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
     SELECT msg_id, message
@@ -42,12 +44,13 @@ WITH next AS (
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), first_message AS (
-    SELECT DISTINCT ON (step_uuid) step_uuid, msg_id
-    FROM (SELECT msg_id, (message->>'step_uuid')::uuid AS step_uuid FROM next) n
+    SELECT DISTINCT ON (step_uuid) step_uuid, msg_id, reserved
+    FROM (SELECT msg_id, (message->>'step_uuid')::uuid AS step_uuid, message ? 'rate_reserved' AS reserved
+          FROM next) n
     WHERE step_uuid IS NOT NULL
     ORDER BY step_uuid, msg_id
 ), candidates AS (
-    SELECT s.step_uuid, s.state AS from_state, f.msg_id, s.rate_key
+    SELECT s.step_uuid, s.state AS from_state, f.msg_id, CASE WHEN NOT f.reserved THEN s.rate_key END AS rate_key
     FROM tasker.workflow_steps s
     JOIN first_message f ON f.step_uuid = s.step_uuid
     WHERE s.state = 'enqueued'
@@ -69,15 +72,16 @@ WITH next AS (
     FOR UPDATE OF b
 ), drawn AS (
     UPDATE tasker.rate_limits b
-    SET tokens = k.available - LEAST(k.n, floor(k.available)),
-        last_grant = LEAST(k.n, floor(k.available))::int,
-        waits = b.waits + (k.n - LEAST(k.n, floor(k.available)))::bigint,
+    SET tokens = k.available - k.n,
+        last_grant = LEAST(k.n, GREATEST(floor(k.available), 0))::int,
+        waits = b.waits + (k.n - LEAST(k.n, GREATEST(floor(k.available), 0)))::bigint,
         refilled_at = k.at
     FROM bucket k
     WHERE b.key = k.key
-    RETURNING b.key, b.last_grant, b.tokens, b.per_second
+    RETURNING b.key, b.last_grant, k.available, b.per_second
 ), held AS (
-    SELECT r.step_uuid, r.msg_id, ((r.rn - d.last_grant) - d.tokens) / d.per_second AS wait_seconds
+    -- The rn-th step of a key needs the bucket at rn tokens: it had `available`, and gains per_second a second.
+    SELECT r.step_uuid, r.msg_id, (r.rn - d.available) / d.per_second AS wait_seconds
     FROM (SELECT step_uuid, msg_id, rate_key, row_number() OVER (PARTITION BY rate_key ORDER BY msg_id) AS rn
           FROM candidates WHERE rate_key IS NOT NULL) r
     JOIN drawn d ON d.key = r.rate_key
@@ -110,7 +114,8 @@ WITH next AS (
     WHERE m.msg_id = c.msg_id
 ), put_back AS (
     UPDATE {queue_table} m
-    SET vt = clock_timestamp() + make_interval(secs => h.wait_seconds)
+    SET vt = clock_timestamp() + make_interval(secs => h.wait_seconds),
+        message = m.message || '{"rate_reserved": true}'::jsonb
     FROM held h
     WHERE m.msg_id = h.msg_id
 ), dropped AS (
