@@ -6,7 +6,8 @@
 #   - the library crates: `cargo package` (metadata, licence, readme, versioned path dependencies).
 # A linear task in each language's namespace must complete through the installed package.
 # CI builds the packages with cargo's dev profile, which reuses the test build (TASKER_PACKAGE_PROFILE=release
-# builds them as they ship; docs/deployment.md). Called by scripts/test.sh; needs DATABASE_URL (admin).
+# builds them as they ship; docs/deployment.md). The gem builds in the workspace's target/ so that its dependencies
+# come from the test build. Called by scripts/test.sh; needs DATABASE_URL (admin).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -74,7 +75,7 @@ run_linear linear_workflow_py || { tail -20 "$tmp/py-worker.log"; exit 1; }
 
 echo "== tasker-rb: source gem into a temporary GEM_HOME (extension compiled at install)"
 bash bindings/ruby/package.sh "$tmp/gem" >/dev/null
-TASKER_RB_CARGO_PROFILE="$profile" CARGO_TARGET_DIR="$root/target/gem" GEM_HOME="$tmp/gems" \
+TASKER_RB_CARGO_PROFILE="$profile" CARGO_TARGET_DIR="$root/target" GEM_HOME="$tmp/gems" \
     gem install --local --no-document --quiet "$tmp"/gem/tasker-rb-*.gem
 (cd "$tmp" && GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" ruby -e 'require "tasker"; abort $LOADED_FEATURES.grep(/tasker_rb/).inspect unless $LOADED_FEATURES.grep(/tasker_rb/).all? { |f| f.start_with?(ENV["GEM_HOME"]) }')
 (cd "$tmp" && GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" DATABASE_URL="$url" TASKER_CONFIG_DIR="$root/config/tasker" \
