@@ -103,7 +103,7 @@ test("a running task's DAG updates live until it completes, without a reload", a
   assert.equal(await page.evaluate(() => window.__notReloaded), true, 'the page was not reloaded');
   await page.locator('[data-task-state] [data-state="complete"]').waitFor();
   await page.locator('[data-step-name="diamond_end"]').click();
-  await page.locator('[data-step-panel="diamond_end"]').getByText('Result').waitFor();
+  await page.locator('[data-step-panel="diamond_end"]').getByRole('heading', { name: 'Result', exact: true }).waitFor();
   await page.locator('[data-step-panel="diamond_end"] .timeline li').first().waitFor();
   await shot('task-complete');
 });
