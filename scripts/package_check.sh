@@ -16,7 +16,8 @@ profile=${TASKER_PACKAGE_PROFILE:-dev}
 tmp=$(mktemp -d)
 name="tasker_packages_$$"
 url="${admin%/*}/${name}"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source scripts/lib/serve.sh
+port=$(free_port)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
@@ -38,13 +39,8 @@ listing=$(tar -tzf target/package/tasker-shared-0.1.0.crate)
 grep -q '^tasker-shared-0.1.0/migrations/.*\.sql$' <<<"$listing" || { echo "tasker-shared: its migrations are not packaged"; exit 1; }
 
 psql "$admin" -qc "CREATE DATABASE ${name}"
-DATABASE_URL="$url" TASKER_BIND="127.0.0.1:${port}" RUST_LOG=warn target/debug/tasker-server >"$tmp/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:${port}/health/ready" >/dev/null 2>&1 && break
-    kill -0 "${pids[0]}" 2>/dev/null || { cat "$tmp/server.log"; exit 1; }
-    sleep 0.1
-done
+DATABASE_URL="$url" TASKER_BIND="127.0.0.1:${port}" RUST_LOG=warn \
+    start_ready "$port" "$tmp/server.log" target/debug/tasker-server
 
 # Create a linear task in `namespace` and wait (30 s) for it to complete.
 run_linear() {

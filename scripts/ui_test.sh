@@ -14,10 +14,11 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd ui-tests && npm ci --no-audit --no-fund --loglevel=error)
 
+source scripts/lib/serve.sh
 name="tasker_ui_$$"
 url="${admin%/*}/${name}"
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
+auth_port=$(free_port)
 worker_port=$(free_port)
 logs=$(mktemp -d)
 psql "$admin" -qc "CREATE DATABASE ${name}"
@@ -28,26 +29,14 @@ cleanup() {
     rm -rf "$logs"
 }
 trap cleanup EXIT
-DATABASE_URL="$url" TASKER_BIND="127.0.0.1:${port}" RUST_LOG=warn target/debug/tasker-server >"$logs/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:${port}/health/ready" >/dev/null 2>&1 && break
-    kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/server.log"; exit 1; }
-    sleep 0.1
-done
+DATABASE_URL="$url" TASKER_BIND="127.0.0.1:${port}" RUST_LOG=warn \
+    start_ready "$port" "$logs/server.log" target/debug/tasker-server
 # A second server on the same database with authentication on (JWTs signed with this secret).
-auth_port=$(free_port)
 DATABASE_URL="$url" TASKER_BIND="127.0.0.1:${auth_port}" TASKER__AUTH__ENABLED=true \
-    TASKER__AUTH__JWT_SECRET=ui-test-secret RUST_LOG=warn target/debug/tasker-server >"$logs/auth-server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:${auth_port}/health/ready" >/dev/null 2>&1 && break
-    kill -0 "${pids[1]}" 2>/dev/null || { cat "$logs/auth-server.log"; exit 1; }
-    sleep 0.1
-done
-DATABASE_URL="$url" TASKER_WORKER_BIND="127.0.0.1:${worker_port}" RUST_LOG=warn target/debug/tasker-worker \
-    >"$logs/worker.log" 2>&1 &
-pids+=($!)
+    TASKER__AUTH__JWT_SECRET=ui-test-secret RUST_LOG=warn \
+    start_ready "$auth_port" "$logs/auth-server.log" target/debug/tasker-server
+DATABASE_URL="$url" TASKER_WORKER_BIND="127.0.0.1:${worker_port}" RUST_LOG=warn \
+    start_ready "$worker_port" "$logs/worker.log" target/debug/tasker-worker
 mkdir -p target/ui-screenshots
 if ! (cd ui-tests && TASKER_URL="http://127.0.0.1:${port}" \
     TASKER_AUTH_URL="http://127.0.0.1:${auth_port}" TASKER_JWT_SECRET=ui-test-secret SCREENSHOTS="$PWD/../target/ui-screenshots" npm test); then
