@@ -174,6 +174,10 @@ impl Cluster {
     }
 
     /// WAL position of the server, in bytes.
+    pub async fn wal_lsn(&self) -> anyhow::Result<String> {
+        Ok(sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(&self.pool).await?)
+    }
+
     pub async fn wal_bytes(&self) -> anyhow::Result<f64> {
         Ok(sqlx::query_scalar("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8").fetch_one(&self.pool).await?)
     }

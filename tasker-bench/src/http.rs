@@ -1,4 +1,4 @@
-//! A small HTTP client for the processes the soak starts: create tasks, wait for `/health/ready`.
+//! A small HTTP client for the processes the bench starts (`--soak`, `--processes`): create tasks, wait for `/health/ready`.
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -33,12 +33,13 @@ impl Api {
         Ok((status, res.into_body().collect().await?.to_bytes()))
     }
 
-    /// `POST /v1/tasks` for `namespace/name` with an empty context; expects 201.
-    pub async fn create_task(&self, namespace: &str, name: &str) -> anyhow::Result<()> {
+    /// `POST /v1/tasks` for `namespace/name` with an empty context; expects 201. Returns the task's uuid.
+    pub async fn create_task(&self, namespace: &str, name: &str) -> anyhow::Result<uuid::Uuid> {
         let body = serde_json::json!({"namespace": namespace, "name": name, "context": {}}).to_string();
         let (status, bytes) = self.call("POST", "/v1/tasks", Some(body)).await?;
         anyhow::ensure!(status == 201, "POST /v1/tasks answered {status}: {}", String::from_utf8_lossy(&bytes));
-        Ok(())
+        let task: serde_json::Value = serde_json::from_slice(&bytes)?;
+        task["task_uuid"].as_str().and_then(|s| s.parse().ok()).context("POST /v1/tasks answered without a task_uuid")
     }
 
     /// Wait up to a minute for `/health/ready` to answer 200; fail at once, with the log's tail, if `process`

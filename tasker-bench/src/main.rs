@@ -7,7 +7,9 @@
 //! ```
 //!
 //! `--soak MINUTES` is a separate mode: a real `tasker-server` and worker process (`--soak-worker rust|python|
-//! ruby`) under back-to-back bursts, reporting their resident memory (see `soak.rs`). Otherwise everything runs in this process (orchestration server + result processor + Rust worker with no-op
+//! ruby`) under back-to-back bursts, reporting their resident memory (see `soak.rs`). So is `--processes N`: a
+//! real server and N worker processes (`--process-worker`), latency and throughput over HTTP (`separate.rs`).
+//! Otherwise everything runs in this process (orchestration server + result processor + Rust worker with no-op
 //! handlers, talking to PostgreSQL over TCP) on a fresh database that is created and dropped. See
 //! `docs/performance.md` for the method and results.
 
@@ -18,7 +20,9 @@ mod floor;
 mod http;
 mod report;
 mod scenarios;
+mod separate;
 mod soak;
+mod spawned;
 mod statements;
 
 use clap::Parser;
@@ -62,7 +66,14 @@ pub struct Args {
     soak: Option<f64>,
     /// The worker process of the soak.
     #[arg(long, value_enum, default_value = "rust")]
-    soak_worker: soak::SoakWorker,
+    soak_worker: spawned::WorkerKind,
+    /// Separate processes: a real `tasker-server` and this many worker processes (`--process-worker`), driven
+    /// over HTTP: sequential latency and a burst's throughput (`--tasks`, `--samples`).
+    #[arg(long, value_name = "WORKERS")]
+    processes: Option<usize>,
+    /// The worker program of `--processes`.
+    #[arg(long, value_enum, default_value = "rust")]
+    process_worker: spawned::WorkerKind,
     /// Tasks per soak burst (half linear, half diamond).
     #[arg(long, default_value_t = 500)]
     soak_burst: usize,
@@ -94,6 +105,23 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(minutes) = args.soak {
         let report = soak::run(&args.admin_url, minutes, args.soak_worker, args.soak_burst, args.clients).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            report.print();
+        }
+        return Ok(());
+    }
+    if let Some(processes) = args.processes {
+        let plan = separate::Plan {
+            processes,
+            worker: args.process_worker,
+            tasks: args.tasks(),
+            samples: args.samples(),
+            clients: args.clients,
+            floor_duration: args.floor_duration(),
+        };
+        let report = separate::run(&args.admin_url, &plan).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -61,6 +61,7 @@ impl Report {
             "loaded_machine_cpu_us_per_step": self.loaded_cost.machine_cpu_us_per_step,
             "commits_per_step": t.commits_per_step,
             "wal_bytes_per_step": t.wal_bytes_per_step,
+            "wal_range": t.wal_range,
             "machine_cpu_us_per_step": t.machine_cpu_us_per_step,
             "bench_cpu_us_per_step": t.bench_cpu_us_per_step,
             "statements_per_step": t.statements.as_ref().map(|s| s.statements_per_step),

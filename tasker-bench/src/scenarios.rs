@@ -20,6 +20,9 @@ pub struct Throughput {
     pub commits_per_step: f64,
     /// WAL written during the run per step (the whole server's; the bench runs alone).
     pub wal_bytes_per_step: f64,
+    /// The burst's WAL, `start..end` LSNs, for `pg_waldump --stats` (the server's WAL, from before the burst
+    /// to after its statistics settled; the bench runs alone).
+    pub wal_range: String,
     /// CPU time per step, microseconds, from the first submission to the last finalization: the whole
     /// machine's, and this process's (server + worker + API clients); the rest is PostgreSQL's.
     pub machine_cpu_us_per_step: f64,
@@ -38,7 +41,7 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
-fn distribution(mut ms: Vec<f64>) -> Latency {
+pub fn distribution(mut ms: Vec<f64>) -> Latency {
     ms.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| ms.get(((ms.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
     Latency { samples: ms.len(), p50_ms: at(0.5), p95_ms: at(0.95), p99_ms: at(0.99), max_ms: at(1.0) }
@@ -56,6 +59,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
     tokio::time::sleep(STATS_SETTLE).await;
     let commits_before = cluster.commits().await?;
     let wal_before = cluster.wal_bytes().await?;
+    let lsn_before = cluster.wal_lsn().await?;
     let profiled = statements::available(&cluster.pool).await;
     if profiled {
         statements::reset(&cluster.pool).await?;
@@ -86,6 +90,8 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
     let cpu = CpuTimes::now().since(&cpu_before);
     tokio::time::sleep(STATS_SETTLE).await;
     let wal = cluster.wal_bytes().await? - wal_before;
+    let wal_range = format!("{lsn_before}..{}", cluster.wal_lsn().await?);
+    eprintln!("   burst WAL {wal_range} (pg_waldump --stats=record -s START -e END; keep WAL with wal_keep_size)");
     let commits = cluster.commits().await? - commits_before;
     let steps = tasks * 4;
     let statements = if profiled { Some(statements::profile(&cluster.pool, steps).await?) } else { None };
@@ -99,6 +105,7 @@ pub async fn throughput(cluster: &Cluster, tasks: usize, clients: usize) -> anyh
         submit_per_sec: tasks as f64 / submitted,
         commits_per_step: commits as f64 / steps as f64,
         wal_bytes_per_step: wal / steps as f64,
+        wal_range,
         machine_cpu_us_per_step: cpu.machine.as_secs_f64() * 1e6 / steps as f64,
         bench_cpu_us_per_step: cpu.process.as_secs_f64() * 1e6 / steps as f64,
         statements,

@@ -4,36 +4,12 @@
 
 use crate::cluster::{Finalized, ScratchDatabase};
 use crate::http::Api;
+use crate::spawned::{Deployment, WorkerKind};
 use anyhow::Context;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
-
-/// Which worker process the soak runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SoakWorker {
-    /// `tasker-worker` (the release binary next to this one), namespace `bench`.
-    Rust,
-    /// `bindings/python/bench/noop_worker.py` on `.venv/bin/python` (or `$PYTHON`), namespace `bench_py`.
-    Python,
-    /// `bindings/ruby/bench/noop_worker.rb` on `ruby` (or `$RUBY`), namespace `bench_rb`.
-    Ruby,
-}
-
-impl SoakWorker {
-    fn namespace(self) -> &'static str {
-        match self {
-            SoakWorker::Rust => "bench",
-            SoakWorker::Python => "bench_py",
-            SoakWorker::Ruby => "bench_rb",
-        }
-    }
-}
 
 /// One reading of both processes.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -46,7 +22,7 @@ pub struct Sample {
 
 #[derive(Debug, Serialize)]
 pub struct SoakReport {
-    pub worker: SoakWorker,
+    pub worker: WorkerKind,
     pub minutes: f64,
     pub tasks: u64,
     pub steps: u64,
@@ -67,7 +43,7 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 pub async fn run(
     admin_url: &str,
     minutes: f64,
-    worker: SoakWorker,
+    worker: WorkerKind,
     burst: usize,
     clients: usize,
 ) -> anyhow::Result<SoakReport> {
@@ -80,31 +56,14 @@ pub async fn run(
 async fn soak(
     db: &ScratchDatabase,
     minutes: f64,
-    worker: SoakWorker,
+    worker: WorkerKind,
     burst: usize,
     clients: usize,
 ) -> anyhow::Result<SoakReport> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize()?;
-    let logs = std::env::temp_dir().join(format!("tasker-soak-{}", db.name));
-    std::fs::create_dir_all(&logs)?;
-    let (server_port, worker_port) = (free_port()?, free_port()?);
-    let env = [
-        ("DATABASE_URL", db.url.clone()),
-        ("TASKER_BIND", format!("127.0.0.1:{server_port}")),
-        ("TASKER_WORKER_BIND", format!("127.0.0.1:{worker_port}")),
-        ("RUST_LOG", "warn".into()),
-    ];
-    let mut server = spawn(sibling_binary("tasker-server")?, &[], &root, &env, &logs.join("server.log"))?;
-    let api = Api::new(server_port);
-    api.wait_ready(&mut server, "tasker-server", &logs.join("server.log")).await?;
-    let (program, args) = worker_command(worker, &root)?;
-    let mut worker_env = env.to_vec();
-    if worker == SoakWorker::Rust {
-        worker_env.push(("TASKER_TEMPLATE_PATH", root.join("config/templates/examples").display().to_string()));
-    }
-    let mut child = spawn(program, &args, &root, &worker_env, &logs.join("worker.log"))?;
-    Api::new(worker_port).wait_ready(&mut child, "worker", &logs.join("worker.log")).await?;
-    let pids = (server.id().context("server pid")?, child.id().context("worker pid")?);
+    let deployment = Deployment::start(db, worker, 1).await?;
+    let api = deployment.api.clone();
+    let pids = (deployment.server.id().context("server pid")?, deployment.workers[0].id().context("worker pid")?);
+    let logs = deployment.logs.clone();
     eprintln!("== soak: {minutes} min of bursts of {burst} tasks on a {worker:?} worker (logs in {})", logs.display());
 
     let stop = CancellationToken::new();
@@ -119,8 +78,7 @@ async fn soak(
     let tasks = finalized.count() as u64;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let idle_after = read(pids, tasks * 4, started)?;
-    terminate(&mut child).await;
-    terminate(&mut server).await;
+    deployment.stop().await;
     result?;
 
     let samples = std::mem::take(&mut *samples.lock().unwrap());
@@ -243,59 +201,6 @@ fn slope(samples: &[&Sample], y: fn(&Sample) -> u64) -> f64 {
     } else {
         0.0
     }
-}
-
-fn worker_command(worker: SoakWorker, root: &Path) -> anyhow::Result<(PathBuf, Vec<String>)> {
-    Ok(match worker {
-        SoakWorker::Rust => (sibling_binary("tasker-worker")?, vec![]),
-        SoakWorker::Python => {
-            let python = std::env::var_os("PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
-            (python, vec!["bindings/python/bench/noop_worker.py".into()])
-        }
-        SoakWorker::Ruby => {
-            let ruby = std::env::var_os("RUBY").map(PathBuf::from).unwrap_or_else(|| "ruby".into());
-            (ruby, vec!["-I".into(), "bindings/ruby/lib".into(), "bindings/ruby/bench/noop_worker.rb".into()])
-        }
-    })
-}
-
-/// A binary built next to this one (`target/release/tasker-server` for a release bench).
-fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::current_exe()?.parent().context("bench binary has no directory")?.join(name);
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: build it with the same profile as this bench (cargo build --release --bins)",
-        path.display()
-    );
-    Ok(path)
-}
-
-fn spawn(program: PathBuf, args: &[String], cwd: &Path, env: &[(&str, String)], log: &Path) -> anyhow::Result<Child> {
-    let out = std::fs::File::create(log)?;
-    Command::new(&program)
-        .args(args)
-        .current_dir(cwd)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))
-}
-
-/// SIGTERM (through `kill`, this crate has no unsafe code), then SIGKILL after 10 s.
-async fn terminate(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
-    }
-    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
-        let _ = child.kill().await;
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl SoakReport {

@@ -61,10 +61,12 @@ pub fn side_pool(pool: &PgPool, max_connections: u32) -> PgPool {
 
 /// A small pool with `pool`'s connection settings whose sessions commit without waiting for the WAL flush
 /// (`synchronous_commit = off`), for statements whose loss in a PostgreSQL crash is harmless because it is
-/// redone: a worker's claims. A claim's effects matter only through its step's report, and the report's
-/// durable commit flushes the WAL up to itself, claim included; a claim lost with its crash leaves the step
-/// claimable again with its message visible, and the lost claim's report is rejected (its token matches
-/// nothing), so the step runs again: at least once, as always. Connects lazily.
+/// redone: a worker's claims and reports. Their effects become durable through the result batch that applies
+/// the report, whose durable commit flushes the WAL up to itself, claim and report included (WAL is flushed in
+/// order). A claim lost with a crash leaves the step claimable again with its message visible, and the lost
+/// claim's report is rejected (its token matches nothing); a report lost with a crash leaves the step
+/// `in_progress` under its lease, which expires, so the step runs again: at least once, as always, and a result
+/// is applied only by a durable commit. Connects lazily.
 pub fn relaxed_commit_pool(pool: &PgPool, max_connections: u32) -> PgPool {
     let options = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
     PgPoolOptions::new()

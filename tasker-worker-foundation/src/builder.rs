@@ -151,6 +151,10 @@ impl WorkerBuilder {
             // a worker serving many queues would otherwise hold one per queue), and one for a lease failed on its
             // last attempt.
             claim_pool: tasker_shared::db::relaxed_commit_pool(&pool, queues.len().min(CLAIM_CONNECTIONS) as u32 + 1),
+            // Reports commit asynchronously too: the result batch that applies a report commits durably and
+            // flushes the WAL up to itself, report included (see `db::relaxed_commit_pool`). One connection:
+            // the reporter sends one batch at a time.
+            report_pool: tasker_shared::db::relaxed_commit_pool(&pool, 1),
             pool,
             config: self.config.worker,
             worker_id,
@@ -162,7 +166,6 @@ impl WorkerBuilder {
             watch_templates: derived,
             language: self.language,
             running: Arc::new(AtomicBool::new(false)),
-            durable: self.config.database.synchronous_step_commits,
         })
     }
 }

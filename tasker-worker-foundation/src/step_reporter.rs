@@ -121,7 +121,6 @@ pub async fn run_reporter(
     in_flight: InFlight,
     batch_size: usize,
     give_up_after: Duration,
-    durable: bool,
 ) {
     let mut batch = Vec::with_capacity(batch_size);
     while let Some(first) = rx.recv().await {
@@ -135,7 +134,8 @@ pub async fn run_reporter(
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            match report_batch(&pool, &batch, durable).await {
+            // One autocommit statement; the worker's report pool decides whether it waits for the WAL flush.
+            match report_batch(&pool, &batch, true).await {
                 Ok(_) => break,
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");

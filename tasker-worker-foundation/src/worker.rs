@@ -26,6 +26,8 @@ pub struct Worker {
     pub(crate) pool: PgPool,
     /// Claims commit asynchronously (see `tasker_shared::db::relaxed_commit_pool`).
     pub(crate) claim_pool: PgPool,
+    /// Reports commit asynchronously too: the durable commit of the result batch that applies them flushes them.
+    pub(crate) report_pool: PgPool,
     pub(crate) config: WorkerConfig,
     pub(crate) worker_id: String,
     pub(crate) registry: Arc<HandlerRegistry>,
@@ -35,7 +37,6 @@ pub struct Worker {
     pub(crate) serve_http: bool,
     pub(crate) in_flight: InFlight,
     pub(crate) running: Arc<AtomicBool>,
-    pub(crate) durable: bool,
     /// Serve queues named by templates registered while running (the queues were derived, not given).
     pub(crate) watch_templates: bool,
     /// The handlers' language, for the workers registry.
@@ -109,12 +110,11 @@ impl Worker {
         let max = self.config.max_concurrency as usize;
         let (tx, rx) = mpsc::channel(max * 2);
         let reporter = tokio::spawn(run_reporter(
-            self.pool.clone(),
+            self.report_pool.clone(),
             rx,
             self.in_flight.clone(),
             self.config.batch_size as usize,
             Duration::from_secs(self.config.lease_seconds as u64),
-            self.durable,
         ));
         let heartbeat_stop = CancellationToken::new();
         let lease = self.config.lease_seconds as i32;

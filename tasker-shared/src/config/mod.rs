@@ -78,8 +78,9 @@ pub struct DatabaseConfig {
     /// transaction (VM pause, partition, SIGSTOP) loses it after this long, so its locks and read messages
     /// go back to the others. Tasker's own transactions never idle.
     pub idle_in_transaction_timeout_ms: u64,
-    /// Whether report and result-batch transactions wait for their WAL flush (`synchronous_commit`). Claims
-    /// never wait (see `db::relaxed_commit_pool`).
+    /// Whether result-batch transactions (which apply outcomes, enqueue steps and finalize tasks) wait for their
+    /// WAL flush (`synchronous_commit`). A worker's claims and reports never wait: the result batch's durable
+    /// commit flushes them (see `db::relaxed_commit_pool`).
     /// `false` trades durability of the last moments of step progress on a PostgreSQL crash (that work is
     /// redone: messages reappear, steps re-run) for roughly half the per-step latency. Task creation always
     /// commits synchronously.
