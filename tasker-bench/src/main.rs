@@ -8,7 +8,8 @@
 //!
 //! `--soak MINUTES` is a separate mode: a real `tasker-server` and worker process (`--soak-worker rust|python|
 //! ruby`) under back-to-back bursts, reporting their resident memory (see `soak.rs`). So is `--processes N`: a
-//! real server and N worker processes (`--process-worker`), latency and throughput over HTTP (`separate.rs`).
+//! real server and N worker processes (`--process-worker`), latency and throughput over HTTP (`separate.rs`), and
+//! `--history STEPS`: throughput on a fresh database and again with STEPS completed steps in the tables.
 //! Otherwise everything runs in this process (orchestration server + result processor + Rust worker with no-op
 //! handlers, talking to PostgreSQL over TCP) on a fresh database that is created and dropped. See
 //! `docs/performance.md` for the method and results.
@@ -17,7 +18,9 @@ mod cluster;
 mod cpu;
 mod fan_out;
 mod floor;
+mod history;
 mod http;
+mod offered_load;
 mod report;
 mod scenarios;
 mod separate;
@@ -71,12 +74,20 @@ pub struct Args {
     /// over HTTP: sequential latency and a burst's throughput (`--tasks`, `--samples`).
     #[arg(long, value_name = "WORKERS")]
     processes: Option<usize>,
+    /// History mode: a burst (`--tasks`) on a fresh database, then twice more after writing this many completed
+    /// steps into the tables: does throughput hold as they fill?
+    #[arg(long, value_name = "STEPS")]
+    history: Option<usize>,
     /// The worker program of `--processes`.
     #[arg(long, value_enum, default_value = "rust")]
     process_worker: spawned::WorkerKind,
     /// Tasks per soak burst (half linear, half diamond).
     #[arg(long, default_value_t = 500)]
     soak_burst: usize,
+    /// Soak at this steady rate (tasks/s, linear and diamond alternately) instead of bursts, and report the
+    /// latency of each minute.
+    #[arg(long, value_name = "TASKS_PER_SEC")]
+    soak_rate: Option<f64>,
     /// Server to create the throwaway database on.
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
@@ -104,7 +115,20 @@ async fn main() -> anyhow::Result<()> {
         tasker_shared::observability::init_tracing();
     }
     if let Some(minutes) = args.soak {
-        let report = soak::run(&args.admin_url, minutes, args.soak_worker, args.soak_burst, args.clients).await?;
+        let load = match args.soak_rate {
+            Some(rate) => soak::SoakLoad::Rate(rate),
+            None => soak::SoakLoad::Bursts { burst: args.soak_burst, clients: args.clients },
+        };
+        let report = soak::run(&args.admin_url, minutes, args.soak_worker, load).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            report.print();
+        }
+        return Ok(());
+    }
+    if let Some(steps) = args.history {
+        let report = history::run(&args.admin_url, steps, args.tasks(), args.clients).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -1,9 +1,11 @@
 //! `--soak MINUTES`: a real `tasker-server` and a worker (Rust, Python or Ruby) as separate processes under
 //! back-to-back bursts of tasks; their resident memory at the start, every minute and at the end, and how fast
-//! it grows per 100k steps once warmed up.
+//! it grows per 100k steps once warmed up. With `--soak-rate`, a steady offered load instead of bursts, and the
+//! latency of each minute (`offered_load.rs`).
 
 use crate::cluster::{Finalized, ScratchDatabase};
 use crate::http::Api;
+use crate::offered_load::{self, MinuteLatency};
 use crate::spawned::{Deployment, WorkerKind};
 use anyhow::Context;
 use serde::Serialize;
@@ -35,43 +37,53 @@ pub struct SoakReport {
     /// Both processes 5 s after the last burst.
     pub idle_after: Sample,
     pub samples: Vec<Sample>,
+    /// With an offered rate (tasks/s): the latency of the tasks submitted in each minute.
+    pub offered_tasks_per_sec: Option<f64>,
+    pub latency_by_minute: Vec<MinuteLatency>,
+}
+
+/// What the soak submits.
+#[derive(Debug, Clone, Copy)]
+pub enum SoakLoad {
+    /// Back-to-back bursts of this many tasks from `clients` clients, each waited for.
+    Bursts { burst: usize, clients: usize },
+    /// This many tasks per second, steadily.
+    Rate(f64),
 }
 
 /// How often both processes are read; every sixth reading (each minute) is printed.
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
-pub async fn run(
-    admin_url: &str,
-    minutes: f64,
-    worker: WorkerKind,
-    burst: usize,
-    clients: usize,
-) -> anyhow::Result<SoakReport> {
+pub async fn run(admin_url: &str, minutes: f64, worker: WorkerKind, load: SoakLoad) -> anyhow::Result<SoakReport> {
     let db = ScratchDatabase::create(admin_url).await?;
-    let outcome = soak(&db, minutes, worker, burst, clients).await;
+    let outcome = soak(&db, minutes, worker, load).await;
     db.drop_now().await;
     outcome
 }
 
-async fn soak(
-    db: &ScratchDatabase,
-    minutes: f64,
-    worker: WorkerKind,
-    burst: usize,
-    clients: usize,
-) -> anyhow::Result<SoakReport> {
+async fn soak(db: &ScratchDatabase, minutes: f64, worker: WorkerKind, load: SoakLoad) -> anyhow::Result<SoakReport> {
     let deployment = Deployment::start(db, worker, 1).await?;
     let api = deployment.api.clone();
     let pids = (deployment.server.id().context("server pid")?, deployment.workers[0].id().context("worker pid")?);
     let logs = deployment.logs.clone();
-    eprintln!("== soak: {minutes} min of bursts of {burst} tasks on a {worker:?} worker (logs in {})", logs.display());
+    let what = match load {
+        SoakLoad::Bursts { burst, .. } => format!("bursts of {burst} tasks"),
+        SoakLoad::Rate(rate) => format!("{rate} tasks/s"),
+    };
+    eprintln!("== soak: {minutes} min of {what} on a {worker:?} worker (logs in {})", logs.display());
 
     let stop = CancellationToken::new();
     let finalized = Finalized::listen(&db.pool(1).await?, stop.clone()).await?;
     let samples = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let sampler = tokio::spawn(sample_every(pids, finalized.clone(), samples.clone(), started, stop.clone()));
-    let result = load(&api, &finalized, worker.namespace(), burst, clients, started, minutes).await;
+    let namespace = worker.namespace();
+    let result = match load {
+        SoakLoad::Bursts { burst, clients } => {
+            bursts(&api, &finalized, namespace, burst, clients, started, minutes).await.map(|()| Vec::new())
+        }
+        SoakLoad::Rate(rate) => offered_load::offer(&api, &finalized, namespace, rate, started, minutes).await,
+    };
     let elapsed = started.elapsed().as_secs_f64();
     stop.cancel();
     let _ = sampler.await;
@@ -79,7 +91,7 @@ async fn soak(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let idle_after = read(pids, tasks * 4, started)?;
     deployment.stop().await;
-    result?;
+    let latencies = result?;
 
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     let warmup_seconds = (minutes * 60.0 / 5.0).min(60.0);
@@ -97,11 +109,16 @@ async fn soak(
         worker_growth_kb_per_100k_steps: per_100k(|s| s.worker_kb),
         idle_after,
         samples,
+        offered_tasks_per_sec: match load {
+            SoakLoad::Rate(rate) => Some(rate),
+            SoakLoad::Bursts { .. } => None,
+        },
+        latency_by_minute: offered_load::per_minute(&latencies),
     })
 }
 
 /// Bursts of `burst` tasks (half linear, half diamond), each waited for to the end, until `minutes` have passed.
-async fn load(
+async fn bursts(
     api: &Api,
     finalized: &Finalized,
     namespace: &'static str,
@@ -225,5 +242,13 @@ impl SoakReport {
             self.server_growth_kb_per_100k_steps / 1024.0,
             self.worker_growth_kb_per_100k_steps / 1024.0
         );
+        if let Some(rate) = self.offered_tasks_per_sec {
+            println!("latency by minute at {rate} tasks/s offered (ms, tasks submitted in that minute)");
+            println!("{:>8} {:>8} {:>8} {:>8} {:>8}", "minute", "tasks", "p50", "p95", "p99");
+            for m in &self.latency_by_minute {
+                let l = &m.latency;
+                println!("{:>8} {:>8} {:>8.1} {:>8.1} {:>8.1}", m.minute, l.samples, l.p50_ms, l.p95_ms, l.p99_ms);
+            }
+        }
     }
 }

@@ -118,10 +118,12 @@ impl EmbeddedWorker {
     pub fn stop(&self) -> Result<()> {
         self.shutdown.cancel();
         let task = self.task.lock().expect("embedded worker poisoned").take();
-        match task {
+        let outcome = match task {
             Some(task) => self.runtime.block_on(task).unwrap_or(Ok(())),
             None => Ok(()),
-        }
+        };
+        self.bridge.close();
+        outcome
     }
 }
 

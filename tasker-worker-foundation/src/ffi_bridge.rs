@@ -129,6 +129,9 @@ pub struct FfiBridge {
     receiver: tokio::sync::Mutex<mpsc::Receiver<StepEvent>>,
     pending: Pending,
     next_id: AtomicU64,
+    /// Cancelled once the worker has stopped: host threads waiting for an event return at once instead of at
+    /// their next timeout, so a host may wait in long slices without delaying its shutdown.
+    closed: CancellationToken,
 }
 
 impl FfiBridge {
@@ -140,6 +143,7 @@ impl FfiBridge {
             receiver: tokio::sync::Mutex::new(receiver),
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            closed: CancellationToken::new(),
         })
     }
 
@@ -148,17 +152,28 @@ impl FfiBridge {
         Arc::new(BridgeHandler(self.clone()))
     }
 
-    /// The next event still awaited, or `None` after `timeout`. Events whose step already timed out are
-    /// skipped.
+    /// The next event still awaited, or `None` after `timeout` or once the bridge is closed. Events whose step
+    /// already timed out are skipped.
     pub async fn next_event(&self, timeout: Duration) -> Option<StepEvent> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut receiver = tokio::time::timeout_at(deadline, self.receiver.lock()).await.ok()?;
-        loop {
-            let event = tokio::time::timeout_at(deadline, receiver.recv()).await.ok()??;
-            if self.pending.lock().expect("bridge poisoned").contains_key(&event.event_id) {
-                return Some(event);
+        let wait = async {
+            let mut receiver = self.receiver.lock().await;
+            loop {
+                let event = receiver.recv().await?;
+                if self.pending.lock().expect("bridge poisoned").contains_key(&event.event_id) {
+                    return Some(event);
+                }
             }
+        };
+        tokio::select! {
+            event = tokio::time::timeout(timeout, wait) => event.ok()?,
+            _ = self.closed.cancelled() => None,
         }
+    }
+
+    /// Wake every host thread waiting in [`FfiBridge::next_event`] and answer `None` from now on: the worker
+    /// has stopped, and every event it handed out was completed or released.
+    pub fn close(&self) {
+        self.closed.cancel();
     }
 
     /// Complete an event. Returns false when nobody waits for it any more (timed out, or unknown).
@@ -323,5 +338,25 @@ mod tests {
         assert!(bridge.next_event(Duration::from_millis(20)).await.is_none(), "stale event must be skipped");
         assert!(!bridge.complete_json(1, r#"{"success": true}"#).unwrap());
         assert!(bridge.complete_json(1, "not json").is_err());
+    }
+
+    #[tokio::test]
+    async fn closing_wakes_every_waiting_host_thread() {
+        let bridge = FfiBridge::new(4);
+        // Three host threads wait in hour-long slices: one holds the receiver, two wait for it.
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let bridge = bridge.clone();
+                tokio::spawn(async move { bridge.next_event(Duration::from_secs(3600)).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        bridge.close();
+        for w in waiters {
+            let event = tokio::time::timeout(Duration::from_secs(30), w).await.expect("woken by close").unwrap();
+            assert!(event.is_none());
+        }
+        let after = tokio::time::timeout(Duration::from_secs(30), bridge.next_event(Duration::from_secs(3600))).await;
+        assert!(after.expect("answers at once once closed").is_none());
     }
 }

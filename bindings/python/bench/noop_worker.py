@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 
 import tasker
+import tasker.worker
 
 
 def main() -> None:
     worker = tasker.Worker(
         template_path=os.environ.get("TASKER_TEMPLATE_PATH", "config/templates/python"),
         namespaces=["bench_py"],
-        concurrency=int(os.environ.get("TASKER_CONCURRENCY", "16")),
+        # The library's default unless TASKER_CONCURRENCY says otherwise: the bench measures the defaults.
+        concurrency=int(os.environ.get("TASKER_CONCURRENCY", str(tasker.worker.DEFAULT_CONCURRENCY))),
         bind=os.environ.get("TASKER_WORKER_BIND"),
     )
     worker.register("bench_py.noop", lambda ctx: {"ok": True})

@@ -4,7 +4,9 @@
 # bridge.rb. Runs until SIGTERM.
 require "tasker"
 
-worker = Tasker::Worker.new(concurrency: Integer(ENV.fetch("TASKER_CONCURRENCY", "16")),
+# The library's default unless TASKER_CONCURRENCY says otherwise: the bench measures the defaults.
+concurrency = Integer(ENV.fetch("TASKER_CONCURRENCY", Tasker::Worker::DEFAULT_CONCURRENCY.to_s))
+worker = Tasker::Worker.new(concurrency: concurrency,
                             bind: ENV.fetch("TASKER_WORKER_BIND", nil)) # /health, /metrics
 worker.register("bench_rb.noop") { |_ctx| { ok: true } }
 worker.run

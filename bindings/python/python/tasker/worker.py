@@ -15,7 +15,16 @@ from tasker import logs
 from tasker.errors import CheckpointError, WorkerError
 from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
 
-_POLL_MS = 100
+# How long one native wait lasts before an idle handler thread looks at the worker's state again (ms). Stopping
+# does not wait for it: the native worker wakes every waiting thread once it has stopped.
+_POLL_MS = 1000
+
+#: Handler threads, and so steps claimed and run at once, when ``Worker(concurrency=...)`` is not given. With
+#: fewer, a worker of quick handlers spends its time waiting on claim and report round trips rather than running
+#: steps: 4 threads ran 0.41 of the Rust worker's steps/s, 16 ran 0.8, 64 (the Rust worker's
+#: ``worker.max_concurrency``) 0.93 (docs/performance.md). Idle threads wait in the native extension without the
+#: GIL and wake once a second. Lower it for CPU-bound handlers (they hold the GIL).
+DEFAULT_CONCURRENCY = 64
 
 # How long ``stop`` waits for the handler threads after the native worker stopped (its grace period is over by
 # then, and unfinished steps were released).
@@ -44,7 +53,7 @@ class Worker:
         database_url: Optional[str] = None,
         template_path: Optional[str] = None,
         namespaces: Optional[List[str]] = None,
-        concurrency: int = 4,
+        concurrency: int = DEFAULT_CONCURRENCY,
         bind: Optional[str] = None,
         queues: Optional[List[str]] = None,
     ) -> None:

@@ -15,8 +15,16 @@ module Tasker
   # handler and hand back the outcome. The worker serves a queue (a step's `queue`, or its namespace) only
   # when every step that any template routes there names a handler registered here.
   class Worker
-    # How long one native wait lasts before the thread looks at the worker's state again (ms).
-    POLL_MS = 100
+    # How long one native wait lasts before the thread looks at the worker's state again (ms), and so how soon
+    # a waiting thread sees Thread#raise. Stopping does not wait for it: the native worker wakes every waiting
+    # thread once it has stopped.
+    POLL_MS = 500
+
+    # Handler threads, and so steps claimed and run at once, when `concurrency:` is not given. With fewer, a
+    # worker of quick handlers spends its time waiting on claim and report round trips rather than running
+    # steps: 16 ran 0.8 of the Rust worker's steps/s; 64 is the Rust worker's `worker.max_concurrency`
+    # (docs/performance.md). Lower it for CPU-bound handlers (they hold the GVL).
+    DEFAULT_CONCURRENCY = 64
 
     # How long `stop` waits for the handler threads after the native worker stopped (the grace period is
     # over by then, and unfinished steps were released).
@@ -26,7 +34,7 @@ module Tasker
 
     # database_url:  PostgreSQL URL (default: the configuration's, or $DATABASE_URL)
     # template_path: directory of task templates (default: the configuration's, `config/templates`)
-    # concurrency:   steps run at once (threads), default 4
+    # concurrency:   steps run at once (threads), default DEFAULT_CONCURRENCY (64)
     # queues:        serve exactly these queues (as templates name them: a step's `queue`, or its namespace)
     #                instead of deriving them from the templates; start fails (Tasker::WorkerError) if a step
     #                routed to one of them names a handler not registered here
@@ -34,7 +42,7 @@ module Tasker
     # bind:          serve /health and /metrics on this address (e.g. "127.0.0.1:8082"); off by default
     # The rest of the configuration comes from config/tasker (TASKER_CONFIG_DIR, TASKER_ENV) and TASKER__*
     # environment variables, as for the Rust worker.
-    def initialize(database_url: nil, template_path: nil, concurrency: 4, queues: nil, namespaces: nil, bind: nil)
+    def initialize(database_url: nil, template_path: nil, concurrency: DEFAULT_CONCURRENCY, queues: nil, namespaces: nil, bind: nil)
       unless concurrency.is_a?(Integer) && concurrency.positive?
         raise ArgumentError, "concurrency must be a positive Integer, got #{concurrency.inspect}"
       end
