@@ -79,6 +79,9 @@ echo "== tasker-bench smoke run"
 target/debug/tasker-bench --quick --tasks 40 --samples 5 --idle-seconds 1 --json > /dev/null
 # ... and of its soak mode (separate server and worker processes, resident memory read from /proc).
 target/debug/tasker-bench --soak 0.1 --soak-burst 20 --json > /dev/null
+# ... at a steady rate, and with separate processes (a server and two Rust workers) over HTTP.
+target/debug/tasker-bench --soak 0.1 --soak-rate 20 --json > /dev/null
+target/debug/tasker-bench --processes 2 --quick --tasks 20 --samples 3 --json > /dev/null
 
 # --- Ruby bindings -----------------------------------------------------------------------------
 # The gem's native extension (bindings/ruby/ext/tasker_rb, a workspace member: the workspace build above
