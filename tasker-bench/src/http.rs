@@ -42,6 +42,29 @@ impl Api {
         task["task_uuid"].as_str().and_then(|s| s.parse().ok()).context("POST /v1/tasks answered without a task_uuid")
     }
 
+    /// Submit `tasks` tasks (half `linear_noop`, half `diamond_noop`) in `namespace` from `clients` concurrent
+    /// clients; returns once every one was created.
+    pub async fn submit_burst(&self, namespace: &'static str, tasks: usize, clients: usize) -> anyhow::Result<()> {
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut submitters = Vec::new();
+        for _ in 0..clients {
+            let (next, api) = (next.clone(), self.clone());
+            submitters.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= tasks {
+                        return anyhow::Ok(());
+                    }
+                    api.create_task(namespace, if i % 2 == 0 { "linear_noop" } else { "diamond_noop" }).await?;
+                }
+            }));
+        }
+        for s in submitters {
+            s.await??;
+        }
+        Ok(())
+    }
+
     /// Wait up to a minute for `/health/ready` to answer 200; fail at once, with the log's tail, if `process`
     /// exits first.
     pub async fn wait_ready(&self, process: &mut Child, label: &str, log: &Path) -> anyhow::Result<()> {

@@ -108,6 +108,16 @@ impl Args {
     }
 }
 
+/// Print a mode's report: one JSON object with `--json`, else its table.
+fn emit<R: serde::Serialize>(json: bool, report: &R, table: fn(&R)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        table(report);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -120,21 +130,11 @@ async fn main() -> anyhow::Result<()> {
             None => soak::SoakLoad::Bursts { burst: args.soak_burst, clients: args.clients },
         };
         let report = soak::run(&args.admin_url, minutes, args.soak_worker, load).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            report.print();
-        }
-        return Ok(());
+        return emit(args.json, &report, soak::SoakReport::print);
     }
     if let Some(steps) = args.history {
         let report = history::run(&args.admin_url, steps, args.tasks(), args.clients).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            report.print();
-        }
-        return Ok(());
+        return emit(args.json, &report, history::HistoryReport::print);
     }
     if let Some(processes) = args.processes {
         let plan = separate::Plan {
@@ -146,12 +146,7 @@ async fn main() -> anyhow::Result<()> {
             floor_duration: args.floor_duration(),
         };
         let report = separate::run(&args.admin_url, &plan).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            report.print();
-        }
-        return Ok(());
+        return emit(args.json, &report, separate::SeparateReport::print);
     }
     let db = cluster::ScratchDatabase::create(&args.admin_url).await?;
     let outcome = run(&args, &db).await;

@@ -5,11 +5,9 @@
 use crate::cluster::{Finalized, ScratchDatabase};
 use crate::cpu::CpuTimes;
 use crate::floor::{self, Floor};
-use crate::http::Api;
 use crate::scenarios::{distribution, Latency};
 use crate::spawned::{Deployment, WorkerKind};
 use serde::Serialize;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -71,7 +69,7 @@ async fn measure(db: &ScratchDatabase, plan: &Plan) -> anyhow::Result<SeparateRe
         let before = finalized.count();
         let cpu_before = CpuTimes::now();
         let started = Instant::now();
-        submit_all(api, namespace, plan.tasks, plan.clients).await?;
+        api.submit_burst(namespace, plan.tasks, plan.clients).await?;
         let last = finalized.wait_count(before + plan.tasks).await;
         let cpu = CpuTimes::now().since(&cpu_before);
         let steps = plan.tasks * 4;
@@ -94,28 +92,6 @@ async fn measure(db: &ScratchDatabase, plan: &Plan) -> anyhow::Result<SeparateRe
     stop.cancel();
     deployment.stop().await;
     outcome
-}
-
-/// Submit `tasks` tasks (half linear, half diamond) from `clients` concurrent clients.
-async fn submit_all(api: &Api, namespace: &'static str, tasks: usize, clients: usize) -> anyhow::Result<()> {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut submitters = Vec::new();
-    for _ in 0..clients {
-        let (next, api) = (next.clone(), api.clone());
-        submitters.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if i >= tasks {
-                    return anyhow::Ok(());
-                }
-                api.create_task(namespace, if i % 2 == 0 { "linear_noop" } else { "diamond_noop" }).await?;
-            }
-        }));
-    }
-    for s in submitters {
-        s.await??;
-    }
-    Ok(())
 }
 
 impl SeparateReport {

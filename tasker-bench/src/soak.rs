@@ -129,24 +129,7 @@ async fn bursts(
 ) -> anyhow::Result<()> {
     let mut submitted = 0usize;
     while started.elapsed().as_secs_f64() < minutes * 60.0 {
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut submitters = Vec::new();
-        for _ in 0..clients {
-            let (next, api) = (next.clone(), api.clone());
-            submitters.push(tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= burst {
-                        return anyhow::Ok(());
-                    }
-                    let name = if i % 2 == 0 { "linear_noop" } else { "diamond_noop" };
-                    api.create_task(namespace, name).await?;
-                }
-            }));
-        }
-        for s in submitters {
-            s.await??;
-        }
+        api.submit_burst(namespace, burst, clients).await?;
         submitted += burst;
         tokio::time::timeout(Duration::from_secs(120), finalized.wait_count(submitted))
             .await
