@@ -1,0 +1,1 @@
+"""The checks behind scripts/deploy_check.py, one module per thing checked."""
