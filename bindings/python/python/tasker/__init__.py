@@ -15,7 +15,8 @@ timeouts and persists results. Python code only implements handlers::
     worker.run()  # until SIGTERM / SIGINT
 """
 
-from tasker.client import AsyncClient, AsyncTask, Client, ClientError, Task, WaitTimeout
+from typing import TYPE_CHECKING, Any
+
 from tasker.context import StepContext
 from tasker.errors import (
     CheckpointError,
@@ -28,6 +29,21 @@ from tasker.errors import (
 from tasker.handler import StepHandler, batches, decision, handler, registered_handlers
 from tasker.logs import JsonFormatter
 from tasker.worker import Worker
+
+if TYPE_CHECKING:
+    from tasker.client import AsyncClient, AsyncTask, Client, ClientError, Task, WaitTimeout
+
+# The client (HTTP, TLS) is imported on first use: a worker process that never calls the API does not carry
+# urllib and ssl (about 4 MB of resident memory).
+_CLIENT_NAMES = {"AsyncClient", "AsyncTask", "Client", "ClientError", "Task", "WaitTimeout"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        from tasker import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'tasker' has no attribute {name!r}")
 
 __all__ = [
     "AsyncClient",
