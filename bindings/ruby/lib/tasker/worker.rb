@@ -42,7 +42,8 @@ module Tasker
     # bind:          serve /health and /metrics on this address (e.g. "127.0.0.1:8082"); off by default
     # The rest of the configuration comes from config/tasker (TASKER_CONFIG_DIR, TASKER_ENV) and TASKER__*
     # environment variables, as for the Rust worker.
-    def initialize(database_url: nil, template_path: nil, concurrency: DEFAULT_CONCURRENCY, queues: nil, namespaces: nil, bind: nil)
+    def initialize(database_url: nil, template_path: nil, concurrency: DEFAULT_CONCURRENCY, queues: nil,
+                   namespaces: nil, bind: nil)
       unless concurrency.is_a?(Integer) && concurrency.positive?
         raise ArgumentError, "concurrency must be a positive Integer, got #{concurrency.inspect}"
       end
@@ -183,6 +184,9 @@ module Tasker
     def serve(native)
       until @state == :stopped
         event = native.next_event(POLL_MS)
+        # nil at once once the native worker has stopped (it wakes every waiting thread): done.
+        break if event.nil? && !native.running?
+
         dispatch(native, event) if event
       end
     end
