@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from tasker.context import StepContext
 from tasker import logs
 from tasker.errors import CheckpointError, WorkerError
 from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
+
+if TYPE_CHECKING:
+    import asyncio
 
 # How long one native wait lasts before an idle handler thread looks at the worker's state again (ms). Stopping
 # does not wait for it: the native worker wakes every waiting thread once it has stopped.
@@ -70,8 +72,10 @@ class Worker:
         self._handlers: Dict[str, HandlerFn] = {}
         self._native: Any = None
         self._threads: List[threading.Thread] = []
+        # The event loop of ``async`` handlers, started by the first one (see ``_event_loop``).
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[threading.Thread] = None
+        self._loop_lock = threading.Lock()
         self._stopping = threading.Event()
 
     def register(self, name: str, target: Any) -> "Worker":
@@ -110,9 +114,6 @@ class Worker:
         except RuntimeError as e:
             logs.drain(50)  # the queues skipped and why, before the error
             raise WorkerError(str(e)) from e
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="tasker-asyncio", daemon=True)
-        self._loop_thread.start()
         self._stopping.clear()
         self._threads = [
             threading.Thread(target=self._serve, name=f"tasker-handler-{i}", daemon=True)
@@ -141,7 +142,7 @@ class Worker:
                     "error": {"message": f"no Python handler {event['handler']!r}", "retryable": False},
                 }
             else:
-                outcome = invoke(fn, ctx, self._loop)
+                outcome = invoke(fn, ctx, None, loop_factory=self._event_loop)
             try:
                 payload = json.dumps(outcome)
             except (TypeError, ValueError) as exc:
@@ -167,11 +168,25 @@ class Worker:
         if stuck:
             logs.LOGGER.warning("%d handler thread(s) still running after stop; their steps were released", len(stuck))
         logs.drain(100)
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._loop_thread is not None:
-            self._loop_thread.join(timeout=5)
+        with self._loop_lock:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout=5)
+            self._loop, self._loop_thread = None, None
         self._native = None
+
+    def _event_loop(self) -> "asyncio.AbstractEventLoop":
+        """The event loop ``async`` handlers run on, in a thread of its own, started on first use: a worker of
+        sync handlers never imports asyncio."""
+        with self._loop_lock:
+            if self._loop is None:
+                import asyncio
+
+                self._loop = asyncio.new_event_loop()
+                self._loop_thread = threading.Thread(target=self._loop.run_forever, name="tasker-asyncio", daemon=True)
+                self._loop_thread.start()
+            return self._loop
 
     def run(self) -> None:
         """Start, then block until SIGTERM or SIGINT, then stop gracefully."""
