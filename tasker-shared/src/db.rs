@@ -159,26 +159,6 @@ pub async fn begin_step_transaction(
     Ok(tx)
 }
 
-/// Run ONE statement as a unit of step progress (a claim, a report). Durable: a plain autocommit statement,
-/// one round trip. Otherwise wrapped in a transaction that commits without waiting for the WAL flush.
-pub async fn fetch_step<'q, O>(
-    pool: &PgPool,
-    durable: bool,
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-) -> Result<Vec<O>>
-where
-    O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-{
-    if durable {
-        return Ok(query.fetch_all(pool).await?);
-    }
-    let mut tx = pool.begin().await?;
-    relax_commit(&mut tx).await?;
-    let rows = query.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(rows)
-}
-
 async fn relax_commit(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> Result<()> {
     sqlx::query("SELECT set_config('synchronous_commit', 'off', true)").execute(&mut **tx).await?;
     Ok(())

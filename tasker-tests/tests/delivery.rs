@@ -61,13 +61,13 @@ async fn a_zombie_report_is_rejected_and_the_new_owner_wins(pool: PgPool) {
     assert_eq!(owner.context.attempt, 2);
 
     let late = Completion { lease: zombie.lease.clone(), task_uuid, outcome: Ok(json!({"from": "zombie"})) };
-    let summary = report_batch(&pool, &[late], true).await.unwrap();
+    let summary = report_batch(&pool, &[late]).await.unwrap();
     assert_eq!((summary.accepted, summary.rejected), (0, 1));
     // The owner's message is still there: the zombie must not delete it.
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
 
     let good = Completion { lease: owner.lease.clone(), task_uuid, outcome: Ok(json!({"from": "owner"})) };
-    assert_eq!(report_batch(&pool, &[good], true).await.unwrap().accepted, 1);
+    assert_eq!(report_batch(&pool, &[good]).await.unwrap().accepted, 1);
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.finalized), (1, 1));
     let result: serde_json::Value =
@@ -81,7 +81,7 @@ async fn a_duplicate_result_message_is_applied_once(pool: PgPool) {
     let queue = worker_queue("retry_workflow");
     let step = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
     let done = Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!({"ok": 1})) };
-    report_batch(&pool, &[done], true).await.unwrap();
+    report_batch(&pool, &[done]).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     send_batch(&mut conn, RESULTS_QUEUE, &[ResultMessage { task_uuid, step_uuid: step.context.step_uuid }])
         .await
@@ -108,9 +108,7 @@ async fn a_failed_result_batch_leaves_its_messages_for_the_next_try(pool: PgPool
     let (server, task_uuid) = one_step_task(&pool).await;
     let queue = worker_queue("retry_workflow");
     let step = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
-    report_batch(&pool, &[Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!(1)) }], true)
-        .await
-        .unwrap();
+    report_batch(&pool, &[Completion { lease: step.lease.clone(), task_uuid, outcome: Ok(json!(1)) }]).await.unwrap();
     // Hold the task row lock elsewhere with a short lock timeout for the processor: its batch fails.
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
@@ -174,7 +172,7 @@ async fn a_result_postgres_cannot_store_fails_its_step_alone(pool: PgPool) {
             outcome: Ok(if c.context.task_uuid == first { json!({"text": "nul\u{0}byte"}) } else { json!({"ok": 1}) }),
         })
         .collect();
-    let summary = report_batch(&pool, &batch, true).await.unwrap();
+    let summary = report_batch(&pool, &batch).await.unwrap();
     assert_eq!((summary.accepted, summary.rejected), (2, 0));
     server.result_processor().process_batch().await.unwrap();
     let states: Vec<(uuid::Uuid, String, Option<String>)> = sqlx::query_as(

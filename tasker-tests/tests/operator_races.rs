@@ -47,7 +47,7 @@ async fn a_cancel_racing_a_report_leaves_the_task_cancelled_and_applies_nothing(
         let cancel_path = format!("/v1/tasks/{task}/cancel");
         let batch = [completion];
         let (reported, (status, body)) =
-            tokio::join!(report_batch(&pool, &batch, true), c.post(&cancel_path, json!({"reason": "race"})));
+            tokio::join!(report_batch(&pool, &batch), c.post(&cancel_path, json!({"reason": "race"})));
         assert_eq!(status, StatusCode::OK, "{body}");
         report_won += reported.unwrap().accepted;
         // Whatever the report left in the results queue is taken now; it must change nothing.
@@ -91,7 +91,7 @@ async fn failed_task(c: &TestCluster, processor: &ResultProcessor) -> (Uuid, Uui
     let claimed = claim_one(&c.pool, "error_workflow").await;
     let step = claimed.context.step_uuid;
     let failure = Completion { lease: claimed.lease, task_uuid: task, outcome: Err(StepError::permanent("down")) };
-    report_batch(&c.pool, &[failure], true).await.unwrap();
+    report_batch(&c.pool, &[failure]).await.unwrap();
     processor.process_batch().await.unwrap();
     assert_eq!(
         count(&c.pool, "SELECT count(*) FROM tasker.tasks WHERE task_uuid = $1 AND state = 'error'", task).await,

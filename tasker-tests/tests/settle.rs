@@ -61,7 +61,7 @@ async fn a_failed_branch_and_a_completed_branch_in_one_batch_keep_the_task_runni
 
     let root = claim_all(&pool).await;
     assert_eq!(names(&root), ["tree_root"]);
-    report_batch(&pool, &[outcome(&root[0], task_uuid, false)], true).await.unwrap();
+    report_batch(&pool, &[outcome(&root[0], task_uuid, false)]).await.unwrap();
     let summary = processor.process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.enqueued, summary.finalized), (1, 2, 0));
 
@@ -70,7 +70,7 @@ async fn a_failed_branch_and_a_completed_branch_in_one_batch_keep_the_task_runni
     let branches = claim_all(&pool).await;
     assert_eq!(names(&branches), ["tree_branch_left", "tree_branch_right"]);
     let reports = [outcome(&branches[0], task_uuid, true), outcome(&branches[1], task_uuid, false)];
-    assert_eq!(report_batch(&pool, &reports, true).await.unwrap().accepted, 2);
+    assert_eq!(report_batch(&pool, &reports).await.unwrap().accepted, 2);
     let summary = processor.process_batch().await.unwrap();
     assert_eq!((summary.messages, summary.applied, summary.enqueued, summary.finalized), (2, 2, 2, 0));
     assert_eq!(task_state(&pool, task_uuid).await, "steps_in_process");
@@ -78,7 +78,7 @@ async fn a_failed_branch_and_a_completed_branch_in_one_batch_keep_the_task_runni
     let leaves = claim_all(&pool).await;
     assert_eq!(names(&leaves), ["tree_leaf_f", "tree_leaf_g"], "only the completed branch's leaves run");
     let reports: Vec<Completion> = leaves.iter().map(|s| outcome(s, task_uuid, false)).collect();
-    report_batch(&pool, &reports, true).await.unwrap();
+    report_batch(&pool, &reports).await.unwrap();
     let summary = processor.process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.enqueued, summary.finalized), (2, 0, 1));
     assert_eq!(task_state(&pool, task_uuid).await, "error");
@@ -122,7 +122,7 @@ async fn a_retryable_failure_is_settled_with_a_delayed_message(pool: PgPool) {
         task_uuid,
         outcome: Err(StepError::retryable("try again").retry_after(std::time::Duration::from_secs(60))),
     };
-    report_batch(&pool, &[failure], true).await.unwrap();
+    report_batch(&pool, &[failure]).await.unwrap();
     let summary = server.result_processor().process_batch().await.unwrap();
     assert_eq!((summary.applied, summary.enqueued, summary.finalized), (1, 0, 0));
     assert_eq!(summary.queues_sent, [worker_queue(NAMESPACE)]);

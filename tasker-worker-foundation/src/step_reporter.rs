@@ -34,8 +34,9 @@ pub struct ReportSummary {
     pub rejected: usize,
 }
 
-/// Report `batch` in one statement. `durable`: wait for the WAL flush at commit.
-pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) -> Result<ReportSummary> {
+/// Report `batch` in one autocommit statement. Whether its commit waits for the WAL flush is the pool's setting:
+/// the worker reports on a pool that does not (`tasker_shared::db::relaxed_commit_pool`).
+pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportSummary> {
     if batch.is_empty() {
         return Ok(ReportSummary::default());
     }
@@ -70,18 +71,15 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion], durable: bool) ->
             }
         }
     }
-    let accepted: Vec<(Uuid, Uuid)> = tasker_shared::db::fetch_step(
-        pool,
-        durable,
-        sqlx::query_as(&report_sql(&queues))
-            .bind(&uuids)
-            .bind(&tokens)
-            .bind(&results)
-            .bind(&errors)
-            .bind(&msg_ids)
-            .bind(&queue_ix),
-    )
-    .await?;
+    let accepted: Vec<(Uuid, Uuid)> = sqlx::query_as(&report_sql(&queues))
+        .bind(&uuids)
+        .bind(&tokens)
+        .bind(&results)
+        .bind(&errors)
+        .bind(&msg_ids)
+        .bind(&queue_ix)
+        .fetch_all(pool)
+        .await?;
     if accepted.len() < batch.len() {
         for c in batch.iter().filter(|c| !accepted.iter().any(|(s, _)| *s == c.lease.step_uuid)) {
             tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
@@ -134,8 +132,7 @@ pub async fn run_reporter(
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            // One autocommit statement; the worker's report pool decides whether it waits for the WAL flush.
-            match report_batch(&pool, &batch, true).await {
+            match report_batch(&pool, &batch).await {
                 Ok(_) => break,
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");
