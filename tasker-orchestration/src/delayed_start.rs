@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::result_processor::settle_tasks;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use tasker_shared::states::TaskState;
 use uuid::Uuid;
 
@@ -55,16 +55,13 @@ pub(crate) async fn enqueue_roots(
     started: &[(Uuid, String, Vec<String>)],
     priority_step: f64,
 ) -> Result<()> {
-    let mut by_namespace: BTreeMap<&str, (Vec<Uuid>, BTreeSet<String>)> = BTreeMap::new();
-    for (task, namespace, queues) in started {
-        let entry = by_namespace.entry(namespace).or_default();
-        entry.0.push(*task);
-        entry.1.extend(queues.iter().cloned());
+    if started.is_empty() {
+        return Ok(());
     }
-    for (namespace, (tasks, queues)) in &by_namespace {
-        let queues: Vec<String> = queues.iter().cloned().collect();
-        settle_tasks(conn, tasks, namespace, &queues, priority_step).await?;
-    }
+    let tasks: Vec<Uuid> = started.iter().map(|(task, _, _)| *task).collect();
+    let queues: BTreeSet<&String> = started.iter().flat_map(|(_, _, queues)| queues).collect();
+    let queues: Vec<String> = queues.into_iter().cloned().collect();
+    settle_tasks(conn, &tasks, &queues, priority_step).await?;
     Ok(())
 }
 

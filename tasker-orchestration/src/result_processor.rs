@@ -3,7 +3,7 @@
 //! 1. takes (deletes) the messages and locks the affected tasks (in `task_uuid` order, so concurrent
 //!    orchestrators never deadlock), loading each reported step (`sql/take_result_batch.sql`); the processor
 //!    then decides each outcome: complete, retry after backoff, or fail;
-//! 2. settles the batch (`sql/settle_result_batch.sql`): applies the outcomes, enqueues newly ready steps and
+//! 2. settles the batch (`tasker_shared::settle`, the statement a worker also runs for the steps it completes itself): applies the outcomes, enqueues newly ready steps and
 //!    sends their messages (and the retries' delayed ones), finalizes tasks that can no longer progress and
 //!    notifies the queues and finalizations (delivered at commit). It runs after the task locks are held, so
 //!    its snapshot sees every earlier orchestrator's commit on those tasks.
@@ -17,16 +17,13 @@ use crate::dynamic_steps::{DynamicOutcome, DynamicSteps};
 use crate::error::Result;
 use crate::queue_vacuum::QueueActivity;
 use crate::step_outcome::ReportedStep;
-use chrono::Utc;
 use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 use tasker_shared::config::{DispatchMode, ExecutionConfig, TaskerConfig};
-use tasker_shared::messaging::{
-    drop_malformed, is_malformed_body, notify_channel, queue_table, worker_queue, Wakeup, RESULTS_QUEUE,
-    TASK_FINALIZED_CHANNEL,
-};
+use tasker_shared::messaging::{drop_malformed, is_malformed_body, queue_table, Wakeup, RESULTS_QUEUE};
+use tasker_shared::settle::{log_failed_tasks, settle, Outcomes, SettleScope};
 use tasker_shared::states::{StepState, TaskState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -98,16 +95,6 @@ struct TakenMessage {
     error: Option<serde_json::Value>,
     kind: Option<String>,
     results: Option<serde_json::Value>,
-}
-
-/// A row of `settle_result_batch.sql`: an `applied` step, a `sent` step message or a `finalized` task.
-#[derive(FromRow)]
-struct SettledRow {
-    kind: String,
-    id: Uuid,
-    state: String,
-    /// The queue of a `sent` row, the namespace of a `finalized` one.
-    name: Option<String>,
 }
 
 impl TakenMessage {
@@ -208,18 +195,21 @@ impl ResultProcessor {
                 }
             }
         }
-        let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(&queues))
-            .bind(&decided_uuids)
-            .bind(&decided_states)
-            .bind(&decided_at)
-            .bind(&live)
-            .bind(&queues)
-            .bind(queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
-            .bind(self.config.priority_step)
-            .fetch_all(&mut *tx)
-            .await?;
+        let outcomes = Outcomes {
+            step_uuids: decided_uuids,
+            states: decided_states,
+            next_attempt_at: decided_at,
+            ..Default::default()
+        };
+        let scope = SettleScope {
+            live_tasks: &live,
+            queues: &queues,
+            priority_step: self.config.priority_step,
+            durable_finalization: false,
+        };
+        let settled = settle(&mut tx, &outcomes, scope).await?;
         // A finalized task of a gate frees its slot: admit its gate's waiters before the slot is seen free.
-        let finalized: BTreeSet<Uuid> = rows.iter().filter(|r| r.kind == "finalized").map(|r| r.id).collect();
+        let finalized: BTreeSet<Uuid> = settled.finalized.iter().map(|f| f.task_uuid).collect();
         let gates: Vec<String> = taken
             .iter()
             .filter(|m| m.task_uuid.is_some_and(|t| finalized.contains(&t)))
@@ -230,37 +220,15 @@ impl ResultProcessor {
         }
         tx.commit().await?;
 
-        let mut summary = BatchSummary { messages: taken.len(), ..Default::default() };
-        let mut queues_sent = BTreeSet::new();
-        let mut failed = Vec::new();
-        for row in rows {
-            match row.kind.as_str() {
-                "applied" => {
-                    metrics::counter!("tasker_step_results_total", "outcome" => row.state).increment(1);
-                    summary.applied += 1;
-                }
-                "sent" => {
-                    summary.enqueued += usize::from(row.state == StepState::Enqueued.as_str());
-                    queues_sent.extend(row.name.as_deref().map(worker_queue));
-                }
-                _ => {
-                    let namespace = row.name.unwrap_or_default();
-                    if row.state == TaskState::Error.as_str() {
-                        failed.push(row.id);
-                    }
-                    metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace, "state" => row.state)
-                        .increment(1);
-                    summary.finalized_tasks.push(row.id);
-                }
-            }
-        }
-        if !failed.is_empty() {
-            log_failed_tasks(&self.pool, &failed).await;
-        }
-        metrics::counter!("tasker_steps_enqueued_total").increment(summary.enqueued as u64);
-        summary.finalized = summary.finalized_tasks.len();
-        summary.queues_sent = queues_sent.into_iter().collect();
-        Ok(summary)
+        log_failed_tasks(&self.pool, &settled.finalized).await;
+        Ok(BatchSummary {
+            messages: taken.len(),
+            applied: settled.applied.len(),
+            enqueued: settled.enqueued,
+            finalized: settled.finalized.len(),
+            queues_sent: settled.queues_sent.into_iter().collect(),
+            finalized_tasks: settled.finalized.iter().map(|f| f.task_uuid).collect(),
+        })
     }
 
     /// Take (delete) up to `batch_size` result messages and lock their tasks (`sql/take_result_batch.sql`).
@@ -324,81 +292,19 @@ impl ResultProcessor {
     }
 }
 
-/// A failed step of a task that just failed (a row of `sql/failed_steps.sql`).
-#[derive(FromRow)]
-struct FailedStep {
-    task_uuid: Uuid,
-    namespace: String,
-    template: String,
-    step: String,
-    attempts: i32,
-    error: Option<String>,
-}
-
-/// Log each task that just failed, with its failed steps (one warning per step): the server's account of what
-/// went wrong, beside the dead-letter queue. Reading them is best effort, after the batch committed.
-async fn log_failed_tasks(pool: &PgPool, tasks: &[Uuid]) {
-    let rows: sqlx::Result<Vec<FailedStep>> =
-        sqlx::query_as(include_str!("sql/failed_steps.sql")).bind(tasks).fetch_all(pool).await;
-    match rows {
-        Ok(rows) => {
-            for s in rows {
-                let error = s.error.as_deref().unwrap_or("");
-                tracing::warn!(task_uuid = %s.task_uuid, namespace = %s.namespace, template = %s.template,
-                               step = %s.step, attempts = s.attempts, error, "task failed");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, tasks = tasks.len(), "tasks failed (their steps could not be read)"),
-    }
-}
-
-/// Settle `tasks` (all of `namespace`, their steps going to `queues`, locked by the caller's transaction) with no
+/// Settle `tasks` (their steps going to `queues`, locked by the caller's transaction) with no
 /// outcome to apply: enqueue their ready steps and finalize those that can no longer progress, exactly as a
 /// result batch would. Operator actions call it after changing a step by hand. Returns how many steps were
 /// enqueued and the finalized state, if the task was finalized.
 pub(crate) async fn settle_tasks(
     conn: &mut PgConnection,
     tasks: &[Uuid],
-    namespace: &str,
     queues: &[String],
     priority_step: f64,
 ) -> sqlx::Result<(usize, Option<String>)> {
-    let rows: Vec<SettledRow> = sqlx::query_as(&settle_sql(queues))
-        .bind(Vec::<Uuid>::new())
-        .bind(Vec::<String>::new())
-        .bind(Vec::<Option<chrono::DateTime<Utc>>>::new())
-        .bind(tasks)
-        .bind(queues)
-        .bind(queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
-        .bind(priority_step)
-        .fetch_all(conn)
-        .await?;
-    let enqueued = rows.iter().filter(|r| r.kind == "sent").count();
-    let finalized = rows.into_iter().find(|r| r.kind == "finalized").map(|r| {
-        metrics::counter!("tasker_tasks_finalized_total", "namespace" => namespace.to_string(), "state" => r.state.clone())
-            .increment(1);
-        r.state
-    });
+    let scope = SettleScope { live_tasks: tasks, queues, priority_step, durable_finalization: false };
+    let settled = settle(conn, &Outcomes::default(), scope).await?;
+    let enqueued = settled.enqueued;
+    let finalized = settled.finalized.into_iter().next().map(|f| f.state);
     Ok((enqueued, finalized))
-}
-
-/// The settle statement for a batch whose tasks' steps go to `queues` (sorted): one message-sending CTE per
-/// queue, so settling stays one statement and a given set of queues one prepared statement.
-fn settle_sql(queues: &[String]) -> String {
-    let sends: String = queues
-        .iter()
-        .enumerate()
-        .map(|(i, queue)| {
-            format!(
-                ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
-                 jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM routed \
-                 WHERE queue = ($5::text[])[{}])",
-                queue_table(&worker_queue(queue)),
-                i + 1
-            )
-        })
-        .collect();
-    include_str!("sql/settle_result_batch.sql")
-        .replace("{sends}", &sends)
-        .replace("{finalized_channel}", TASK_FINALIZED_CHANNEL)
 }

@@ -165,8 +165,7 @@ pub async fn resolve_step(
                 });
             }
             if task.state == TaskState::StepsInProcess || reopened == 1 {
-                let (_, finalized) =
-                    settle_tasks(tx, &[task_uuid], &task.namespace, &task.queues, priority_step).await?;
+                let (_, finalized) = settle_tasks(tx, &[task_uuid], &task.queues, priority_step).await?;
                 // A task of a gate that runs on after the resolve needs a slot again if it had failed; one that the
                 // resolve finished frees its slot for the next waiter.
                 if let Some(gate) = &task.gate {

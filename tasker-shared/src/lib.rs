@@ -15,6 +15,7 @@ pub mod jsonb;
 pub mod messaging;
 pub mod observability;
 pub mod presence;
+pub mod settle;
 pub mod shutdown;
 pub mod states;
 pub mod template;

@@ -147,13 +147,14 @@ impl StepState {
     ///
     /// `in_progress → in_progress` is a re-claim after an expired lease; `waiting_for_retry → in_progress` is the
     /// claim of a retry whose delayed message became visible (the `enqueued` hop is folded into the claim);
-    /// `in_progress → enqueued` is a release at worker shutdown.
+    /// `in_progress → enqueued` is a release at worker shutdown; `in_progress → complete` is a success the worker
+    /// settled itself (the `enqueued_for_orchestration` hop is folded into it).
     pub fn can_transition_to(self, to: StepState) -> bool {
         use StepState::*;
         match (self, to) {
             (Pending, Enqueued) => true,
             (Enqueued | WaitingForRetry | InProgress, InProgress) => true,
-            (InProgress, EnqueuedForOrchestration) => true,
+            (InProgress, EnqueuedForOrchestration | Complete) => true,
             // A graceful shutdown gives an unfinished step back.
             (InProgress, Enqueued) => true,
             (EnqueuedForOrchestration, Complete | Error | WaitingForRetry) => true,
@@ -187,10 +188,12 @@ mod tests {
     #[test]
     fn step_happy_path_is_allowed() {
         use StepState::*;
-        let path = [Pending, Enqueued, InProgress, EnqueuedForOrchestration, Complete];
-        for pair in path.windows(2) {
+        let reported = [Pending, Enqueued, InProgress, EnqueuedForOrchestration, Complete];
+        let settled_by_worker = [Pending, Enqueued, InProgress, Complete];
+        for pair in reported.windows(2).chain(settled_by_worker.windows(2)) {
             assert!(pair[0].can_transition_to(pair[1]), "{} -> {}", pair[0], pair[1]);
         }
+        assert!(!InProgress.can_transition_to(Error), "a failure is always decided by the orchestration");
     }
 
     #[test]

@@ -32,6 +32,10 @@ const FROZEN_SECONDS: u64 = 90;
 /// Locks a task row: a server's next result batch for that task waits for it.
 const TASK_LOCK: &str = "SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE";
 
+/// A worker that reports every outcome to the orchestration (by default it settles its successes itself): the
+/// tests of a server frozen inside its result batch need results to go through one.
+const REPORT_ALL: (&str, &str) = ("TASKER__WORKER__SETTLE_COMPLETIONS", "false");
+
 /// Which of `applications` has a session waiting for a lock that session `blocker` holds (waits until one
 /// does). Only a wait on the blocker counts: a session of another process may wait a moment on some other lock
 /// (a claim racing a report), and freezing that process would freeze it outside any transaction.
@@ -92,7 +96,7 @@ async fn orchestrator_frozen_inside_its_result_batch_does_not_stall_the_others(p
     let url = database_url(&pool).await;
     let a = start_server("server-a", &url, &[]).await;
     let b = start_server("server-b", &url, &[]).await;
-    let _worker = start_worker("worker", &url, &[]).await;
+    let _worker = start_worker("worker", &url, &[REPORT_ALL]).await;
     let task =
         create_task(a.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 2000})).await;
     // The next result batch for this task must wait for the task row lock.
@@ -137,7 +141,37 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
     assert_exactly_once(&pool).await;
 }
 
-/// A worker's claim and report are single statements, so a frozen worker holds no transaction there; a server's
+/// A worker settling its successes holds the task lock inside a transaction: frozen there, PostgreSQL ends the
+/// transaction after `idle_in_transaction_timeout_ms` and the lock returns; the frozen worker's lease runs out and
+/// the other worker runs the step again and settles it.
+#[sqlx::test(migrations = false)]
+async fn worker_frozen_inside_its_settling_transaction_does_not_stall_the_task(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let lease = [("TASKER__WORKER__LEASE_SECONDS", "2")];
+    let server = start_server("server", &url, &[]).await;
+    let a = start_worker("worker-a", &url, &lease).await;
+    let b = start_worker("worker-b", &url, &lease).await;
+    let task =
+        create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 500})).await;
+    // The holder's settling transaction locks the task first (lock_settling_tasks.sql).
+    let frozen = freeze_behind_lock(&pool, TASK_LOCK, task, &[&a, &b]).await;
+
+    wait_all_terminal(&pool, FROZEN_SECONDS).await;
+    let (state, attempts): (String, i32) = sqlx::query_as(
+        "SELECT t.state, s.attempts FROM tasker.tasks t JOIN tasker.workflow_steps s USING (task_uuid)
+         WHERE t.task_uuid = $1",
+    )
+    .bind(task)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), attempts), ("complete", 2), "the other worker ran the step again");
+    frozen.signal("CONT");
+    assert_exactly_once(&pool).await;
+}
+
+/// A worker's claim and report are single statements, so a frozen worker holds no transaction there (its settling
+/// transaction is the test above); a server's
 /// result batch is a transaction that has updated the results queue when it waits for task locks. New processes
 /// must start (creating only missing queues) and work while a server is frozen inside that transaction.
 #[sqlx::test(migrations = false)]
@@ -146,7 +180,7 @@ async fn processes_start_while_a_server_is_frozen_inside_a_transaction(pool: PgP
     // The frozen transaction must outlive the whole test (no idle-in-transaction rescue here): what is tested is
     // that others start and work around it, not that it is ended.
     let a = start_server("server-a", &url, &[("TASKER__DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS", "120000")]).await;
-    let _worker_a = start_worker("worker-a", &url, &[]).await;
+    let _worker_a = start_worker("worker-a", &url, &[REPORT_ALL]).await;
     let task =
         create_task(a.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 1000})).await;
     freeze_behind_lock(&pool, TASK_LOCK, task, &[&a]).await;

@@ -34,7 +34,8 @@ async fn orchestrator_sigkilled_mid_work_a_new_one_applies_every_result_once(poo
         tasks.push((create_task(a.port, ns, name, context).await, *name, n));
     }
     // Only now the worker: the whole load is queued, so the kill lands with most of it still open.
-    let _worker = start_worker("worker", &url, &[]).await;
+    // Every outcome goes through the orchestrator (a worker would otherwise settle its successes itself).
+    let _worker = start_worker("worker", &url, &[("TASKER__WORKER__SETTLE_COMPLETIONS", "false")]).await;
     // Kill it once it is visibly applying results, with most of the work still open.
     wait_for(
         &pool,

@@ -154,12 +154,9 @@ async fn postgres_restart_under_load_loses_nothing_and_listeners_come_back() {
         };
         tasks.push(task);
     }
-    wait_for(
-        &pool,
-        "SELECT count(*) FROM tasker.step_transitions WHERE from_state = 'enqueued_for_orchestration'",
-        60,
-        |applied| applied >= 10,
-    )
+    wait_for(&pool, "SELECT count(*) FROM tasker.step_transitions WHERE to_state = 'complete'", 60, |completed| {
+        completed >= 10
+    })
     .await;
     let open = scalar(&pool, "SELECT count(*) FROM tasker.tasks WHERE state NOT IN ('complete', 'error')").await;
     assert!(open > 0, "all work finished before the restart; the test proves nothing");

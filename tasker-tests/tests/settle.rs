@@ -1,4 +1,4 @@
-//! Settling a result batch in one statement (`settle_result_batch.sql`): decisions inside one batch see each
+//! Settling a result batch in one statement (`settle_steps.sql`): decisions inside one batch see each
 //! other, so a branch that fails and a branch that completes in the same batch leave the task running until
 //! the completed branch's successors are done, and then the task fails once.
 

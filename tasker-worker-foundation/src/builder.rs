@@ -4,6 +4,7 @@
 use crate::handler::StepHandler;
 use crate::in_flight::InFlight;
 use crate::registry::HandlerRegistry;
+use crate::step_completer::Settling;
 use crate::worker::Worker;
 use crate::{Result, WorkerError};
 use sqlx::PgPool;
@@ -151,11 +152,12 @@ impl WorkerBuilder {
             // a worker serving many queues would otherwise hold one per queue), and one for a lease failed on its
             // last attempt.
             claim_pool: tasker_shared::db::relaxed_commit_pool(&pool, queues.len().min(CLAIM_CONNECTIONS) as u32 + 1),
-            // Reports commit asynchronously too: the result batch that applies a report commits durably and
-            // flushes the WAL up to itself, report included (see `db::relaxed_commit_pool`). One connection:
-            // the reporter sends one batch at a time.
+            // Reports and the worker's own settling commit asynchronously too: a later durable commit that
+            // depends on them flushes them (see `step_completer`). One connection: the reporter sends one batch
+            // at a time.
             report_pool: tasker_shared::db::relaxed_commit_pool(&pool, 1),
             pool,
+            settling: Settling::from(&self.config),
             config: self.config.worker,
             worker_id,
             registry: Arc::new(registry),

@@ -37,6 +37,7 @@ mod presence;
 mod queue_watcher;
 pub mod registry;
 pub mod step_claimer;
+pub mod step_completer;
 pub mod step_reporter;
 pub mod worker;
 

@@ -4,6 +4,7 @@
 
 use crate::handler::StepError;
 use crate::in_flight::{InFlight, InFlightStep};
+use crate::step_completer::{finish_batch, Settling};
 use crate::Result;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -34,9 +35,10 @@ pub struct ReportSummary {
     pub rejected: usize,
 }
 
-/// Report `batch` in one autocommit statement. Whether its commit waits for the WAL flush is the pool's setting:
-/// the worker reports on a pool that does not (`tasker_shared::db::relaxed_commit_pool`).
-pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportSummary> {
+/// Report `batch` in one statement, on a pool (autocommit) or in the caller's transaction. Whether its commit
+/// waits for the WAL flush is the connection's setting: the worker reports on a pool that does not
+/// (`tasker_shared::db::relaxed_commit_pool`).
+pub async fn report_batch<'c, E: sqlx::PgExecutor<'c>>(db: E, batch: &[Completion]) -> Result<ReportSummary> {
     if batch.is_empty() {
         return Ok(ReportSummary::default());
     }
@@ -78,7 +80,7 @@ pub async fn report_batch(pool: &PgPool, batch: &[Completion]) -> Result<ReportS
         .bind(&errors)
         .bind(&msg_ids)
         .bind(&queue_ix)
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?;
     if accepted.len() < batch.len() {
         for c in batch.iter().filter(|c| !accepted.iter().any(|(s, _)| *s == c.lease.step_uuid)) {
@@ -109,12 +111,13 @@ fn report_sql(queues: &BTreeMap<&str, i32>) -> String {
         .replace("{deletes}", &deletes)
 }
 
-/// Drain completions and report them, batching whatever is waiting (up to `batch_size`) without waiting to
+/// Drain completions and finish them (`step_completer::finish_batch`: settle or report), batching whatever is waiting (up to `batch_size`) without waiting to
 /// fill a batch. Returns when every sender is gone and the queue is drained. A failing report is retried with
 /// backoff for up to `give_up_after`; after that its steps are left to lease expiry (another worker re-runs
 /// them), never lost.
 pub async fn run_reporter(
     pool: PgPool,
+    settling: Settling,
     mut rx: mpsc::Receiver<Completion>,
     in_flight: InFlight,
     batch_size: usize,
@@ -132,7 +135,7 @@ pub async fn run_reporter(
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            match report_batch(&pool, &batch).await {
+            match finish_batch(&pool, &batch, &settling).await {
                 Ok(_) => break,
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");

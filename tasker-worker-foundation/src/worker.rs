@@ -9,6 +9,7 @@ use crate::presence::Presence;
 use crate::queue_watcher;
 use crate::registry::HandlerRegistry;
 use crate::step_claimer::{claim_batch, ClaimedStep};
+use crate::step_completer::Settling;
 use crate::step_reporter::{run_reporter, Completion};
 use crate::{Result, WorkerError};
 use serde_json::Value;
@@ -26,9 +27,11 @@ pub struct Worker {
     pub(crate) pool: PgPool,
     /// Claims commit asynchronously (see `tasker_shared::db::relaxed_commit_pool`).
     pub(crate) claim_pool: PgPool,
-    /// Reports commit asynchronously too: the durable commit of the result batch that applies them flushes them.
+    /// Reports and the worker's own settling commit asynchronously too (see `step_completer`).
     pub(crate) report_pool: PgPool,
     pub(crate) config: WorkerConfig,
+    /// How finished steps are settled or reported (`step_completer`).
+    pub(crate) settling: Settling,
     pub(crate) worker_id: String,
     pub(crate) registry: Arc<HandlerRegistry>,
     pub(crate) queues: Vec<String>,
@@ -111,6 +114,7 @@ impl Worker {
         let (tx, rx) = mpsc::channel(max * 2);
         let reporter = tokio::spawn(run_reporter(
             self.report_pool.clone(),
+            self.settling,
             rx,
             self.in_flight.clone(),
             self.config.batch_size as usize,

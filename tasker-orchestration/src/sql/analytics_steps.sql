@@ -1,5 +1,6 @@
 -- Analytics, part 3: the ten slowest steps (by p95) of the tasks created since $2. A run is the time from a claim
--- (`→ in_progress`) to the report that follows it (`→ enqueued_for_orchestration`), read from the audit trail by
+-- (`→ in_progress`) to the outcome that follows it (a report, `→ enqueued_for_orchestration`, or a success its worker
+-- settled, `in_progress → complete`), read from the audit trail by
 -- step; the window's audit rows are all written after $2 and found through step_transitions_created_brin.
 -- `retries` counts the attempts after the first.
 -- $1 lowest task_uuid, $2 since, $3 namespace (NULL: all)
@@ -15,7 +16,9 @@ WITH s AS MATERIALIZED (
     -- per step by primary key was the slower plan: random reads across the whole audit trail).
     SELECT st.step_uuid, st.id, st.to_state, st.created_at
     FROM tasker.step_transitions st
-    WHERE st.created_at >= $2 AND st.to_state IN ('in_progress', 'enqueued_for_orchestration')
+    WHERE st.created_at >= $2
+      AND (st.to_state IN ('in_progress', 'enqueued_for_orchestration')
+           OR (st.to_state = 'complete' AND st.from_state = 'in_progress'))
 ), runs AS (
     SELECT s.namespace, s.name, s.step, w.to_state, w.created_at,
            lag(w.to_state) OVER win AS prev_state, lag(w.created_at) OVER win AS prev_at
@@ -25,7 +28,7 @@ WITH s AS MATERIALIZED (
 ), durations AS (
     SELECT namespace, name, step, extract(epoch FROM created_at - prev_at) * 1000 AS ms
     FROM runs
-    WHERE to_state = 'enqueued_for_orchestration' AND prev_state = 'in_progress'
+    WHERE to_state IN ('enqueued_for_orchestration', 'complete') AND prev_state = 'in_progress'
 ), timed AS (
     SELECT namespace, name, step,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50_ms,

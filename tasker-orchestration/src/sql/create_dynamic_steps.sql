@@ -1,5 +1,5 @@
 -- What completed decision and batchable steps ask for, in ONE statement of the transaction that applies their
--- outcomes (settle_result_batch.sql runs next and enqueues whatever of it is ready):
+-- outcomes (settle_steps.sql runs next and enqueues whatever of it is ready):
 -- 1. `created`: the new steps (chosen branches and what lies below them, batch worker instances), `pending`,
 --    each only while the step that asked for it is still `enqueued_for_orchestration`, so an outcome creates its
 --    steps once, whatever duplicate message or racing orchestrator comes later;

@@ -12,7 +12,7 @@
 -- Root step messages: $28 task_uuid, $29 body, $30 queue index (into `<sends>`); $31 each queue's NOTIFY channel
 -- $32 each step's kind (NULL: a standard step), with the steps' arrays; $33 each task's run_at (a `scheduled` task)
 -- $34 seconds per priority level: a root message is visible from `now - (priority - 1) * $34`, as in
--- settle_result_batch.sql
+-- settle_steps.sql
 -- $35 each task's concurrency gate, $36 its key value, $37 its gate's max_running, $38 its key's (all NULL for a
 -- template without limits; such a task is created `queued` and admitted by concurrency.rs); $39 each step's rate key
 WITH task AS (

@@ -2,7 +2,7 @@
 -- `steps_in_process` or `error`. A step in `error` or `waiting_for_retry` becomes `resolved_manually` with the
 -- given result, which satisfies its dependents exactly as `complete` does (and is what they read). A task in
 -- `error` returns to `steps_in_process` when no other step of it is failing; the caller then settles the task
--- (settle_result_batch.sql with no outcomes) to enqueue what became ready, or to complete it. A retrying step's
+-- (settle_steps.sql with no outcomes) to enqueue what became ready, or to complete it. A retrying step's
 -- delayed message is deleted.
 -- <drops>: one CTE per queue of the task deleting the resolved step's messages there (task_actions.rs).
 -- $1 task_uuid, $2 step_uuid, $3 result, $4 reason

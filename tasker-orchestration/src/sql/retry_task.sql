@@ -5,7 +5,7 @@
 -- processor when their dependencies complete. The last error stays on the step until its next outcome.
 -- <sends>: one CTE per queue of the task, sending the retried steps' messages routed there (task_actions.rs).
 -- $1 task_uuid, $2 reason, $3 the task's namespace, $4 its queues, $5 their NOTIFY channels, $6 seconds per
--- priority level (the messages are visible from `now - (priority - 1) * $6`, as in settle_result_batch.sql)
+-- priority level (the messages are visible from `now - (priority - 1) * $6`, as in settle_steps.sql)
 WITH task AS (
     UPDATE tasker.tasks t
     SET state = 'steps_in_process', completed_at = NULL, updated_at = now()

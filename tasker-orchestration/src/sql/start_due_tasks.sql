@@ -2,7 +2,7 @@
 -- `steps_in_process` with an audit row, or to `queued` when its template limits how many run at once (the caller
 -- then admits what its gate allows, concurrency.rs). Tasks another server is starting right now are skipped (their
 -- rows are locked); the locks taken here are held to the end of the transaction, in which the caller then enqueues
--- the started tasks' root steps (settle_result_batch.sql, with no outcomes), so a task starts once and its roots
+-- the started tasks' root steps (settle_steps.sql, with no outcomes), so a task starts once and its roots
 -- are enqueued with it. Rows: each task, its namespace, the queues of its steps, its new state and its gate.
 WITH due AS (
     SELECT task_uuid

@@ -1,6 +1,6 @@
 -- Start the queued tasks $1 (uuid[]) that admission chose: each moves to `steps_in_process` with an audit row.
 -- A task another transaction holds right now (an operator cancelling it) is skipped; it stays queued for the next
--- admission. The caller then enqueues the started tasks' root steps in the same transaction (settle_result_batch.sql
+-- admission. The caller then enqueues the started tasks' root steps in the same transaction (settle_steps.sql
 -- with no outcomes), as for a delayed start. Rows: each started task, its namespace and the queues of its steps.
 WITH chosen AS (
     SELECT task_uuid

@@ -186,6 +186,10 @@ pub struct WorkerConfig {
     pub dispatch_mode: DispatchMode,
     /// Grace period for in-flight steps on SIGTERM; unfinished ones are released.
     pub shutdown_grace_ms: u64,
+    /// Complete successful `standard` steps in the worker (enqueueing their ready dependents and finalizing
+    /// their tasks under the task lock, as the orchestration would) instead of reporting them to the
+    /// orchestration: one hop less per step. Failures, decisions, batches and gated tasks are always reported.
+    pub settle_completions: bool,
 }
 
 impl Default for WorkerConfig {
@@ -199,6 +203,7 @@ impl Default for WorkerConfig {
             poll_interval_ms: 1_000,
             dispatch_mode: DispatchMode::Hybrid,
             shutdown_grace_ms: 5_000,
+            settle_completions: true,
         }
     }
 }

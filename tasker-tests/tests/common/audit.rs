@@ -69,8 +69,9 @@ pub async fn queue_depths(pool: &PgPool) -> Vec<(String, i64)> {
 /// What every fault test must find once all tasks are terminal and everything `tasks_complete` of them
 /// completed: every step of a complete task has exactly ONE transition to `complete`; every step that ran was
 /// enqueued exactly once (retries re-enter through `waiting_for_retry`, never a second `enqueued`); every
-/// accepted report (`→ enqueued_for_orchestration`) was applied exactly once; every task was finalized exactly
-/// once; and every queue is empty.
+/// accepted report (`→ enqueued_for_orchestration`) was applied exactly once; no attempt ended in more than one
+/// accepted outcome (a report, or a success the worker settled itself: `in_progress → complete`); every task was
+/// finalized exactly once; and every queue is empty.
 pub async fn assert_exactly_once(pool: &PgPool) {
     let bad_complete: Vec<(uuid::Uuid, String, i64)> = sqlx::query_as(
         "SELECT s.step_uuid, s.name, count(t.id) FILTER (WHERE t.to_state = 'complete')
@@ -119,12 +120,14 @@ pub async fn assert_exactly_once(pool: &PgPool) {
     .unwrap();
     assert_eq!(reported, applied, "accepted reports vs applied results");
     // Every attempt is one claim, except claims given back at a worker's shutdown (those do not count as
-    // attempts); an attempt ends in at most one accepted report.
+    // attempts); an attempt ends in at most one accepted outcome (reported, or settled by the worker).
     let over_reported = scalar(
         pool,
         "SELECT count(*) FROM tasker.workflow_steps s WHERE
            (SELECT count(*) FROM tasker.step_transitions t
-            WHERE t.step_uuid = s.step_uuid AND t.to_state = 'enqueued_for_orchestration') > s.attempts
+            WHERE t.step_uuid = s.step_uuid
+              AND (t.to_state = 'enqueued_for_orchestration' OR (t.from_state = 'in_progress' AND t.to_state = 'complete'))
+           ) > s.attempts
         OR (SELECT count(*) FILTER (WHERE t.to_state = 'in_progress')
                  - count(*) FILTER (WHERE t.from_state = 'in_progress' AND t.to_state = 'enqueued')
             FROM tasker.step_transitions t WHERE t.step_uuid = s.step_uuid) <> s.attempts",

@@ -1,7 +1,7 @@
 -- Read and claim in ONE statement (one round trip, atomic). `<queue_table>` is the queue's pgmq table.
 --
 -- Reads up to $1 visible messages in visibility order, skipping messages another reader has locked. A step
--- message is visible from `now - (priority - 1) * <seconds per level>` (settle_result_batch.sql), so this is
+-- message is visible from `now - (priority - 1) * <seconds per level>` (settle_steps.sql), so this is
 -- highest priority first, first in first out within a priority, and a step that has waited
 -- `scheduling.max_priority_wait` is level with a fresh priority-5 one. `ORDER BY vt` alone walks pgmq's index on
 -- `vt` and stops at the batch size; a tie-breaker column would sort every visible message of a backlog instead. The first

@@ -1,0 +1,132 @@
+//! Finishing a batch of handler runs: the successful outcomes of `standard` steps are settled by the worker
+//! itself (completed, their ready dependents enqueued, their tasks finalized: `tasker_shared::settle`, the
+//! statement the orchestration runs too), the rest is reported to the orchestration (`step_reporter`), all in
+//! one transaction:
+//! 1. lock the tasks of the successful steps that qualify (`sql/lock_settling_tasks.sql`);
+//! 2. settle those steps under their claims (a lost claim applies nothing) and delete their step messages;
+//! 3. report everything else (failures, decisions, batches, steps of gated or no longer live tasks).
+//!
+//! This saves a step one hop: no result message, no `enqueued_for_orchestration` update with its audit row, no
+//! result batch. The transaction commits asynchronously, like a report, unless it finalized a task and step
+//! commits are durable (`database.synchronous_step_commits`): a crash that loses it loses no more than a lost
+//! report would, since the step's lease then expires and it runs again, and whatever later commit depended on
+//! it (a dependent's claim, the task's end) flushed it first.
+
+use crate::step_reporter::{report_batch, Completion, ReportSummary};
+use crate::Result;
+use sqlx::{FromRow, PgPool};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tasker_shared::config::TaskerConfig;
+use tasker_shared::jsonb;
+use tasker_shared::settle::{log_failed_tasks, settle, Outcomes, SettleScope};
+use tasker_shared::states::StepState;
+use uuid::Uuid;
+
+/// How a worker finishes its steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settling {
+    /// Settle successful `standard` steps here (`worker.settle_completions`); otherwise report every outcome.
+    pub enabled: bool,
+    /// Commit durably when a task is finalized (`database.synchronous_step_commits`).
+    pub durable: bool,
+    /// Seconds per priority level of the step queues (`SchedulingConfig::priority_step_seconds`).
+    pub priority_step: f64,
+}
+
+impl From<&TaskerConfig> for Settling {
+    fn from(c: &TaskerConfig) -> Self {
+        Self {
+            enabled: c.worker.settle_completions,
+            durable: c.database.synchronous_step_commits,
+            priority_step: c.scheduling.priority_step_seconds(),
+        }
+    }
+}
+
+impl Default for Settling {
+    fn default() -> Self {
+        Self::from(&TaskerConfig::default())
+    }
+}
+
+/// A step whose outcome the worker may settle (a row of `lock_settling_tasks.sql`).
+#[derive(FromRow)]
+struct Settleable {
+    step_uuid: Uuid,
+    task_uuid: Uuid,
+    queues: Vec<String>,
+}
+
+/// Finish `batch` (see the module docs) on `pool`, which commits asynchronously
+/// (`tasker_shared::db::relaxed_commit_pool`). `accepted` counts the outcomes settled or reported.
+pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settling) -> Result<ReportSummary> {
+    let successes: Vec<Uuid> = batch
+        .iter()
+        .filter(|c| matches!(&c.outcome, Ok(v) if !jsonb::contains_nul(v)))
+        .map(|c| c.lease.step_uuid)
+        .collect();
+    if !settling.enabled || successes.is_empty() {
+        return report_batch(pool, batch).await;
+    }
+    let mut tx = pool.begin().await?;
+    let settleable: Vec<Settleable> =
+        sqlx::query_as(include_str!("sql/lock_settling_tasks.sql")).bind(&successes).fetch_all(&mut *tx).await?;
+    let by_step: HashMap<Uuid, &Settleable> = settleable.iter().map(|s| (s.step_uuid, s)).collect();
+    let (chosen, rest): (Vec<&Completion>, Vec<&Completion>) =
+        batch.iter().partition(|c| by_step.contains_key(&c.lease.step_uuid));
+    let mut summary = ReportSummary::default();
+    let mut finalized = Vec::new();
+    if !chosen.is_empty() {
+        let mut live: Vec<Uuid> = settleable.iter().map(|s| s.task_uuid).collect();
+        live.sort_unstable();
+        live.dedup();
+        let queues: Vec<String> =
+            settleable.iter().flat_map(|s| s.queues.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        let scope = SettleScope {
+            live_tasks: &live,
+            queues: &queues,
+            priority_step: settling.priority_step,
+            durable_finalization: settling.durable,
+        };
+        let settled = settle(&mut tx, &outcomes(&chosen), scope).await?;
+        summary.accepted = settled.applied.len();
+        summary.rejected = chosen.len() - settled.applied.len();
+        if summary.rejected > 0 {
+            let applied: BTreeSet<Uuid> = settled.applied.iter().map(|(s, _)| *s).collect();
+            for c in chosen.iter().filter(|c| !applied.contains(&c.lease.step_uuid)) {
+                tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
+            }
+        }
+        metrics::counter!("tasker_steps_settled_by_worker_total").increment(summary.accepted as u64);
+        metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
+        finalized = settled.finalized;
+    }
+    let rest: Vec<Completion> = rest.into_iter().cloned().collect();
+    let reported = report_batch(&mut *tx, &rest).await?;
+    tx.commit().await?;
+    log_failed_tasks(pool, &finalized).await;
+    summary.accepted += reported.accepted;
+    summary.rejected += reported.rejected;
+    Ok(summary)
+}
+
+/// The settle statement's arguments for `chosen` (successful outcomes, each settled under its claim).
+fn outcomes(chosen: &[&Completion]) -> Outcomes {
+    let queues: BTreeMap<String, i32> =
+        tasker_shared::messaging::index_queues(chosen.iter().map(|c| c.lease.queue.as_str()))
+            .into_iter()
+            .map(|(q, ix)| (q.to_string(), ix))
+            .collect();
+    let mut o = Outcomes::default();
+    for c in chosen {
+        o.step_uuids.push(c.lease.step_uuid);
+        o.states.push(StepState::Complete.as_str());
+        o.next_attempt_at.push(None);
+        o.claim_tokens.push(c.lease.claim_token);
+        o.results.push(c.outcome.as_ref().ok().cloned().unwrap_or_default());
+        o.msg_ids.push(c.lease.msg_id);
+        o.queue_ix.push(queues[c.lease.queue.as_str()]);
+    }
+    o.source_queues = queues;
+    o
+}
