@@ -137,6 +137,10 @@ pub fn bench_config(url: &str, durable: bool) -> TaskerConfig {
     c.database.url = url.to_string();
     c.database.synchronous_step_commits = durable;
     c.templates.path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/templates/examples");
+    // The in-process workers honour the variable the worker processes read, so one setting A/Bs both modes.
+    if let Ok(v) = std::env::var("TASKER__WORKER__SETTLE_COMPLETIONS") {
+        c.worker.settle_completions = v.trim() != "false";
+    }
     c
 }
 

@@ -15,7 +15,6 @@
 
 use crate::dynamic_steps::{DynamicOutcome, DynamicSteps};
 use crate::error::Result;
-use crate::queue_vacuum::QueueActivity;
 use crate::step_outcome::ReportedStep;
 use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::BTreeSet;
@@ -250,17 +249,21 @@ impl ResultProcessor {
             shutdown.clone(),
         )
         .await?;
-        let activity = QueueActivity::default();
         let upkeep = (!self.config.queue_vacuum_interval.is_zero()).then(|| {
             let interval = self.config.queue_vacuum_interval;
-            tokio::spawn(crate::queue_vacuum::run(self.pool.clone(), interval, activity.clone(), shutdown.clone()))
+            let events = self.events.clone();
+            let kick = move || {
+                if let Some(events) = &events {
+                    events.kick();
+                }
+            };
+            tokio::spawn(crate::queue_vacuum::run(self.pool.clone(), interval, shutdown.clone(), kick))
         });
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
             match self.process_batch().await {
                 Ok(summary) => {
                     failures = 0;
-                    activity.record(summary.messages);
                     if summary.messages > 0 {
                         if let Some(events) = &self.events {
                             events.kick();
