@@ -4,7 +4,8 @@
 //! one transaction:
 //! 1. lock the tasks of the successful steps that qualify (`sql/lock_settling_tasks.sql`);
 //! 2. settle those steps under their claims (a lost claim applies nothing) and delete their step messages;
-//! 3. report everything else (failures, decisions, batches, steps of gated or no longer live tasks).
+//! 3. report everything else (failures, decisions, batches, batch worker instances, steps of gated or no longer
+//!    live tasks).
 //!
 //! This saves a step one hop: no result message, no `enqueued_for_orchestration` update with its audit row, no
 //! result batch. The transaction commits asynchronously, like a report, unless it finalized a task and step

@@ -188,7 +188,7 @@ pub struct WorkerConfig {
     pub shutdown_grace_ms: u64,
     /// Complete successful `standard` steps in the worker (enqueueing their ready dependents and finalizing
     /// their tasks under the task lock, as the orchestration would) instead of reporting them to the
-    /// orchestration: one hop less per step. Failures, decisions, batches and gated tasks are always reported.
+    /// orchestration: one hop less per step. Failures, decisions, batches, batch worker instances and gated tasks are always reported.
     pub settle_completions: bool,
 }
 
