@@ -12,7 +12,7 @@ use crate::result_processor::settle_tasks;
 use crate::task_query::{self, TaskView};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tasker_shared::messaging::{notify_channel, queue_table, worker_queue, TASK_FINALIZED_CHANNEL};
+use tasker_shared::messaging::{notify_channel, queue_table, send_ctes, worker_queue, TASK_FINALIZED_CHANNEL};
 use tasker_shared::states::TaskState;
 use uuid::Uuid;
 
@@ -83,20 +83,7 @@ pub async fn retry_task(
             if task.state != TaskState::Error {
                 return Err(conflict(task_uuid, task.state, "retried (only a task in `error` can be)"));
             }
-            let sends: String = task
-                .queues
-                .iter()
-                .enumerate()
-                .map(|(i, queue)| {
-                    format!(
-                        ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
-                         jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM retried \
-                         WHERE queue = ($4::text[])[{}])",
-                        queue_table(&worker_queue(queue)),
-                        i + 1
-                    )
-                })
-                .collect();
+            let sends = send_ctes(&task.queues, "retried", 4);
             let sql = include_str!("sql/retry_task.sql").replace("{sends}", &sends);
             let retried: Vec<(Uuid,)> = sqlx::query_as(&sql)
                 .bind(task_uuid)

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tasker_shared::jsonb;
-use tasker_shared::messaging::{index_queues, notify_channel, queue_table, RESULTS_QUEUE};
+use tasker_shared::messaging::{delete_ctes, index_queues, notify_channel, queue_table, RESULTS_QUEUE};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -96,15 +96,7 @@ pub async fn report_batch<'c, E: sqlx::PgExecutor<'c>>(db: E, batch: &[Completio
 /// The report statement for a batch whose messages came from `queues` (name → index): one message-deleting
 /// CTE per queue, so the whole report stays one statement.
 fn report_sql(queues: &BTreeMap<&str, i32>) -> String {
-    let deletes: String = queues
-        .iter()
-        .map(|(queue, ix)| {
-            format!(
-                ", acked_{ix} AS (DELETE FROM {} m USING moved mv WHERE mv.queue_ix = {ix} AND m.msg_id = mv.msg_id)",
-                queue_table(queue)
-            )
-        })
-        .collect();
+    let deletes = delete_ctes(queues.iter().map(|(q, ix)| (*q, *ix)), "moved");
     include_str!("sql/report_steps.sql")
         .replace("{results_table}", &queue_table(RESULTS_QUEUE))
         .replace("{results_channel}", &notify_channel(RESULTS_QUEUE))

@@ -13,7 +13,10 @@ mod wakeup;
 
 pub use announce::announce;
 pub use malformed::{drop_malformed, is_malformed_body};
-pub use queue::{delete_batch, ensure_queue, extend_visibility, index_queues, queue_table, release_now, send_batch};
+pub use queue::{
+    delete_batch, delete_ctes, ensure_queue, extend_visibility, index_queues, queue_table, release_now, send_batch,
+    send_ctes,
+};
 pub use wakeup::{WakeSource, Wakeup, WakeupSet};
 
 use serde::{Deserialize, Serialize};

@@ -33,6 +33,39 @@ pub fn index_queues<'a>(queues: impl IntoIterator<Item = &'a str>) -> BTreeMap<&
     indexed
 }
 
+/// One message-sending CTE per namespace in `namespaces` (`, sent_<i> AS (INSERT …)`), for a statement that routes
+/// the rows of its CTE `rows` (`task_uuid`, `step_uuid`, `queue`, `visible_at`) to their step queues: the i-th CTE
+/// sends the rows whose `queue` is the i-th element of the statement's text array parameter `$<param>`.
+pub fn send_ctes(namespaces: &[String], rows: &str, param: u32) -> String {
+    namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, namespace)| {
+            format!(
+                ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
+                 jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM {rows} \
+                 WHERE queue = (${param}::text[])[{}])",
+                queue_table(&super::worker_queue(namespace)),
+                i + 1
+            )
+        })
+        .collect()
+}
+
+/// One message-deleting CTE per queue of `queues` (name → index, [`index_queues`]: `, acked_<ix> AS (DELETE …)`),
+/// for a statement that acknowledges the messages of the rows of its CTE `rows` (`msg_id`, `queue_ix`).
+pub fn delete_ctes<'a>(queues: impl IntoIterator<Item = (&'a str, i32)>, rows: &str) -> String {
+    queues
+        .into_iter()
+        .map(|(queue, ix)| {
+            format!(
+                ", acked_{ix} AS (DELETE FROM {} m USING {rows} r WHERE r.queue_ix = {ix} AND m.msg_id = r.msg_id)",
+                queue_table(queue)
+            )
+        })
+        .collect()
+}
+
 /// Create `queue` if it does not exist (pgmq serialises concurrent creators with an advisory lock).
 /// An existing queue is left alone: `pgmq.create` would re-run `CREATE INDEX IF NOT EXISTS`, whose lock waits
 /// for every open transaction on the queue and stalls all its traffic meanwhile.

@@ -4,7 +4,7 @@
 //! `standard` steps it ran itself. Both run the same statement, under the same task locks, so the lifecycle rules
 //! live in one place.
 
-use crate::messaging::{notify_channel, queue_table, worker_queue, TASK_FINALIZED_CHANNEL};
+use crate::messaging::{delete_ctes, notify_channel, send_ctes, worker_queue, TASK_FINALIZED_CHANNEL};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -126,28 +126,8 @@ pub async fn settle(conn: &mut PgConnection, outcomes: &Outcomes, scope: SettleS
 /// `source_queues`: one message-sending CTE per queue and one message-deleting CTE per source, so settling stays
 /// one statement and a given set of queues one prepared statement.
 fn settle_sql(queues: &[String], source_queues: &BTreeMap<String, i32>) -> String {
-    let sends: String = queues
-        .iter()
-        .enumerate()
-        .map(|(i, queue)| {
-            format!(
-                ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
-                 jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM routed \
-                 WHERE queue = ($5::text[])[{}])",
-                queue_table(&worker_queue(queue)),
-                i + 1
-            )
-        })
-        .collect();
-    let deletes: String = source_queues
-        .iter()
-        .map(|(queue, ix)| {
-            format!(
-                ", acked_{ix} AS (DELETE FROM {} m USING applied a WHERE a.queue_ix = {ix} AND m.msg_id = a.msg_id)",
-                queue_table(queue)
-            )
-        })
-        .collect();
+    let sends = send_ctes(queues, "routed", 5);
+    let deletes = delete_ctes(source_queues.iter().map(|(q, ix)| (q.as_str(), *ix)), "applied");
     include_str!("settle_steps.sql")
         .replace("{sends}", &sends)
         .replace("{deletes}", &deletes)
