@@ -88,6 +88,10 @@ pub struct Args {
     /// latency of each minute.
     #[arg(long, value_name = "TASKS_PER_SEC")]
     soak_rate: Option<f64>,
+    /// Offer this rate (tasks/s) in the latency-under-load phase instead of half the measured maximum: compares
+    /// two builds at the same load (half their own maxima differ when their throughput does).
+    #[arg(long, value_name = "TASKS_PER_SEC")]
+    load_rate: Option<f64>,
     /// Server to create the throwaway database on.
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
@@ -185,8 +189,9 @@ async fn run(args: &Args, db: &cluster::ScratchDatabase) -> anyhow::Result<Repor
     report.floor = floor::Floor::mean(&report.floor_before, &report.floor_after);
     // Let PostgreSQL clean up after the burst, as autovacuum would, before measuring the steady state.
     scenarios::vacuum(&cluster.pool).await?;
-    let rate = (report.throughput.tasks_per_sec / 2.0).max(1.0);
-    eprintln!("== latency at {rate:.0} tasks/s offered (half the measured maximum)");
+    let rate = args.load_rate.unwrap_or(report.throughput.tasks_per_sec / 2.0).max(1.0);
+    let why = if args.load_rate.is_some() { "--load-rate" } else { "half the measured maximum" };
+    eprintln!("== latency at {rate:.0} tasks/s offered ({why})");
     (report.loaded, report.loaded_cost) =
         scenarios::latency_under_load(&cluster, rate, args.floor_duration() * 2).await?;
     eprintln!("== fan-out (1,000 batch workers, {} round(s))", if args.quick { 1 } else { 3 });
