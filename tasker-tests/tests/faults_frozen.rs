@@ -19,8 +19,8 @@
 mod common;
 
 use common::process::{
-    assert_exactly_once, create_task, database_url, scalar, start_server, start_worker, wait_all_terminal,
-    wait_claimed, wait_for, Proc,
+    assert_exactly_once, create_task, database_url, scalar, server_and_two_workers, start_server, start_worker,
+    wait_all_terminal, wait_claimed, wait_for, Proc,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -117,10 +117,7 @@ async fn orchestrator_frozen_inside_its_result_batch_does_not_stall_the_others(p
 #[sqlx::test(migrations = false)]
 async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: PgPool) {
     let url = database_url(&pool).await;
-    let lease = [("TASKER__WORKER__LEASE_SECONDS", "2")];
-    let server = start_server("server", &url, &[]).await;
-    let a = start_worker("worker-a", &url, &lease).await;
-    let b = start_worker("worker-b", &url, &lease).await;
+    let (server, a, b) = server_and_two_workers(&url, 2).await;
     // The step runs well past the lease, so its holder's heartbeats (not its report, a single statement that
     // would just finish once the lock goes) are what meets the held lock, however slow the machine is.
     let task =
@@ -147,10 +144,7 @@ async fn worker_frozen_inside_a_step_transaction_does_not_strand_the_step(pool: 
 #[sqlx::test(migrations = false)]
 async fn worker_frozen_inside_its_settling_transaction_does_not_stall_the_task(pool: PgPool) {
     let url = database_url(&pool).await;
-    let lease = [("TASKER__WORKER__LEASE_SECONDS", "2")];
-    let server = start_server("server", &url, &[]).await;
-    let a = start_worker("worker-a", &url, &lease).await;
-    let b = start_worker("worker-b", &url, &lease).await;
+    let (server, a, b) = server_and_two_workers(&url, 2).await;
     let task =
         create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 2, "sleep_ms": 500})).await;
     // The holder's settling transaction locks the task first (lock_settling_tasks.sql).

@@ -8,8 +8,8 @@ mod common;
 
 use common::pow;
 use common::process::{
-    assert_exactly_once, claimers, create_task, database_url, start_server, start_worker, step_row,
-    stop_between_transactions, wait_all_terminal, wait_claimed,
+    assert_exactly_once, claimers, create_task, database_url, server_and_two_workers, start_server, start_worker,
+    step_row, stop_between_transactions, wait_all_terminal, wait_claimed,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -142,10 +142,7 @@ async fn frozen_worker_late_result_is_rejected_by_the_claim_token(pool: PgPool) 
 #[sqlx::test(migrations = false)]
 async fn long_healthy_step_is_kept_by_heartbeats_and_never_stolen(pool: PgPool) {
     let url = database_url(&pool).await;
-    let lease = [("TASKER__WORKER__LEASE_SECONDS", "3")];
-    let server = start_server("server", &url, &[]).await;
-    let _a = start_worker("worker-a", &url, &lease).await;
-    let _b = start_worker("worker-b", &url, &lease).await;
+    let (server, _a, _b) = server_and_two_workers(&url, 3).await;
     let task =
         create_task(server.port, "test_scenarios", "sleepy_single", json!({"even_number": 8, "sleep_ms": 9000})).await;
     let step = wait_claimed(&pool, task, None, 30).await;

@@ -226,3 +226,28 @@ fn task_of(tasks: &[Uuid], step: &ClaimedStep) -> Uuid {
     assert!(tasks.contains(&t));
     t
 }
+
+/// A worker that re-claimed its own step (its first lease ran out) may finish a batch holding the first run's late
+/// success and the second run's failure. The success is rejected (its claim is gone) and the failure reported:
+/// the step is not completed, with or without a result.
+#[sqlx::test(migrations = false)]
+async fn a_late_success_beside_the_current_runs_failure_completes_nothing(pool: PgPool) {
+    let ns = "retry_workflow";
+    let task_uuid = server_and_task(&pool, ns, "retry_mechanics", json!({"fail_count": 0})).await;
+    let first = claim_batch(&pool, &worker_queue(ns), "w", 1, 10).await.unwrap().claimed.remove(0);
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    let second = claim_batch(&pool, &worker_queue(ns), "w", 30, 10).await.unwrap().claimed.remove(0);
+    assert_ne!(first.lease.claim_token, second.lease.claim_token);
+
+    let failed = Completion { lease: second.lease.clone(), task_uuid, outcome: Err(StepError::retryable("boom")) };
+    let summary = finish_batch(&pool, &[success(&first, task_uuid), failed], &Settling::default()).await.unwrap();
+    assert_eq!((summary.accepted, summary.rejected), (1, 1));
+    let (state, results): (String, Option<serde_json::Value>) =
+        sqlx::query_as("SELECT state, results FROM tasker.workflow_steps WHERE task_uuid = $1")
+            .bind(task_uuid)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), results), ("enqueued_for_orchestration", None));
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM tasker.step_transitions WHERE to_state = 'complete'").await, 0);
+}

@@ -9,14 +9,15 @@
 //!
 //! This saves a step one hop: no result message, no `enqueued_for_orchestration` update with its audit row, no
 //! result batch. The transaction commits asynchronously, like a report, unless it finalized a task and step
-//! commits are durable (`database.synchronous_step_commits`): a crash that loses it loses no more than a lost
-//! report would, since the step's lease then expires and it runs again, and whatever later commit depended on
-//! it (a dependent's claim, the task's end) flushed it first.
+//! commits are durable (`database.synchronous_step_commits`). PostgreSQL replays WAL in order, so a crash loses
+//! a suffix of the commits: with this one lost, so is everything that followed from it (its dependents' claims
+//! and outcomes); the step's lease then expires and it runs again, as after a lost report. A durable commit (a
+//! task's end) flushes every commit before it.
 
 use crate::step_reporter::{report_batch, Completion, ReportSummary};
 use crate::Result;
 use sqlx::{FromRow, PgPool};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use tasker_shared::config::TaskerConfig;
 use tasker_shared::jsonb;
 use tasker_shared::settle::{log_failed_tasks, settle, Outcomes, SettleScope};
@@ -61,20 +62,24 @@ struct Settleable {
 /// Finish `batch` (see the module docs) on `pool`, which commits asynchronously
 /// (`tasker_shared::db::relaxed_commit_pool`). `accepted` counts the outcomes settled or reported.
 pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settling) -> Result<ReportSummary> {
-    let successes: Vec<Uuid> = batch
-        .iter()
-        .filter(|c| matches!(&c.outcome, Ok(v) if !jsonb::contains_nul(v)))
-        .map(|c| c.lease.step_uuid)
-        .collect();
+    let successes: Vec<Uuid> = batch.iter().filter(|c| settles(c).is_some()).map(|c| c.lease.step_uuid).collect();
     if !settling.enabled || successes.is_empty() {
         return report_batch(pool, batch).await;
     }
     let mut tx = pool.begin().await?;
     let settleable: Vec<Settleable> =
         sqlx::query_as(include_str!("sql/lock_settling_tasks.sql")).bind(&successes).fetch_all(&mut *tx).await?;
-    let by_step: HashMap<Uuid, &Settleable> = settleable.iter().map(|s| (s.step_uuid, s)).collect();
-    let (chosen, rest): (Vec<&Completion>, Vec<&Completion>) =
-        batch.iter().partition(|c| by_step.contains_key(&c.lease.step_uuid));
+    let qualified: HashSet<Uuid> = settleable.iter().map(|s| s.step_uuid).collect();
+    // A success of a qualified step, not any outcome of it: a batch may hold a late success under an old claim
+    // and a failure under the current one of the same step (a worker that re-claimed its own step).
+    let mut chosen: Vec<(&Completion, &serde_json::Value)> = Vec::new();
+    let mut rest: Vec<Completion> = Vec::new();
+    for c in batch {
+        match settles(c) {
+            Some(result) if qualified.contains(&c.lease.step_uuid) => chosen.push((c, result)),
+            _ => rest.push(c.clone()),
+        }
+    }
     let mut summary = ReportSummary::default();
     let mut finalized = Vec::new();
     if !chosen.is_empty() {
@@ -94,7 +99,7 @@ pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settli
         summary.rejected = chosen.len() - settled.applied.len();
         if summary.rejected > 0 {
             let applied: BTreeSet<Uuid> = settled.applied.iter().map(|(s, _)| *s).collect();
-            for c in chosen.iter().filter(|c| !applied.contains(&c.lease.step_uuid)) {
+            for (c, _) in chosen.iter().filter(|(c, _)| !applied.contains(&c.lease.step_uuid)) {
                 tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
             }
         }
@@ -102,7 +107,6 @@ pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settli
         metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
         finalized = settled.finalized;
     }
-    let rest: Vec<Completion> = rest.into_iter().cloned().collect();
     let reported = report_batch(&mut *tx, &rest).await?;
     tx.commit().await?;
     log_failed_tasks(pool, &finalized).await;
@@ -111,20 +115,26 @@ pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settli
     Ok(summary)
 }
 
-/// The settle statement's arguments for `chosen` (successful outcomes, each settled under its claim).
-fn outcomes(chosen: &[&Completion]) -> Outcomes {
+/// The result of a completion the worker may settle itself: a success that PostgreSQL can store as it is (a
+/// result holding a NUL character takes the report path, which fails the step with a clear error).
+fn settles(c: &Completion) -> Option<&serde_json::Value> {
+    c.outcome.as_ref().ok().filter(|v| !jsonb::contains_nul(v))
+}
+
+/// The settle statement's arguments for `chosen` (successes with their results, each settled under its claim).
+fn outcomes(chosen: &[(&Completion, &serde_json::Value)]) -> Outcomes {
     let queues: BTreeMap<String, i32> =
-        tasker_shared::messaging::index_queues(chosen.iter().map(|c| c.lease.queue.as_str()))
+        tasker_shared::messaging::index_queues(chosen.iter().map(|(c, _)| c.lease.queue.as_str()))
             .into_iter()
             .map(|(q, ix)| (q.to_string(), ix))
             .collect();
     let mut o = Outcomes::default();
-    for c in chosen {
+    for (c, result) in chosen {
         o.step_uuids.push(c.lease.step_uuid);
         o.states.push(StepState::Complete.as_str());
         o.next_attempt_at.push(None);
         o.claim_tokens.push(c.lease.claim_token);
-        o.results.push(c.outcome.as_ref().ok().cloned().unwrap_or_default());
+        o.results.push((*result).clone());
         o.msg_ids.push(c.lease.msg_id);
         o.queue_ix.push(queues[c.lease.queue.as_str()]);
     }

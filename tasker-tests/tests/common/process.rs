@@ -242,6 +242,16 @@ pub async fn start_worker(name: &str, database_url: &str, env: &[(&str, &str)]) 
     p
 }
 
+/// A server and two workers (`worker-a`, `worker-b`) whose leases last `lease_seconds`, all ready.
+pub async fn server_and_two_workers(database_url: &str, lease_seconds: u32) -> (Proc, Proc, Proc) {
+    let lease = lease_seconds.to_string();
+    let env = [("TASKER__WORKER__LEASE_SECONDS", lease.as_str())];
+    let server = start_server("server", database_url, &[]).await;
+    let a = start_worker("worker-a", database_url, &env).await;
+    let b = start_worker("worker-b", database_url, &env).await;
+    (server, a, b)
+}
+
 /// One HTTP/1.1 request to 127.0.0.1:`port` (Connection: close); the status and the JSON body
 /// (`Null` when the body is not JSON).
 pub async fn try_http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
