@@ -61,12 +61,13 @@ pub fn side_pool(pool: &PgPool, max_connections: u32) -> PgPool {
 
 /// A small pool with `pool`'s connection settings whose sessions commit without waiting for the WAL flush
 /// (`synchronous_commit = off`), for statements whose loss in a PostgreSQL crash is harmless because it is
-/// redone: a worker's claims and reports. Their effects become durable through the result batch that applies
-/// the report, whose durable commit flushes the WAL up to itself, claim and report included (WAL is flushed in
-/// order). A claim lost with a crash leaves the step claimable again with its message visible, and the lost
-/// claim's report is rejected (its token matches nothing); a report lost with a crash leaves the step
-/// `in_progress` under its lease, which expires, so the step runs again: at least once, as always, and a result
-/// is applied only by a durable commit. Connects lazily.
+/// redone: a worker's claims, reports and settling of its own successes (`step_completer`). Their effects become
+/// durable through the next durable commit (a result batch, a task's end), which flushes the WAL up to itself,
+/// everything before it included (WAL is flushed and replayed in order). A claim lost with a crash leaves the step
+/// claimable again with its message visible, and the lost claim's report is rejected (its token matches nothing);
+/// a report or a settling lost with a crash leaves the step `in_progress` under its lease, and loses whatever
+/// followed from it, so the step runs again: at least once, as always, and no result is applied twice. Connects
+/// lazily.
 pub fn relaxed_commit_pool(pool: &PgPool, max_connections: u32) -> PgPool {
     let options = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
     PgPoolOptions::new()

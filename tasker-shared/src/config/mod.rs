@@ -79,8 +79,9 @@ pub struct DatabaseConfig {
     /// go back to the others. Tasker's own transactions never idle.
     pub idle_in_transaction_timeout_ms: u64,
     /// Whether result-batch transactions (which apply outcomes, enqueue steps and finalize tasks) wait for their
-    /// WAL flush (`synchronous_commit`). A worker's claims and reports never wait: the result batch's durable
-    /// commit flushes them (see `db::relaxed_commit_pool`).
+    /// WAL flush (`synchronous_commit`), and whether a worker's settling commit waits when it finalizes a task. A
+    /// worker's claims, reports and other settling commits never wait: the next durable commit flushes them (see
+    /// `db::relaxed_commit_pool`).
     /// `false` trades durability of the last moments of step progress on a PostgreSQL crash (that work is
     /// redone: messages reappear, steps re-run) for roughly half the per-step latency. Task creation always
     /// commits synchronously.
