@@ -14,7 +14,7 @@
 //! and outcomes); the step's lease then expires and it runs again, as after a lost report. A durable commit (a
 //! task's end) flushes every commit before it.
 
-use crate::step_reporter::{report_batch, Completion, ReportSummary};
+use crate::step_reporter::{log_lost_claims, report_batch, Completion, ReportSummary};
 use crate::Result;
 use sqlx::{FromRow, PgPool};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -99,9 +99,7 @@ pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settli
         summary.rejected = chosen.len() - settled.applied.len();
         if summary.rejected > 0 {
             let applied: BTreeSet<Uuid> = settled.applied.iter().map(|(s, _)| *s).collect();
-            for (c, _) in chosen.iter().filter(|(c, _)| !applied.contains(&c.lease.step_uuid)) {
-                tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
-            }
+            log_lost_claims(chosen.iter().map(|(c, _)| *c).filter(|c| !applied.contains(&c.lease.step_uuid)));
         }
         metrics::counter!("tasker_steps_settled_by_worker_total").increment(summary.accepted as u64);
         metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);

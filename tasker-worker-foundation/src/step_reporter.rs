@@ -83,14 +83,19 @@ pub async fn report_batch<'c, E: sqlx::PgExecutor<'c>>(db: E, batch: &[Completio
         .fetch_all(db)
         .await?;
     if accepted.len() < batch.len() {
-        for c in batch.iter().filter(|c| !accepted.iter().any(|(s, _)| *s == c.lease.step_uuid)) {
-            tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
-        }
+        log_lost_claims(batch.iter().filter(|c| !accepted.iter().any(|(s, _)| *s == c.lease.step_uuid)));
     }
     let summary = ReportSummary { accepted: accepted.len(), rejected: batch.len() - accepted.len() };
     metrics::counter!("tasker_steps_reported_total").increment(summary.accepted as u64);
     metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
     Ok(summary)
+}
+
+/// Log each of `lost`, outcomes whose claim no longer held when they were reported or settled (nothing applied).
+pub(crate) fn log_lost_claims<'a>(lost: impl Iterator<Item = &'a Completion>) {
+    for c in lost {
+        tracing::warn!(step_uuid = %c.lease.step_uuid, "claim lost before the outcome was reported; dropping it");
+    }
 }
 
 /// The report statement for a batch whose messages came from `queues` (name → index): one message-deleting
