@@ -205,7 +205,6 @@ impl ResultProcessor {
             queues: &queues,
             priority_step: self.config.priority_step,
             durable_finalization: false,
-            quiet_queues: &[],
         };
         let settled = settle(&mut tx, &outcomes, scope).await?;
         // A finalized task of a gate frees its slot: admit its gate's waiters before the slot is seen free.
@@ -306,8 +305,7 @@ pub(crate) async fn settle_tasks(
     queues: &[String],
     priority_step: f64,
 ) -> sqlx::Result<(usize, Option<String>)> {
-    let scope =
-        SettleScope { live_tasks: tasks, queues, priority_step, durable_finalization: false, quiet_queues: &[] };
+    let scope = SettleScope { live_tasks: tasks, queues, priority_step, durable_finalization: false };
     let settled = settle(conn, &Outcomes::default(), scope).await?;
     let enqueued = settled.enqueued;
     let finalized = settled.finalized.into_iter().next().map(|f| f.state);

@@ -24,7 +24,6 @@
 
 pub mod builder;
 pub mod checkpoint;
-mod eager_claims;
 pub mod embedded;
 pub mod error;
 pub mod ffi_bridge;

@@ -7,7 +7,7 @@
 use crate::handler::StepContext;
 use crate::in_flight::InFlightStep;
 use crate::Result;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgPool};
 use std::time::Duration;
 use tasker_shared::messaging::{
     announce, delete_batch, drop_malformed, is_malformed_body, queue_table, send_batch, ResultMessage, RESULTS_QUEUE,
@@ -113,7 +113,7 @@ pub async fn claim_batch(
     lease_seconds: i32,
     qty: i32,
 ) -> Result<ClaimBatch> {
-    let sql = claim_sql(queue, "WHERE vt <= clock_timestamp() ORDER BY vt");
+    let sql = include_str!("sql/claim_steps.sql").replace("{queue_table}", &queue_table(queue));
     let claim = || sqlx::query_as(&sql).bind(qty).bind(worker_id).bind(lease_seconds as f64).fetch_all(pool);
     let rows: Vec<ClaimRow> = match claim().await {
         Err(err) if is_malformed_body(&err) => {
@@ -124,46 +124,6 @@ pub async fn claim_batch(
         }
         rows => rows?,
     };
-    let (batch, expired) = collect(rows, queue);
-    if !expired.is_empty() {
-        fail_exhausted(pool, queue, &expired).await?;
-    }
-    Ok(batch)
-}
-
-/// Claim the steps of `msg_ids`, messages of `queue` that the transaction on `conn` sent itself (a worker's
-/// eager claims, `eager_claims.rs`): the same claim, by message id. Their bodies are this worker's own and their
-/// steps were just enqueued, so no body is malformed and no lease has expired.
-pub(crate) async fn claim_sent(
-    conn: &mut PgConnection,
-    queue: &str,
-    worker_id: &str,
-    lease_seconds: i32,
-    msg_ids: &[i64],
-) -> Result<ClaimBatch> {
-    let sql = claim_sql(queue, "WHERE msg_id = ANY($4::bigint[]) AND vt <= clock_timestamp() ORDER BY msg_id");
-    let rows: Vec<ClaimRow> = sqlx::query_as(&sql)
-        .bind(msg_ids.len() as i32)
-        .bind(worker_id)
-        .bind(lease_seconds as f64)
-        .bind(msg_ids)
-        .fetch_all(conn)
-        .await?;
-    let (batch, expired) = collect(rows, queue);
-    if !expired.is_empty() {
-        tracing::error!(%queue, steps = expired.len(), "an eager claim found an expired lease; leaving it to the claim loop");
-    }
-    Ok(batch)
-}
-
-/// The claim statement on `queue`'s table, reading the messages `pick` selects (a WHERE and ORDER BY clause).
-fn claim_sql(queue: &str, pick: &str) -> String {
-    include_str!("sql/claim_steps.sql").replace("{queue_table}", &queue_table(queue)).replace("{pick}", pick)
-}
-
-/// The claim statement's rows as a batch, and the steps whose lease expired on their last attempt, with their
-/// messages; records the claim metrics.
-fn collect(rows: Vec<ClaimRow>, queue: &str) -> (ClaimBatch, Vec<(Uuid, i64)>) {
     let mut batch = ClaimBatch::default();
     let mut expired = Vec::new();
     for row in rows {
@@ -181,13 +141,16 @@ fn collect(rows: Vec<ClaimRow>, queue: &str) -> (ClaimBatch, Vec<(Uuid, i64)>) {
             _ => expired.extend(row.step_uuid.map(|s| (s, row.msg_id))),
         }
     }
+    if !expired.is_empty() {
+        fail_exhausted(pool, queue, &expired).await?;
+    }
     metrics::counter!("tasker_steps_claimed_total").increment(batch.claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total")
         .increment(batch.messages.saturating_sub(batch.claimed.len() + batch.held) as u64);
     if batch.held > 0 {
         metrics::counter!("tasker_rate_limited_waits_total", "queue" => queue.to_string()).increment(batch.held as u64);
     }
-    (batch, expired)
+    Ok(batch)
 }
 
 /// A dead worker's step on its last attempt is failed (as a permanent `LeaseExpired` error, reported for

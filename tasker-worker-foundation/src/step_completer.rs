@@ -14,8 +14,6 @@
 //! and outcomes); the step's lease then expires and it runs again, as after a lost report. A durable commit (a
 //! task's end) flushes every commit before it.
 
-use crate::eager_claims::EagerClaims;
-use crate::step_claimer::ClaimedStep;
 use crate::step_reporter::{log_lost_claims, report_batch, Completion, ReportSummary};
 use crate::Result;
 use sqlx::{FromRow, PgPool};
@@ -64,17 +62,6 @@ struct Settleable {
 /// Finish `batch` (see the module docs) on `pool`, which commits asynchronously
 /// (`tasker_shared::db::relaxed_commit_pool`). `accepted` counts the outcomes settled or reported.
 pub async fn finish_batch(pool: &PgPool, batch: &[Completion], settling: &Settling) -> Result<ReportSummary> {
-    finish_batch_with(pool, batch, settling, None).await
-}
-
-/// [`finish_batch`], claiming the steps its settle enqueues into the worker's own queues when `eager` is given
-/// (`eager_claims.rs`); they start once the transaction commits.
-pub(crate) async fn finish_batch_with(
-    pool: &PgPool,
-    batch: &[Completion],
-    settling: &Settling,
-    eager: Option<&EagerClaims>,
-) -> Result<ReportSummary> {
     let successes: Vec<Uuid> = batch.iter().filter(|c| settles(c).is_some()).map(|c| c.lease.step_uuid).collect();
     if !settling.enabled || successes.is_empty() {
         return report_batch(pool, batch).await;
@@ -95,25 +82,19 @@ pub(crate) async fn finish_batch_with(
     }
     let mut summary = ReportSummary::default();
     let mut finalized = Vec::new();
-    let mut claimed: Vec<ClaimedStep> = Vec::new();
     if !chosen.is_empty() {
         let mut live: Vec<Uuid> = settleable.iter().map(|s| s.task_uuid).collect();
         live.sort_unstable();
         live.dedup();
         let queues: Vec<String> =
             settleable.iter().flat_map(|s| s.queues.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
-        let quiet = eager.map(|e| e.quiet_queues(&queues)).unwrap_or_default();
         let scope = SettleScope {
             live_tasks: &live,
             queues: &queues,
             priority_step: settling.priority_step,
             durable_finalization: settling.durable,
-            quiet_queues: &quiet,
         };
         let settled = settle(&mut tx, &outcomes(&chosen), scope).await?;
-        if let (Some(e), false) = (eager, quiet.is_empty()) {
-            claimed = e.claim(&mut tx, &quiet, &settled.enqueued_messages).await?;
-        }
         summary.accepted = settled.applied.len();
         summary.rejected = chosen.len() - settled.applied.len();
         if summary.rejected > 0 {
@@ -124,24 +105,8 @@ pub(crate) async fn finish_batch_with(
         metrics::counter!("tasker_late_results_rejected_total").increment(summary.rejected as u64);
         finalized = settled.finalized;
     }
-    let committed = async {
-        let reported = report_batch(&mut *tx, &rest).await?;
-        tx.commit().await?;
-        Ok::<_, crate::WorkerError>(reported)
-    };
-    let reported = match (committed.await, eager) {
-        (Ok(reported), Some(e)) => {
-            e.start(claimed);
-            reported
-        }
-        (Ok(reported), None) => reported,
-        (Err(err), e) => {
-            if let Some(e) = e {
-                e.abandon(claimed);
-            }
-            return Err(err);
-        }
-    };
+    let reported = report_batch(&mut *tx, &rest).await?;
+    tx.commit().await?;
     log_failed_tasks(pool, &finalized).await;
     summary.accepted += reported.accepted;
     summary.rejected += reported.rejected;

@@ -2,10 +2,9 @@
 //! holds, move those steps to `enqueued_for_orchestration`, delete their step messages and send one result
 //! message each. Outcomes from a lost claim are dropped (the step belongs to another worker now).
 
-use crate::eager_claims::EagerClaims;
 use crate::handler::StepError;
 use crate::in_flight::{InFlight, InFlightStep};
-use crate::step_completer::{finish_batch_with, Settling};
+use crate::step_completer::{finish_batch, Settling};
 use crate::Result;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -112,12 +111,10 @@ fn report_sql(queues: &BTreeMap<&str, i32>) -> String {
 /// Drain completions and finish them (`step_completer::finish_batch`: settle or report), batching whatever is waiting (up to `batch_size`) without waiting to
 /// fill a batch. Returns when every sender is gone and the queue is drained. A failing report is retried with
 /// backoff for up to `give_up_after`; after that its steps are left to lease expiry (another worker re-runs
-/// them), never lost. With `eager`, the steps its settles enqueue into the worker's own queues are claimed and
-/// started here (`eager_claims.rs`).
-pub(crate) async fn run_reporter(
+/// them), never lost.
+pub async fn run_reporter(
     pool: PgPool,
     settling: Settling,
-    eager: Option<EagerClaims>,
     mut rx: mpsc::Receiver<Completion>,
     in_flight: InFlight,
     batch_size: usize,
@@ -135,7 +132,7 @@ pub(crate) async fn run_reporter(
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            match finish_batch_with(&pool, &batch, &settling, eager.as_ref()).await {
+            match finish_batch(&pool, &batch, &settling).await {
                 Ok(_) => break,
                 Err(e) if started.elapsed() < give_up_after => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");

@@ -2,7 +2,6 @@
 //! a batching reporter, a lease heartbeat, and graceful shutdown (stop claiming, let in-flight steps finish
 //! within the grace period, release the rest to other workers at once).
 
-use crate::eager_claims::{EagerClaims, StartSteps};
 use crate::handler::{StepContext, StepError};
 use crate::heartbeat::{release, run_heartbeat};
 use crate::in_flight::InFlight;
@@ -51,22 +50,9 @@ pub struct Worker {
 /// runs (what `/health/ready` lists).
 pub(crate) type ServedQueues = Arc<std::sync::RwLock<Vec<String>>>;
 
-/// Shared by the claim loops and executions of one worker: what they share, and the sender of completions.
-/// (Eager claims hold the shared part with a weak sender: the reporter ends when every sender is gone.)
+/// Shared by the claim loops and executions of one worker.
 #[derive(Clone)]
 struct Runtime {
-    shared: Arc<Shared>,
-    completions: mpsc::Sender<Completion>,
-}
-
-impl std::ops::Deref for Runtime {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.shared
-    }
-}
-
-struct Shared {
     claim_pool: PgPool,
     /// Durable commits: checkpoints.
     pool: PgPool,
@@ -75,6 +61,7 @@ struct Shared {
     registry: Arc<HandlerRegistry>,
     in_flight: InFlight,
     permits: Arc<Semaphore>,
+    completions: mpsc::Sender<Completion>,
     hard_stop: CancellationToken,
 }
 
@@ -125,32 +112,9 @@ impl Worker {
         }
         let max = self.config.max_concurrency as usize;
         let (tx, rx) = mpsc::channel(max * 2);
-        let rt = Runtime {
-            shared: Arc::new(Shared {
-                claim_pool: self.claim_pool.clone(),
-                pool: self.pool.clone(),
-                config: self.config.clone(),
-                worker_id: self.worker_id.clone(),
-                registry: self.registry.clone(),
-                in_flight: self.in_flight.clone(),
-                permits: Arc::new(Semaphore::new(max)),
-                hard_stop: CancellationToken::new(),
-            }),
-            completions: tx,
-        };
-        let eager = (self.settling.enabled && self.config.eager_claims).then(|| EagerClaims {
-            served: self.served.clone(),
-            permits: rt.permits.clone(),
-            worker_id: self.worker_id.clone(),
-            lease_seconds: self.config.lease_seconds as i32,
-            batch_size: self.config.batch_size as usize,
-            stop: shutdown.clone(),
-            start: start_with(&rt),
-        });
         let reporter = tokio::spawn(run_reporter(
             self.report_pool.clone(),
             self.settling,
-            eager,
             rx,
             self.in_flight.clone(),
             self.config.batch_size as usize,
@@ -160,6 +124,17 @@ impl Worker {
         let lease = self.config.lease_seconds as i32;
         let heartbeat =
             tokio::spawn(run_heartbeat(self.pool.clone(), self.in_flight.clone(), lease, heartbeat_stop.clone()));
+        let rt = Runtime {
+            claim_pool: self.claim_pool.clone(),
+            pool: self.pool.clone(),
+            config: self.config.clone(),
+            worker_id: self.worker_id.clone(),
+            registry: self.registry.clone(),
+            in_flight: self.in_flight.clone(),
+            permits: Arc::new(Semaphore::new(max)),
+            completions: tx,
+            hard_stop: CancellationToken::new(),
+        };
         // One listening connection for every queue, and for template registrations when watching for them.
         let mut topics = self.queues.clone();
         if self.watch_templates {
@@ -327,7 +302,19 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
             Ok(batch) => {
                 failures = 0;
                 rt.permits.add_permits(reserved - batch.claimed.len());
-                start_steps(&rt, batch.claimed);
+                for mut step in batch.claimed {
+                    rt.in_flight.insert(step.lease.clone(), step.context.cancelled.clone());
+                    step.context.checkpointer = Some(crate::checkpoint::Checkpointer {
+                        pool: rt.pool.clone(),
+                        lease: step.lease.clone(),
+                        lease_seconds: lease,
+                    });
+                    let rt = rt.clone();
+                    tokio::spawn(async move {
+                        execute(&rt, step).await;
+                        rt.permits.add_permits(1);
+                    });
+                }
                 if batch.messages >= reserved {
                     continue;
                 }
@@ -350,41 +337,6 @@ async fn claim_loop(rt: Runtime, queue: String, wakeup: Wakeup, shutdown: Cancel
             _ = wakeup.wait_at_most(next_visible) => {}
         }
     }
-}
-
-/// Start claimed steps, each holding one permit that it gives back when it ends: in flight (under heartbeat) at
-/// once, then run.
-fn start_steps(rt: &Runtime, steps: Vec<ClaimedStep>) {
-    for mut step in steps {
-        rt.in_flight.insert(step.lease.clone(), step.context.cancelled.clone());
-        step.context.checkpointer = Some(crate::checkpoint::Checkpointer {
-            pool: rt.pool.clone(),
-            lease: step.lease.clone(),
-            lease_seconds: rt.config.lease_seconds as i32,
-        });
-        let rt = rt.clone();
-        tokio::spawn(async move {
-            execute(&rt, step).await;
-            rt.permits.add_permits(1);
-        });
-    }
-}
-
-/// [`start_steps`] for eager claims, holding the completions sender weakly. It is always there when steps are
-/// started: their permits are held, and `Worker::run` drops its runtime only once every permit is back.
-fn start_with(rt: &Runtime) -> StartSteps {
-    let shared = rt.shared.clone();
-    let completions = rt.completions.downgrade();
-    Arc::new(move |steps: Vec<ClaimedStep>| match completions.upgrade() {
-        Some(completions) => start_steps(&Runtime { shared: shared.clone(), completions }, steps),
-        None => {
-            tracing::warn!(
-                steps = steps.len(),
-                "worker stopped before eagerly claimed steps started; leases will expire"
-            );
-            shared.permits.add_permits(steps.len());
-        }
-    })
 }
 
 /// How long a handler whose step was cancelled may take to return after its token fires, before it is aborted.

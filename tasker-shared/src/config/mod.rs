@@ -191,10 +191,6 @@ pub struct WorkerConfig {
     /// their tasks under the task lock, as the orchestration would) instead of reporting them to the
     /// orchestration: one hop less per step. Failures, decisions, batches, batch worker instances and gated tasks are always reported.
     pub settle_completions: bool,
-    /// A worker that settles a success runs the steps that settle enqueued into a queue it serves itself, as far
-    /// as it has free slots: it claims them in the same transaction, and no notification goes out for them
-    /// (eager claims). Saves each such step the notification and claim round trip. Needs `settle_completions`.
-    pub eager_claims: bool,
 }
 
 impl Default for WorkerConfig {
@@ -209,7 +205,6 @@ impl Default for WorkerConfig {
             dispatch_mode: DispatchMode::Hybrid,
             shutdown_grace_ms: 5_000,
             settle_completions: true,
-            eager_claims: true,
         }
     }
 }

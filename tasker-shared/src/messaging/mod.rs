@@ -15,7 +15,7 @@ pub use announce::announce;
 pub use malformed::{drop_malformed, is_malformed_body};
 pub use queue::{
     delete_batch, delete_ctes, ensure_queue, extend_visibility, index_queues, queue_table, release_now, send_batch,
-    send_ctes, sent_messages,
+    send_ctes,
 };
 pub use wakeup::{WakeSource, Wakeup, WakeupSet};
 

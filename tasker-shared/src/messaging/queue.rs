@@ -35,8 +35,7 @@ pub fn index_queues<'a>(queues: impl IntoIterator<Item = &'a str>) -> BTreeMap<&
 
 /// One message-sending CTE per namespace in `namespaces` (`, sent_<i> AS (INSERT …)`), for a statement that routes
 /// the rows of its CTE `rows` (`task_uuid`, `step_uuid`, `queue`, `visible_at`) to their step queues: the i-th CTE
-/// sends the rows whose `queue` is the i-th element of the statement's text array parameter `$<param>`, and
-/// returns each message's `msg_id` and `step_uuid` ([`sent_messages`] gathers them).
+/// sends the rows whose `queue` is the i-th element of the statement's text array parameter `$<param>`.
 pub fn send_ctes(namespaces: &[String], rows: &str, param: u32) -> String {
     namespaces
         .iter()
@@ -45,21 +44,12 @@ pub fn send_ctes(namespaces: &[String], rows: &str, param: u32) -> String {
             format!(
                 ", sent_{i} AS (INSERT INTO {} (vt, message) SELECT visible_at, \
                  jsonb_build_object('task_uuid', task_uuid, 'step_uuid', step_uuid) FROM {rows} \
-                 WHERE queue = (${param}::text[])[{}] \
-                 RETURNING msg_id, (message->>'step_uuid')::uuid AS step_uuid)",
+                 WHERE queue = (${param}::text[])[{}])",
                 queue_table(&super::worker_queue(namespace)),
                 i + 1
             )
         })
         .collect()
-}
-
-/// The messages sent by the `n` CTEs of [`send_ctes`] as one relation (`msg_id`, `step_uuid`).
-pub fn sent_messages(n: usize) -> String {
-    if n == 0 {
-        return "SELECT NULL::bigint AS msg_id, NULL::uuid AS step_uuid WHERE false".into();
-    }
-    (0..n).map(|i| format!("SELECT msg_id, step_uuid FROM sent_{i}")).collect::<Vec<_>>().join(" UNION ALL ")
 }
 
 /// One message-deleting CTE per queue of `queues` (name → index, [`index_queues`]: `, acked_<ix> AS (DELETE …)`),

@@ -4,7 +4,7 @@
 //! `standard` steps it ran itself. Both run the same statement, under the same task locks, so the lifecycle rules
 //! live in one place.
 
-use crate::messaging::{delete_ctes, notify_channel, send_ctes, sent_messages, worker_queue, TASK_FINALIZED_CHANNEL};
+use crate::messaging::{delete_ctes, notify_channel, send_ctes, worker_queue, TASK_FINALIZED_CHANNEL};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -44,9 +44,6 @@ pub struct SettleScope<'a> {
     pub priority_step: f64,
     /// Commit durably when a task is finalized (for a transaction that otherwise commits asynchronously).
     pub durable_finalization: bool,
-    /// Worker queues (pgmq names) not to notify: the caller claims what is sent there in its own transaction and
-    /// announces what it leaves (a worker's eager claims). Empty: notify every queue sent to.
-    pub quiet_queues: &'a [String],
 }
 
 /// A finalized task.
@@ -69,8 +66,6 @@ pub struct Settled {
     pub enqueued: usize,
     /// The worker queues that received messages (enqueued steps and retries).
     pub queues_sent: BTreeSet<String>,
-    /// The messages of the steps enqueued (visible now): (worker queue, msg_id).
-    pub enqueued_messages: Vec<(String, i64)>,
     /// The tasks finalized.
     pub finalized: Vec<Finalized>,
 }
@@ -83,8 +78,6 @@ struct SettledRow {
     state: String,
     /// The queue of a `sent` row, the namespace of a `finalized` one.
     name: Option<String>,
-    /// The message of a `sent` row.
-    msg_id: Option<i64>,
 }
 
 /// Settle `outcomes` and the `scope`'s tasks on `conn`, whose transaction holds those tasks' row locks. Records
@@ -96,14 +89,7 @@ pub async fn settle(conn: &mut PgConnection, outcomes: &Outcomes, scope: SettleS
         .bind(&outcomes.next_attempt_at)
         .bind(scope.live_tasks)
         .bind(scope.queues)
-        .bind(
-            scope
-                .queues
-                .iter()
-                .map(|q| worker_queue(q))
-                .map(|q| (!scope.quiet_queues.contains(&q)).then(|| notify_channel(&q)))
-                .collect::<Vec<_>>(),
-        )
+        .bind(scope.queues.iter().map(|q| notify_channel(&worker_queue(q))).collect::<Vec<_>>())
         .bind(scope.priority_step)
         .bind(&outcomes.claim_tokens)
         .bind(&outcomes.results)
@@ -120,12 +106,8 @@ pub async fn settle(conn: &mut PgConnection, outcomes: &Outcomes, scope: SettleS
                 settled.applied.push((row.id, row.state));
             }
             "sent" => {
-                let queue = row.name.as_deref().map(worker_queue);
-                if let (true, Some(q), Some(msg_id)) = (row.state == "enqueued", &queue, row.msg_id) {
-                    settled.enqueued_messages.push((q.clone(), msg_id));
-                }
                 settled.enqueued += usize::from(row.state == "enqueued");
-                settled.queues_sent.extend(queue);
+                settled.queues_sent.extend(row.name.as_deref().map(worker_queue));
             }
             _ => {
                 let namespace = row.name.unwrap_or_default();
@@ -148,7 +130,6 @@ fn settle_sql(queues: &[String], source_queues: &BTreeMap<String, i32>) -> Strin
     let deletes = delete_ctes(source_queues.iter().map(|(q, ix)| (q.as_str(), *ix)), "applied");
     include_str!("settle_steps.sql")
         .replace("{sends}", &sends)
-        .replace("{sent_messages}", &sent_messages(queues.len()))
         .replace("{deletes}", &deletes)
         .replace("{finalized_channel}", TASK_FINALIZED_CHANNEL)
 }

@@ -25,10 +25,9 @@
 --    transaction commits durably (`synchronous_commit` on for it): a client reads a task's end as final.
 --
 -- Rows: `applied` (step_uuid, state); `sent` (step_uuid, `enqueued` or `waiting_for_retry`, name: the queue a
--- message was sent to, msg_id: the message); `finalized` (task_uuid, state, name: the namespace).
+-- message was sent to); `finalized` (task_uuid, state, name: the namespace).
 -- $1 decided step uuids, $2 their new states, $3 their next attempt (retries), $4 live task uuids,
--- $5 queues (indexed by the `<sends>` CTEs), $6 each queue's NOTIFY channel (NULL: no notification, for a worker
--- that claims those messages itself in this transaction and announces what it leaves), $7 seconds per priority level
+-- $5 queues (indexed by the `<sends>` CTEs), $6 each queue's NOTIFY channel, $7 seconds per priority level
 -- (an enqueued step's message is visible from `now - (priority - 1) * $7`: workers claim in visibility order, so
 -- higher priorities go first, and a step that waited long enough is level with any newer one);
 -- a worker's outcomes only (empty arrays from the result processor, which unnest pads with NULLs): $8 claim
@@ -130,20 +129,17 @@ WITH decided AS (
     FROM (SELECT DISTINCT ($6::text[])[array_position($5::text[], queue)] AS channel, '' AS payload FROM routed
           UNION ALL
           SELECT '{finalized_channel}', task_uuid::text FROM finalized) x
-    WHERE channel IS NOT NULL
 ), durable AS (
     SELECT count(set_config('synchronous_commit', 'on', true)) AS n
     FROM (SELECT 1 FROM finalized LIMIT 1) f
     WHERE $12
 )
-SELECT 'applied' AS kind, step_uuid AS id, state, NULL::text AS name, NULL::bigint AS msg_id FROM applied
+SELECT 'applied' AS kind, step_uuid AS id, state, NULL::text AS name FROM applied
 UNION ALL
-SELECT 'sent', r.step_uuid, r.state,
-       CASE WHEN array_position($5::text[], r.queue) IS NULL THEN tasker.unrouted_step(r.queue) ELSE r.queue END,
-       m.msg_id
-FROM routed r
-LEFT JOIN ({sent_messages}) m ON m.step_uuid = r.step_uuid
+SELECT 'sent', step_uuid, state,
+       CASE WHEN array_position($5::text[], queue) IS NULL THEN tasker.unrouted_step(queue) ELSE queue END
+FROM routed
 UNION ALL
-SELECT 'finalized', task_uuid, state, namespace, NULL FROM finalized
+SELECT 'finalized', task_uuid, state, namespace FROM finalized
 UNION ALL
-SELECT 'announced', NULL, NULL, NULL, NULL FROM announced, durable WHERE announced.n + durable.n < 0
+SELECT 'announced', NULL, NULL, NULL FROM announced, durable WHERE announced.n + durable.n < 0

@@ -35,13 +35,12 @@
 -- `rate_reserved`, visible when that token is due (`held`); claimed then, it draws nothing. Reservations queue
 -- first come first served, and a held message is read twice at most. The bucket counts the waits. A key with no
 -- bucket row is not limited.
--- Eager claims (`eager_claims.rs`): `<pick>` reads only the messages $4 that this transaction just sent, by id;
--- otherwise the visible messages in visibility order.
--- $1 batch size, $2 worker id, $3 lease seconds[, $4 message ids]
+-- $1 batch size, $2 worker id, $3 lease seconds
 WITH next AS (
     SELECT msg_id, message
     FROM {queue_table}
-    {pick}
+    WHERE vt <= clock_timestamp()
+    ORDER BY vt
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), first_message AS (
