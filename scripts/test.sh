@@ -9,6 +9,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started=$SECONDS
 stage="setup"
+stage_started=$SECONDS
+# Enter stage $1, printing how long the previous one took (where CI time goes: keep the whole under 20 minutes).
+begin() {
+    echo "== stage '${stage}' took $((SECONDS - stage_started))s"
+    stage=$1
+    stage_started=$SECONDS
+}
 summary() {
     local rc=$? elapsed=$((SECONDS - started))
     if [ "$rc" -eq 0 ]; then
@@ -20,7 +27,7 @@ summary() {
 trap summary EXIT
 
 # --- PostgreSQL --------------------------------------------------------------------------------
-stage="postgres"
+begin "postgres"
 pg_up() { command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q; }
 if ! pg_up; then
     if [ "$(id -u)" -eq 0 ] && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
@@ -50,14 +57,14 @@ echo "== DATABASE_URL=${DATABASE_URL} TASKER_ENV=${TASKER_ENV}"
 # --- Rust --------------------------------------------------------------------------------------
 # Build everything once: building crates one by one with different feature sets rebuilds tokio/sqlx.
 # Ruby (from Debian packages) must be there before the workspace build: the Ruby extension is a member.
-stage="ruby toolchain"
+begin "ruby toolchain"
 bash bindings/ruby/install-deps.sh
 
-stage="cargo build"
+begin "cargo build"
 echo "== cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
 
-stage="rust tests"
+begin "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
     runner="cargo nextest"
     echo "== cargo nextest run --workspace --no-fail-fast"
@@ -74,7 +81,7 @@ fi
 echo "== Rust tests passed (${runner})"
 
 # A smoke run of the benchmark harness (debug build, tiny sizes): checks that it works, asserts no timing.
-stage="bench smoke"
+begin "bench smoke"
 echo "== tasker-bench smoke run"
 target/debug/tasker-bench --quick --tasks 40 --samples 5 --idle-seconds 1 --json > /dev/null
 # ... and of its soak mode (separate server and worker processes, resident memory read from /proc).
@@ -88,7 +95,7 @@ target/debug/tasker-bench --processes 2 --quick --tasks 20 --samples 3 --json > 
 # needs Ruby, so install-deps.sh must also run before it), copied to bindings/ruby/lib/tasker_rb.so; then
 # minitest: unit tests of the Ruby API and end-to-end tests (tasker-server + tasker-worker + a Ruby worker
 # on a throwaway database).
-stage="ruby bindings"
+begin "ruby bindings"
 echo "== bindings/ruby: build.sh, then minitest"
 bash bindings/ruby/build.sh
 ruby -I bindings/ruby/lib bindings/ruby/test/run.rb
@@ -97,7 +104,7 @@ echo "== Ruby tests passed"
 # --- Python bindings ---------------------------------------------------------------------------
 # A virtualenv at .venv with maturin/pytest/mypy from PyPI; the extension is built into it (editable), so
 # afterwards `.venv/bin/python -c 'import tasker'` works from the repository root.
-stage="python bindings"
+begin "python bindings"
 echo "== Python bindings: venv, maturin develop, mypy --strict, pytest"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check maturin pytest mypy schemathesis
@@ -108,23 +115,23 @@ echo "== Python bindings: venv, maturin develop, mypy --strict, pytest"
 # --- Deployment files ----------------------------------------------------------------------------
 # Dockerfiles (hadolint), the compose file, every rendered Kubernetes overlay (kubectl kustomize, then
 # kubernetes-validate), probe paths and ports against the binaries' routes (docs/deployment.md).
-stage="deployment"
+begin "deployment"
 echo "== deployment files: scripts/deploy_check.sh"
 bash scripts/deploy_check.sh
 
 # --- The API against its OpenAPI description ---------------------------------------------------
-stage="api contract"
+begin "api contract"
 echo "== schemathesis against /openapi.json of a running tasker-server"
 bash scripts/api_contract.sh
 
 # --- Packages: the crates, the wheel and the gem, installed from scratch ---------------------------
-stage="packages"
+begin "packages"
 echo "== packages: scripts/package_check.sh"
 bash scripts/package_check.sh
 
 # --- The dashboard in a real browser ---------------------------------------------------------------
-stage="dashboard"
+begin "dashboard"
 echo "== the dashboard (/ui) in headless Chromium: scripts/ui_test.sh"
 bash scripts/ui_test.sh
 
-stage="done"
+begin "done"
