@@ -270,3 +270,24 @@ async fn a_heartbeat_skips_a_step_whose_row_is_held_instead_of_waiting_for_it(po
     let (row, message) = lease_left(pool.clone()).await;
     assert!(row > 590.0 && message > 590.0, "lease extended: row {row} s, message {message} s");
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_last_attempt_lease_renewed_after_the_claim_saw_it_expire_keeps_its_message(pool: PgPool) {
+    use tasker_worker_foundation::heartbeat::extend_leases;
+    use tasker_worker_foundation::step_claimer::fail_exhausted_leases;
+    let (_server, _task_uuid) = one_step_task(&pool).await;
+    sqlx::query("UPDATE tasker.workflow_steps SET max_attempts = 1").execute(&pool).await.unwrap();
+    let queue = worker_queue("retry_workflow");
+    let slow = claim_batch(&pool, &queue, "slow", 1, 10).await.unwrap().claimed.remove(0);
+    // The worker stalls past its lease (1 s); another worker's claim sees the lease expired on the last attempt.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    // Between that claim and its failing of the step, the stalled worker's heartbeat renews the lease.
+    extend_leases(&pool, std::slice::from_ref(&slow.lease), 30).await.unwrap();
+    fail_exhausted_leases(&pool, &queue, &[(slow.lease.step_uuid, slow.lease.msg_id)]).await.unwrap();
+    // The step is still the slow worker's, and its message (its redelivery, should that worker die) is still there.
+    let (state, token): (String, uuid::Uuid) =
+        sqlx::query_as("SELECT state, claim_token FROM tasker.workflow_steps").fetch_one(&pool).await.unwrap();
+    assert_eq!((state.as_str(), token), ("in_progress", slow.lease.claim_token));
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_orchestration_step_results").await, 0);
+}

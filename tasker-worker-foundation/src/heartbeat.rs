@@ -23,8 +23,8 @@ fn held_by_queue<'a>(steps: &'a [InFlightStep], held: &[Uuid]) -> BTreeMap<&'a s
 }
 
 /// Extend the leases of `steps` by `lease_seconds` from now (only where the claim still holds). Returns the
-/// steps whose claim no longer holds (their task was cancelled, or another worker re-claimed them).
-pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<Vec<Uuid>> {
+/// claims (step, claim token) that no longer hold (their task was cancelled, or a new claim replaced them).
+pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds: i32) -> Result<Vec<(Uuid, Uuid)>> {
     if steps.is_empty() {
         return Ok(Vec::new());
     }
@@ -61,8 +61,8 @@ pub async fn extend_leases(pool: &PgPool, steps: &[InFlightStep], lease_seconds:
         extend_visibility(&mut tx, queue, &ids, lease_seconds).await?;
     }
     // Read without locks: a cancel or a re-claim clears or replaces the token (a report keeps it).
-    let lost: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT h.step_uuid
+    let lost: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT h.step_uuid, h.claim_token
          FROM unnest($1::uuid[], $2::uuid[]) AS h(step_uuid, claim_token)
          LEFT JOIN tasker.workflow_steps s ON s.step_uuid = h.step_uuid
          WHERE s.claim_token IS DISTINCT FROM h.claim_token",

@@ -141,8 +141,12 @@ pub async fn claim_batch(
             _ => expired.extend(row.step_uuid.map(|s| (s, row.msg_id))),
         }
     }
+    // The claims above are committed: a failure here must not lose them (their handlers would never run, and
+    // each would burn an attempt at lease expiry). The expired messages stay visible for the next claim.
     if !expired.is_empty() {
-        fail_exhausted(pool, queue, &expired).await?;
+        if let Err(e) = fail_exhausted_leases(pool, queue, &expired).await {
+            tracing::warn!(error = %e, %queue, steps = expired.len(), "failing exhausted leases failed; the next claim retries");
+        }
     }
     metrics::counter!("tasker_steps_claimed_total").increment(batch.claimed.len() as u64);
     metrics::counter!("tasker_claim_conflicts_total")
@@ -153,11 +157,13 @@ pub async fn claim_batch(
     Ok(batch)
 }
 
-/// A dead worker's step on its last attempt is failed (as a permanent `LeaseExpired` error, reported for
-/// orchestration to apply), not re-run; its message is deleted.
-async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> Result<()> {
+/// `expired`: (step, message id) pairs a claim returned as `expired`. A dead worker's step on its last attempt is failed (as a permanent `LeaseExpired` error, reported for
+/// orchestration to apply), not re-run; its message is deleted. This runs after the claim committed, so a step
+/// may have moved on meanwhile (its worker's heartbeat renewed the lease, a shutdown released it, another
+/// claimer failed it): such a step is not failed here, and its message, which may carry its live lease or its
+/// next delivery, is left alone.
+pub async fn fail_exhausted_leases(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> Result<()> {
     let steps: Vec<Uuid> = expired.iter().map(|(s, _)| *s).collect();
-    let msg_ids: Vec<i64> = expired.iter().map(|(_, m)| *m).collect();
     let mut tx = pool.begin().await?;
     let failed: Vec<(Uuid, Uuid)> =
         sqlx::query_as(include_str!("sql/fail_exhausted_leases.sql")).bind(&steps).fetch_all(&mut *tx).await?;
@@ -169,6 +175,8 @@ async fn fail_exhausted(pool: &PgPool, queue: &str, expired: &[(Uuid, i64)]) -> 
     if !results.is_empty() {
         announce(&mut tx, &[RESULTS_QUEUE]).await?;
     }
+    let msg_ids: Vec<i64> =
+        expired.iter().filter(|(s, _)| failed.iter().any(|(f, _)| f == s)).map(|(_, m)| *m).collect();
     delete_batch(&mut tx, queue, &msg_ids).await?;
     tx.commit().await?;
     Ok(())

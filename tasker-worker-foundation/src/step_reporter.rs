@@ -146,7 +146,7 @@ pub async fn run_reporter(
             }
         }
         for c in batch.drain(..) {
-            in_flight.remove(&c.lease.step_uuid);
+            in_flight.remove(&c.lease);
         }
     }
 }

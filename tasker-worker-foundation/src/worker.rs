@@ -364,7 +364,7 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     span.in_scope(|| tracing::info!("step cancelled or claim lost; handler aborted"));
-                    rt.in_flight.remove(&lease.step_uuid);
+                    rt.in_flight.remove(&lease);
                     metrics::counter!("tasker_handlers_cancelled_total").increment(1);
                     return;
                 }
