@@ -95,17 +95,30 @@ impl CronSpec {
         Ok(Self { schedule, timezone })
     }
 
+    /// The fire times after `after`, in order. The `cron` crate walks the wall clock: in the hour a clock goes
+    /// back, a repeated local time comes out as its FIRST instant, which can be before `after` (and out of order).
+    /// Those are skipped, so the repeated hour fires once, in its first pass. Bounded like `latest_until`.
+    fn after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let mut last = after;
+        self.schedule.after(&after.with_timezone(&self.timezone)).take(100_000).filter_map(move |t| {
+            let t = t.with_timezone(&Utc);
+            (t > last).then(|| {
+                last = t;
+                t
+            })
+        })
+    }
+
     /// The first fire time strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.schedule.after(&after.with_timezone(&self.timezone)).next().map(|t| t.with_timezone(&Utc))
+        self.after(after).next()
     }
 
     /// The last fire time at or before `now`, starting from fire time `from` (itself at or before `now`).
     /// Looks at most 100,000 fire times ahead (more than a day of one per second); then gives the last one seen.
     pub fn latest_until(&self, from: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
         let mut latest = from;
-        for t in self.schedule.after(&from.with_timezone(&self.timezone)).take(100_000) {
-            let t = t.with_timezone(&Utc);
+        for t in self.after(from) {
             if t > now {
                 break;
             }
@@ -153,6 +166,24 @@ mod tests {
             every_two.latest_until(at("2026-12-02T10:00:00Z"), at("2026-12-02T10:00:09Z")),
             at("2026-12-02T10:00:08Z")
         );
+    }
+
+    #[test]
+    fn the_hour_a_clock_goes_back_never_yields_a_time_in_the_past() {
+        // Paris goes back from 03:00 CEST to 02:00 CET at 01:00 UTC on 2026-10-25: 02:00-02:59 happens twice.
+        let every_five = CronSpec::parse("*/5 * * * *", "Europe/Paris").unwrap();
+        let second_pass = at("2026-10-25T01:30:00Z"); // 02:30 CET, the second 02:30
+        let next = every_five.next_after(second_pass).unwrap();
+        assert!(next > second_pass, "next fire {next} is not after {second_pass}");
+        let latest = every_five.latest_until(at("2026-10-25T00:55:00Z"), second_pass);
+        assert!(latest <= second_pass && latest >= at("2026-10-25T00:55:00Z"), "latest {latest}");
+        // Every step forward from a fire time is later than it, all through the night.
+        let mut t = at("2026-10-24T23:00:00Z");
+        while t < at("2026-10-25T03:00:00Z") {
+            let next = every_five.next_after(t).unwrap();
+            assert!(next > t, "{next} after {t}");
+            t = next;
+        }
     }
 
     #[test]
