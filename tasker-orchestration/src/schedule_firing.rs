@@ -168,8 +168,9 @@ impl Firing<'_> {
 
 /// What to do with a schedule due at `due`, at `now`: the fire time to fire (none when it was missed and
 /// `catch_up` is off) and the next fire time. Up to `grace` late is on time, and the next time follows it even if
-/// it is due already (it fires on the next pass, on time too); older was missed: `catch_up` fires the most recent
-/// missed time once, and the next time is the first future one.
+/// it is due already (it fires on the next pass, on time too); older was missed. Of the times missed since `due`,
+/// the most recent fires when it is itself on time (a server back just after it) or when `catch_up` asks for it,
+/// once; the next time is then the first future one.
 fn plan_fire(
     spec: &CronSpec,
     due: DateTime<Utc>,
@@ -179,10 +180,9 @@ fn plan_fire(
 ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     let fire_time = if now - due <= grace {
         Some(due)
-    } else if catch_up {
-        Some(spec.latest_until(due, now))
     } else {
-        None
+        let latest = spec.latest_until(due, now);
+        (catch_up || now - latest <= grace).then_some(latest)
     };
     (fire_time, spec.next_after(fire_time.unwrap_or(now)))
 }
@@ -208,11 +208,14 @@ mod tests {
         // Half a second late: on time; the next time follows it.
         let on_time = plan_fire(&every_two, due, at("2026-12-02T10:00:00.5Z"), grace, false);
         assert_eq!(on_time, (Some(due), Some(at("2026-12-02T10:00:02Z"))));
-        // Seven seconds late (no server ran): `none` fires nothing and goes on from now...
-        let now = at("2026-12-02T10:00:07Z");
+        // 7.5 seconds late (no server ran): `none` fires nothing and goes on from now...
+        let now = at("2026-12-02T10:00:07.5Z");
         assert_eq!(plan_fire(&every_two, due, now, grace, false), (None, Some(at("2026-12-02T10:00:08Z"))));
         // ... `latest` fires the most recent missed time once, then goes on from there.
         let latest = plan_fire(&every_two, due, now, grace, true);
         assert_eq!(latest, (Some(at("2026-12-02T10:00:06Z")), Some(at("2026-12-02T10:00:08Z"))));
+        // Back at 10:00:07, the 10:00:06 time is only a second late: it fires as on time, whatever `catch_up` says.
+        let back_just_after = plan_fire(&every_two, due, at("2026-12-02T10:00:07Z"), grace, false);
+        assert_eq!(back_just_after, (Some(at("2026-12-02T10:00:06Z")), Some(at("2026-12-02T10:00:08Z"))));
     }
 }

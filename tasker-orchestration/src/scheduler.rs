@@ -34,6 +34,9 @@ pub struct Scheduler {
     pub(crate) config: SchedulingConfig,
 }
 
+/// The shortest pause between two passes.
+const MIN_PASS_GAP: Duration = Duration::from_millis(100);
+
 impl Scheduler {
     /// One pass: start every due task, fire every due schedule, handle every waiting event (each in batches).
     pub async fn pass(&self) -> crate::Result<()> {
@@ -44,7 +47,19 @@ impl Scheduler {
         if let Err(e) = concurrency::admit_all(&self.pool, step).await {
             tracing::warn!(error = %e, "admitting queued tasks failed; retrying next pass");
         }
-        while delayed_start::start_due(&self.pool, batch, step).await? >= batch as usize {}
+        // Each stage runs whatever the one before it did: a failing schedule must not hold up due tasks or events.
+        let mut failed = None;
+        loop {
+            match delayed_start::start_due(&self.pool, batch, step).await {
+                Ok(n) if n >= batch as usize => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "starting due tasks failed; retrying next pass");
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
         let firing = Firing {
             pool: &self.pool,
             lock_pool: &self.lock_pool,
@@ -53,11 +68,21 @@ impl Scheduler {
             execution: &self.execution,
             config: &self.config,
         };
-        while firing.fire_due().await? >= batch as usize {}
+        loop {
+            match firing.fire_due().await {
+                Ok(n) if n >= batch as usize => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "firing due schedules failed; retrying next pass");
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
         let triggers =
             Triggers { pool: &self.pool, catalog: &self.catalog, writer: &self.writer, execution: &self.execution };
         while triggers.process_waiting(batch).await? >= batch as usize {}
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// How long to sleep before the next pass.
@@ -88,12 +113,11 @@ impl Scheduler {
             if let Ok(waiting) = delayed_start::waiting(&self.pool).await {
                 metrics::gauge!("tasker_scheduled_tasks").set(waiting as f64);
             }
-            if idle.is_zero() {
-                continue;
-            }
+            // A pass leaves nothing due that it could take, so a time already due here is one another server holds
+            // (it is firing or starting it now) or one that failed: look again shortly, not at once.
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(idle) => {}
+                _ = tokio::time::sleep(idle.max(MIN_PASS_GAP)) => {}
                 _ = wakeup.wait() => {}
             }
         }

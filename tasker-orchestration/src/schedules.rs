@@ -242,7 +242,15 @@ pub async fn get(pool: &PgPool, id: Uuid, with_fires: bool) -> Result<ScheduleVi
 
 /// Change a schedule. A new cron or timezone, or a resume, recomputes the next fire time from now.
 pub async fn update(pool: &PgPool, catalog: &TemplateCatalog, id: Uuid, patch: SchedulePatch) -> Result<ScheduleView> {
-    let current = get(pool, id, false).await?;
+    // The row is locked from the read to the write: two concurrent changes (a pause and a new cron, a new cron and
+    // a new timezone) apply one after the other, each to what the other left, and none undoes the other's fields.
+    let mut tx = pool.begin().await?;
+    let current: ScheduleView =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasker.schedules WHERE schedule_id = $1 FOR UPDATE"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| OrchestrationError::ScheduleNotFound(id))?;
     let cron = patch.cron.clone().unwrap_or(current.cron.clone());
     let timezone = patch.timezone.clone().unwrap_or(current.timezone.clone());
     let spec = parse_cron(&cron, &timezone)?;
@@ -275,8 +283,9 @@ pub async fn update(pool: &PgPool, catalog: &TemplateCatalog, id: Uuid, patch: S
     .bind(paused)
     .bind(spec.next_after(Utc::now()))
     .bind(retimed)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     get(pool, id, false).await
 }
 
