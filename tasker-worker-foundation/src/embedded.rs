@@ -119,7 +119,7 @@ impl EmbeddedWorker {
         self.shutdown.cancel();
         let task = self.task.lock().expect("embedded worker poisoned").take();
         let outcome = match task {
-            Some(task) => self.runtime.block_on(task).unwrap_or(Ok(())),
+            Some(task) => self.runtime.block_on(task).unwrap_or_else(|e| Err(WorkerError::Crashed(e.to_string()))),
             None => Ok(()),
         };
         self.bridge.close();

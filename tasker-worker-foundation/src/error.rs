@@ -36,6 +36,9 @@ pub enum WorkerError {
     /// Failure in shared code.
     #[error(transparent)]
     Shared(#[from] tasker_shared::TaskerError),
+    /// The worker's task ended abnormally (a panic inside it).
+    #[error("the worker stopped abnormally: {0}")]
+    Crashed(String),
     /// Binding the HTTP listener failed.
     #[error("cannot bind {bind}: {source}")]
     Bind {

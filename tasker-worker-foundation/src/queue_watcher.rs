@@ -15,7 +15,14 @@ use tasker_shared::template::{QueueRoutes, Servable, TaskTemplate};
 pub async fn servable_queues(pool: &PgPool, registry: &HandlerRegistry) -> Result<Servable> {
     let rows: Vec<(serde_json::Value,)> =
         sqlx::query_as("SELECT definition FROM tasker.task_templates WHERE active").fetch_all(pool).await?;
-    let templates: Vec<TaskTemplate> =
-        rows.into_iter().filter_map(|(definition,)| serde_json::from_value(definition).ok()).collect();
+    let templates: Vec<TaskTemplate> = rows
+        .into_iter()
+        .filter_map(|(definition,)| {
+            let name = format!("{}/{}@{}", definition["namespace"], definition["name"], definition["version"]);
+            serde_json::from_value(definition)
+                .map_err(|e| tracing::warn!(template = %name, error = %e, "a registered template this worker cannot read is left out of its queues"))
+                .ok()
+        })
+        .collect();
     Ok(QueueRoutes::of(&templates).servable(|h| registry.contains(h)))
 }

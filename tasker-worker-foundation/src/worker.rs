@@ -355,6 +355,9 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
     let handler = run_handler(&rt.registry, context);
     tokio::pin!(handler);
     let outcome = tokio::select! {
+        // A handler that has finished is reported, even when a hard stop or a cancellation fired meanwhile.
+        biased;
+        outcome = &mut handler => outcome,
         _ = rt.hard_stop.cancelled() => return,
         _ = cancelled.cancelled() => {
             // Not ours any more. The handler gets a moment to see its token and return; what it returns is
@@ -370,7 +373,6 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
                 }
             }
         }
-        outcome = &mut handler => outcome,
     };
     let outcome_label = match &outcome {
         Ok(_) => "success",
@@ -394,7 +396,11 @@ async fn execute(rt: &Runtime, step: ClaimedStep) {
             "step failed"
         );
     }
-    let _ = rt.completions.send(Completion { lease, task_uuid, outcome }).await;
+    if let Err(lost) = rt.completions.send(Completion { lease, task_uuid, outcome }).await {
+        // The reporter is gone (it only stops once the worker has stopped): the step is left to lease expiry.
+        tracing::error!(step_uuid = %lost.0.lease.step_uuid, "the reporter has stopped; outcome not reported");
+        rt.in_flight.remove(&lost.0.lease);
+    }
 }
 
 /// What follows a failed attempt, for the log: a retry and when, or none and why. The delay of a retry without
