@@ -3,7 +3,7 @@
 
 use crate::builder::WorkerBuilder;
 use crate::ffi_bridge::{FfiBridge, StepEvent};
-use crate::{Result, WorkerError};
+use crate::{Result, StepError, WorkerError};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -98,8 +98,8 @@ impl EmbeddedWorker {
     }
 
     /// Save a checkpoint (JSON) for event `event_id`'s step; blocks until it is stored (call with the interpreter
-    /// lock released). The error says why it was not saved.
-    pub fn save_checkpoint(&self, event_id: u64, checkpoint_json: &str) -> std::result::Result<(), String> {
+    /// lock released). The error says why it was not saved, and whether trying again can help (its kind).
+    pub fn save_checkpoint(&self, event_id: u64, checkpoint_json: &str) -> std::result::Result<(), StepError> {
         self.runtime.block_on(self.bridge.save_checkpoint(event_id, checkpoint_json))
     }
 

@@ -189,19 +189,34 @@ impl FfiBridge {
     }
 
     /// Save a checkpoint (JSON) for event `event_id`'s step (see [`crate::StepContext::save_checkpoint`]). The
-    /// error names why it was not saved: the step is no longer awaited, its claim was lost, or the JSON is bad.
-    pub async fn save_checkpoint(&self, event_id: u64, checkpoint_json: &str) -> Result<(), String> {
-        let checkpoint: Value =
-            serde_json::from_str(checkpoint_json).map_err(|e| format!("the checkpoint is not JSON: {e}"))?;
+    /// error names why it was not saved, and its kind says whether trying again can help: retryable when the
+    /// database could not be reached (`CheckpointFailed`), permanent when the step is no longer awaited, its claim
+    /// was lost, or the JSON is bad.
+    pub async fn save_checkpoint(&self, event_id: u64, checkpoint_json: &str) -> Result<(), StepError> {
+        let checkpoint: Value = serde_json::from_str(checkpoint_json).map_err(|e| {
+            StepError::permanent(format!("the checkpoint is not JSON: {e}")).with_class("InvalidCheckpoint")
+        })?;
         let saver = self.pending.lock().expect("bridge poisoned").get(&event_id).and_then(|w| w.checkpointer.clone());
-        let saver = saver.ok_or_else(|| "the step is no longer this worker's: checkpoint rejected".to_string())?;
-        saver.save(&checkpoint).await.map_err(|e| e.message)
+        let saver = saver.ok_or_else(|| {
+            StepError::permanent("the step is no longer this worker's: checkpoint rejected").with_class("ClaimLost")
+        })?;
+        saver.save(&checkpoint).await
     }
 
-    /// Complete an event from the host's JSON outcome (see [`HostOutcome`]).
+    /// Complete an event from the host's JSON outcome (see [`HostOutcome`]). An outcome that is not valid
+    /// still completes its event, as a permanent `InvalidOutcome` error (the step is not left waiting for its
+    /// timeout), and the error says why.
     pub fn complete_json(&self, event_id: u64, outcome: &str) -> Result<bool, String> {
-        let parsed: HostOutcome = serde_json::from_str(outcome).map_err(|e| format!("invalid outcome JSON: {e}"))?;
-        Ok(self.complete(event_id, parsed.into()))
+        match serde_json::from_str::<HostOutcome>(outcome) {
+            Ok(parsed) => Ok(self.complete(event_id, parsed.into())),
+            Err(e) => {
+                let message = format!("invalid outcome JSON: {e}");
+                let error = StepError::permanent(format!("the handler's outcome could not be read: {message}"))
+                    .with_class("InvalidOutcome");
+                self.complete(event_id, Err(error));
+                Err(message)
+            }
+        }
     }
 
     /// Events handed out and not yet completed.
@@ -310,6 +325,49 @@ mod tests {
         assert_eq!(err.error_class.as_deref(), Some("KeyError"));
         assert_eq!(err.backtrace, Some(vec!["a.py:1".to_string()]));
         assert_eq!(err.retry_after, Some(Duration::from_millis(5)));
+    }
+
+    #[tokio::test]
+    async fn an_outcome_the_bridge_cannot_read_fails_its_step_at_once() {
+        let bridge = FfiBridge::new(4);
+        let handler = bridge.handler();
+        let call = tokio::spawn(async move { handler.call(&ctx()).await });
+        let event = bridge.next_event(Duration::from_secs(1)).await.unwrap();
+        let refused = bridge.complete_json(event.event_id, r#"{"success": true, "result": NaN}"#);
+        assert!(refused.unwrap_err().contains("invalid outcome JSON"));
+        let err = tokio::time::timeout(Duration::from_secs(1), call).await.expect("completed at once").unwrap();
+        let err = err.unwrap_err();
+        assert_eq!((err.kind, err.error_class.as_deref()), (StepErrorKind::Permanent, Some("InvalidOutcome")));
+        assert_eq!(bridge.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_the_database_cannot_take_is_a_retryable_error_and_a_bad_one_permanent() {
+        let bridge = FfiBridge::new(4);
+        let handler = bridge.handler();
+        // A pool whose server never answers (nothing listens on port 1): saving fails as the database would when down.
+        let unreachable = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(200))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let lease = crate::in_flight::InFlightStep {
+            queue: "q".into(),
+            msg_id: 1,
+            step_uuid: Uuid::nil(),
+            claim_token: Uuid::nil(),
+        };
+        let mut step = ctx();
+        step.checkpointer = Some(crate::checkpoint::Checkpointer { pool: unreachable, lease, lease_seconds: 30 });
+        let call = tokio::spawn(async move { handler.call(&step).await });
+        let event = bridge.next_event(Duration::from_secs(1)).await.unwrap();
+        let down = bridge.save_checkpoint(event.event_id, r#"{"done": 1}"#).await.unwrap_err();
+        assert_eq!((down.kind, down.error_class.as_deref()), (StepErrorKind::Retryable, Some("CheckpointFailed")));
+        let bad = bridge.save_checkpoint(event.event_id, "{not json").await.unwrap_err();
+        assert_eq!(bad.kind, StepErrorKind::Permanent);
+        bridge.complete_json(event.event_id, r#"{"success": true}"#).unwrap();
+        call.await.unwrap().unwrap();
+        let gone = bridge.save_checkpoint(event.event_id, r#"{"done": 2}"#).await.unwrap_err();
+        assert_eq!((gone.kind, gone.error_class.as_deref()), (StepErrorKind::Permanent, Some("ClaimLost")));
     }
 
     #[tokio::test]

@@ -2,11 +2,11 @@
 //! claims, times out, persists and reports; Python waits for step events (with the GIL released) and hands
 //! back outcomes as JSON.
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyConnectionError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tasker_worker_foundation::{EmbeddedOptions, EmbeddedWorker};
+use tasker_worker_foundation::{EmbeddedOptions, EmbeddedWorker, StepErrorKind};
 
 /// How long one wait holds the GIL released before checking for signals (Ctrl-C).
 const SLICE: Duration = Duration::from_millis(100);
@@ -67,10 +67,14 @@ impl NativeWorker {
         self.inner.complete_json(event_id, outcome_json).map_err(PyValueError::new_err)
     }
 
-    /// Store a checkpoint (JSON) for event `event_id`'s step, with the GIL released; raises `RuntimeError` naming
-    /// why it was not stored (the claim was lost, or the step is no longer this worker's).
+    /// Store a checkpoint (JSON) for event `event_id`'s step, with the GIL released; raises `ConnectionError` when
+    /// the database could not be reached (trying again can help), `RuntimeError` naming why it was not stored
+    /// otherwise (the claim was lost, or the step is no longer this worker's).
     fn save_checkpoint(&self, py: Python<'_>, event_id: u64, checkpoint_json: &str) -> PyResult<()> {
-        py.detach(|| self.inner.save_checkpoint(event_id, checkpoint_json)).map_err(PyRuntimeError::new_err)
+        py.detach(|| self.inner.save_checkpoint(event_id, checkpoint_json)).map_err(|e| match e.kind {
+            StepErrorKind::Retryable => PyConnectionError::new_err(e.message),
+            _ => PyRuntimeError::new_err(e.message),
+        })
     }
 
     /// Whether the step of event `event_id` was cancelled (or its outcome is no longer awaited).

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tasker.context import StepContext
 from tasker.errors import (
     CheckpointError,
+    CheckpointUnavailableError,
     PermanentError,
     RetryableError,
     TaskerError,
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncClient",
     "AsyncTask",
     "CheckpointError",
+    "CheckpointUnavailableError",
     "Client",
     "ClientError",
     "JsonFormatter",

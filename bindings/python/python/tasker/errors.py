@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 
@@ -14,6 +15,10 @@ class RetryableError(TaskerError):
 
     def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
         super().__init__(message)
+        if retry_after is not None and not (
+            isinstance(retry_after, (int, float)) and math.isfinite(retry_after) and retry_after >= 0
+        ):
+            raise ValueError(f"retry_after must be a non-negative number of seconds, got {retry_after!r}")
         self.retry_after = retry_after
 
 
@@ -30,6 +35,14 @@ class UnknownDependencyError(PermanentError, LookupError):
 class CheckpointError(PermanentError):
     """A checkpoint could not be saved: the step's claim was lost (it was cancelled, or another worker took it
     after this one's lease expired). Uncaught, it fails the attempt; its outcome is rejected anyway."""
+
+
+class CheckpointUnavailableError(RetryableError):
+    """A checkpoint could not be saved because the database could not be reached (the claim may well still hold).
+    Uncaught, it fails the attempt as a retryable error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class WorkerError(TaskerError, RuntimeError):

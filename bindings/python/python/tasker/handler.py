@@ -5,6 +5,7 @@ results of ``decision`` and ``batchable`` steps."""
 from __future__ import annotations
 
 import inspect
+import math
 import traceback
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
@@ -114,6 +115,10 @@ async def _await(value: Awaitable[Any]) -> Any:
     return await value
 
 
+# The largest delay the outcome can carry (an unsigned 64-bit count of milliseconds); the engine waits a year at most.
+_MAX_RETRY_AFTER_MS = 2**64 - 1
+
+
 def error_payload(exc: BaseException) -> Dict[str, Any]:
     """A Python exception as a step error: type, message, traceback, and whether to retry."""
     payload: Dict[str, Any] = {
@@ -124,6 +129,7 @@ def error_payload(exc: BaseException) -> Dict[str, Any]:
         else type(exc).__qualname__,
         "backtrace": [line.rstrip("\n") for line in traceback.format_exception(type(exc), exc, exc.__traceback__)],
     }
-    if isinstance(exc, RetryableError) and exc.retry_after is not None:
-        payload["retry_after_ms"] = int(exc.retry_after * 1000)
+    retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+    if isinstance(retry_after, (int, float)) and math.isfinite(retry_after) and retry_after >= 0:
+        payload["retry_after_ms"] = min(math.ceil(retry_after * 1000), _MAX_RETRY_AFTER_MS)
     return payload

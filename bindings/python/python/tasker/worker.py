@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from tasker.context import StepContext
 from tasker import logs
-from tasker.errors import CheckpointError, WorkerError
+from tasker.errors import CheckpointError, CheckpointUnavailableError, WorkerError
 from tasker.handler import HandlerFn, as_callable, invoke, registered_handlers
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def _checkpoint_saver(native: Any, event_id: int) -> Callable[[Any], None]:
     def save(data: Any) -> None:
         try:
             native.save_checkpoint(event_id, json.dumps(data))
+        except ConnectionError as e:
+            raise CheckpointUnavailableError(str(e)) from None
         except RuntimeError as e:
             raise CheckpointError(str(e)) from None
 
@@ -131,26 +133,44 @@ class Worker:
                 if not native.is_running():
                     return
                 continue
-            event = json.loads(raw)
-            fn = self._handlers.get(event["handler"])
-            event_id = event["event_id"]
-            ctx = StepContext.from_event(event, cancel_check=lambda: bool(native.is_cancelled(event_id)),
-                                         checkpoint_saver=_checkpoint_saver(native, event_id))
+            try:
+                self._run_event(native, raw)
+            except BaseException as exc:  # noqa: BLE001 - a handler thread outlives any one step
+                # `_run_event` completes its event whatever the handler did; this is what escaped it (a
+                # `SystemExit` in a handler, a failing `complete`). The thread goes on to the next event.
+                logs.LOGGER.error("handler thread %s: %s: %s", threading.current_thread().name,
+                                  type(exc).__name__, exc)
+
+    def _run_event(self, native: Any, raw: str) -> None:
+        """Run one step event's handler and complete the event, whatever the handler does."""
+        event = json.loads(raw)
+        fn = self._handlers.get(event["handler"])
+        event_id = event["event_id"]
+        ctx = StepContext.from_event(event, cancel_check=lambda: bool(native.is_cancelled(event_id)),
+                                     checkpoint_saver=_checkpoint_saver(native, event_id))
+        outcome: Optional[Dict[str, Any]] = None
+        try:
             if fn is None:
-                outcome: Dict[str, Any] = {
+                outcome = {
                     "success": False,
                     "error": {"message": f"no Python handler {event['handler']!r}", "retryable": False},
                 }
             else:
                 outcome = invoke(fn, ctx, None, loop_factory=self._event_loop)
+        finally:
+            # A handler that ended its thread (`sys.exit()`) still completes its step, as a retryable error; what
+            # it raised then goes on up to `_serve`.
+            if outcome is None:
+                outcome = {"success": False, "error": {"message": "the handler was interrupted", "retryable": True,
+                                                       "error_class": "Interrupt"}}
             try:
-                payload = json.dumps(outcome)
+                payload = json.dumps(outcome, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 payload = json.dumps(
                     {"success": False, "error": {"message": f"result is not JSON: {exc}", "retryable": False,
                                                  "error_class": type(exc).__name__}}
                 )
-            native.complete(event["event_id"], payload)
+            native.complete(event_id, payload)
 
     def stop(self) -> None:
         """Stop claiming, let in-flight steps finish (within the configured grace period), release the rest to

@@ -58,4 +58,8 @@ module Tasker
   # A checkpoint could not be saved: the step's claim was lost (cancelled, or taken by another worker after
   # this one's lease expired). Unrescued, it fails the attempt; its outcome is rejected anyway.
   class CheckpointError < PermanentError; end
+
+  # A checkpoint could not be saved because the database could not be reached (the claim may well still hold).
+  # Unrescued, it fails the attempt as a retryable error.
+  class CheckpointUnavailableError < RetryableError; end
 end

@@ -35,9 +35,20 @@ module Tasker
         "backtrace" => (exception.backtrace || []).first(MAX_BACKTRACE).map { |line| utf8(line) }
       }
       if exception.is_a?(StepError) && exception.retry_after
-        error["retry_after_ms"] = (exception.retry_after * 1000).ceil
+        error["retry_after_ms"] = retry_after_ms(exception.retry_after)
       end
       JSON.generate({ "success" => false, "error" => error })
+    end
+
+    # The largest delay an outcome can carry (an unsigned 64-bit count of milliseconds); the engine waits a year
+    # at most.
+    MAX_RETRY_AFTER_MS = (2**64) - 1
+
+    # `retry_after` seconds (a non-negative Numeric, StepError checks) as whole milliseconds, within range.
+    def retry_after_ms(seconds)
+      return MAX_RETRY_AFTER_MS if seconds.is_a?(Float) && seconds.infinite?
+
+      [(seconds * 1000).ceil, MAX_RETRY_AFTER_MS].min
     end
 
     # The outcome JSON of an error built here rather than raised (no backtrace).

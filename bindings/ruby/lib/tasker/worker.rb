@@ -187,8 +187,16 @@ module Tasker
         # nil at once once the native worker has stopped (it wakes every waiting thread): done.
         break if event.nil? && !native.running?
 
-        dispatch(native, event) if event
+        serve_one(native, event) if event
       end
+    end
+
+    # Dispatch one event; what escapes it (an `exit` in a handler, after its event was completed) is logged, and
+    # the thread goes on to the next event instead of ending.
+    def serve_one(native, event)
+      dispatch(native, event)
+    rescue Exception => e # rubocop:disable Lint/RescueException -- a handler thread outlives any one step
+      Tasker.logger.error("handler thread: #{e.class}: #{e.message}")
     end
 
     # Run one step event's handler and complete the event, whatever happens (an exception that is not

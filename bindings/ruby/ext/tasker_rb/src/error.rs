@@ -6,10 +6,15 @@ use magnus::{prelude::*, Error, ExceptionClass, RModule, Ruby};
 
 /// A `Tasker::WorkerError` carrying `message`.
 pub fn worker_error(ruby: &Ruby, message: impl Into<String>) -> Error {
+    tasker_error(ruby, "WorkerError", message)
+}
+
+/// A `Tasker::<class>` (a `RuntimeError` if it is missing) carrying `message`.
+pub fn tasker_error(ruby: &Ruby, class: &str, message: impl Into<String>) -> Error {
     let class = ruby
         .class_object()
         .const_get::<_, RModule>("Tasker")
-        .and_then(|tasker| tasker.const_get::<_, ExceptionClass>("WorkerError"))
+        .and_then(|tasker| tasker.const_get::<_, ExceptionClass>(class))
         .unwrap_or_else(|_| ruby.exception_runtime_error());
     Error::new(class, message.into())
 }

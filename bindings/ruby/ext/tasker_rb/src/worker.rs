@@ -2,12 +2,12 @@
 //! and waits in slices of at most [`SLICE`], checking Ruby's interrupts between slices, so Ctrl-C,
 //! `Thread#raise` and `Timeout` work while a thread waits for steps.
 
-use crate::error::worker_error;
+use crate::error::{tasker_error, worker_error};
 use crate::nogvl::{without_gvl, NoGvl};
 use magnus::{function, method, prelude::*, Error, RModule, Ruby};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tasker_worker_foundation::{EmbeddedOptions, EmbeddedWorker};
+use tasker_worker_foundation::{EmbeddedOptions, EmbeddedWorker, StepErrorKind};
 
 /// Longest single wait without the GVL.
 const SLICE: Duration = Duration::from_millis(100);
@@ -73,9 +73,13 @@ impl NativeWorker {
     }
 
     /// `save_checkpoint(event_id, checkpoint_json)`: store a checkpoint for the event's step (GVL released);
-    /// raises `Tasker::WorkerError` naming why it was not stored (the claim was lost, …).
+    /// raises `Tasker::CheckpointUnavailableError` (retryable) when the database could not be reached, and
+    /// `Tasker::WorkerError` naming why it was not stored otherwise (the claim was lost, …).
     fn save_checkpoint(ruby: &Ruby, rb_self: &Self, event_id: u64, checkpoint_json: String) -> Result<(), Error> {
-        blocking(ruby, || rb_self.inner.save_checkpoint(event_id, &checkpoint_json))?.map_err(|e| worker_error(ruby, e))
+        blocking(ruby, || rb_self.inner.save_checkpoint(event_id, &checkpoint_json))?.map_err(|e| match e.kind {
+            StepErrorKind::Retryable => tasker_error(ruby, "CheckpointUnavailableError", e.message),
+            _ => worker_error(ruby, e.message),
+        })
     }
 
     /// `complete(event_id, outcome_json)`: hand back an outcome; false if the step no longer waits for it
