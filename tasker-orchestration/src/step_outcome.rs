@@ -6,6 +6,10 @@ use tasker_shared::backoff::retry_delay;
 use tasker_shared::states::StepState;
 use uuid::Uuid;
 
+/// The longest a retry waits, whatever a handler's `retry_after` asks: a year (a handler's absurd delay, 10^16 ms
+/// say, would otherwise overflow the timestamp and stop the result processor).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A step whose reported outcome awaits orchestration.
 pub(crate) struct ReportedStep {
     pub step_uuid: Uuid,
@@ -27,7 +31,8 @@ impl ReportedStep {
             return (StepState::Error, None);
         }
         let explicit = error.get("retry_after_ms").and_then(|v| v.as_u64()).map(Duration::from_millis);
-        let delay = retry_delay(self.attempts, self.backoff_base_ms as u64, self.backoff_max_ms as u64, explicit);
+        let delay = retry_delay(self.attempts, self.backoff_base_ms as u64, self.backoff_max_ms as u64, explicit)
+            .min(MAX_RETRY_DELAY);
         let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::zero());
         (StepState::WaitingForRetry, Some(at))
     }
@@ -74,5 +79,16 @@ mod tests {
         let (_, at) = step(1, 3, Some(e)).decide();
         let wait = at.unwrap() - Utc::now();
         assert!(wait > chrono::Duration::seconds(55), "{wait}");
+    }
+
+    #[test]
+    fn an_absurd_retry_after_waits_a_year_at_most() {
+        for ms in [10_000_000_000_000_000u64, u64::MAX] {
+            let e = serde_json::json!({"message": "much later", "retryable": true, "retry_after_ms": ms});
+            let (state, at) = step(1, 3, Some(e)).decide();
+            assert_eq!(state, StepState::WaitingForRetry);
+            let wait = at.unwrap() - Utc::now();
+            assert!(wait > chrono::Duration::days(364) && wait <= chrono::Duration::days(365), "{wait}");
+        }
     }
 }

@@ -117,3 +117,53 @@ async fn generated_bad_limits_never_cause_a_5xx_or_a_partial_write(pool: PgPool)
     assert!(rejected > 150, "the corpus should be mostly bad input");
     c.stop().await;
 }
+
+/// Values each check lets through but the database or the engine could not take: names past an index entry's
+/// size, NUL in a name, counts past 32 bits, a rate so slow its waits overflow a timestamp, a concurrency key
+/// value past its index. Each is a 422 naming its field, and nothing is written.
+#[sqlx::test(migrations = false)]
+async fn values_past_what_the_database_can_hold_are_422_naming_their_field(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    let long = "n".repeat(4_000);
+    let template = |name: &str| {
+        json!({"namespace": "corpus_limits", "name": name, "version": "1.0.0",
+               "steps": [{"name": "a", "handler": "corpus_limits.h"}]})
+    };
+    let edit = |change: &dyn Fn(&mut Value)| {
+        let mut body = template("t");
+        change(&mut body);
+        body
+    };
+    let cases = [
+        (template(&long), "name"),
+        (template("a\u{0}b"), "name"),
+        (edit(&|b| b["version"] = json!(long)), "version"),
+        (edit(&|b| b["steps"][0]["name"] = json!(long)), "steps[0].name"),
+        (edit(&|b| b["steps"][0]["handler"] = json!(long)), "steps[0].handler"),
+        (edit(&|b| b["steps"][0]["timeout_seconds"] = json!(3_000_000_000u64)), "steps[0].timeout_seconds"),
+        (edit(&|b| b["steps"][0]["retry"] = json!({"max_attempts": 3_000_000_000u64})), "steps[0].retry.max_attempts"),
+        (
+            edit(&|b| b["steps"][0]["rate_limit"] = json!({"key": "k", "per_second": 1e-15})),
+            "steps[0].rate_limit.per_second",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = c.post("/v1/templates", body.clone()).await;
+        assert_eq!((status.as_u16(), answer["error"]["field"].as_str()), (422, Some(field)), "{body}: {answer}");
+    }
+    assert_eq!(
+        common::audit::scalar(&c.pool, "SELECT count(*) FROM tasker.task_templates WHERE namespace = 'corpus_limits'")
+            .await,
+        0
+    );
+
+    let keyed = json!({"namespace": "corpus_limits", "name": "keyed", "version": "1.0.0",
+                       "concurrency": {"key": "/account/id", "max_running": 1},
+                       "steps": [{"name": "a", "handler": "corpus_limits.h"}]});
+    assert_eq!(c.post("/v1/templates", keyed).await.0.as_u16(), 201);
+    let task = json!({"namespace": "corpus_limits", "name": "keyed", "context": {"account": {"id": long}}});
+    let (status, answer) = c.post("/v1/tasks", task).await;
+    assert_eq!((status.as_u16(), answer["error"]["field"].as_str()), (422, Some("context.account.id")), "{answer}");
+    assert_eq!(common::audit::scalar(&c.pool, "SELECT count(*) FROM tasker.tasks").await, 0);
+    c.stop().await;
+}

@@ -11,6 +11,13 @@ pub const MAX_RUNNING: u32 = 100_000;
 /// Highest `per_second` of a rate limit.
 pub const MAX_PER_SECOND: f64 = 1_000_000.0;
 
+/// Slowest rate limit: a token every ~11.6 days. (Slower ones put back step messages for longer than a
+/// timestamp can count once a backlog waits.)
+pub const MIN_PER_SECOND: f64 = 0.000_001;
+
+/// Longest concurrency key value, in bytes (it is indexed).
+pub const MAX_KEY_VALUE_LEN: usize = 255;
+
 /// `concurrency:` of a template: one limit, or a list of at most one whole-template limit and one keyed limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -95,19 +102,30 @@ impl ConcurrencySpec {
 
 impl TaskLimits {
     /// The key value of a task with `context` under the keyed limit (`None` without one): a string value as it
-    /// is, any other value as its JSON text. A missing or null value is an error naming the field.
+    /// is, any other value as its JSON text. A missing or null value, or one longer than [`MAX_KEY_VALUE_LEN`]
+    /// bytes, is an error naming the field.
     pub fn key_value(&self, context: &Value) -> Result<Option<String>, TemplateError> {
         let Some((key, _)) = &self.keyed else { return Ok(None) };
         let pointer =
             if key.starts_with('/') { key.clone() } else { format!("/{}", key.replace('~', "~0").replace('/', "~1")) };
-        match context.pointer(&pointer) {
-            None | Some(Value::Null) => Err(TemplateError::new(
-                format!("context{}", pointer.replace('/', ".")),
-                format!("is required: the template limits how many tasks run at once per `{key}`"),
-            )),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Ok(Some(other.to_string())),
+        let field = || format!("context{}", pointer.replace('/', "."));
+        let value = match context.pointer(&pointer) {
+            None | Some(Value::Null) => {
+                return Err(TemplateError::new(
+                    field(),
+                    format!("is required: the template limits how many tasks run at once per `{key}`"),
+                ))
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if value.len() > MAX_KEY_VALUE_LEN {
+            return Err(TemplateError::new(
+                field(),
+                format!("is {} bytes long; a concurrency key value may be at most {MAX_KEY_VALUE_LEN}", value.len()),
+            ));
         }
+        Ok(Some(value))
     }
 }
 
@@ -139,10 +157,10 @@ impl RateLimitSpec {
                 "must be 1-200 characters, none of them a control character",
             ));
         }
-        if !(self.per_second.is_finite() && self.per_second > 0.0 && self.per_second <= MAX_PER_SECOND) {
+        if !(self.per_second.is_finite() && (MIN_PER_SECOND..=MAX_PER_SECOND).contains(&self.per_second)) {
             return Err(TemplateError::new(
                 format!("steps[{i}].rate_limit.per_second"),
-                format!("must be above 0 and at most {MAX_PER_SECOND}"),
+                format!("must be {MIN_PER_SECOND} to {MAX_PER_SECOND}"),
             ));
         }
         if self.burst == Some(0) || self.burst() > MAX_RUNNING {
@@ -189,6 +207,9 @@ mod tests {
         let by_pointer = spec("{key: /customer/id, max_running: 2}").task_limits();
         assert_eq!(by_pointer.key_value(&json!({"customer": {"id": "c1"}})).unwrap(), Some("c1".into()));
         assert_eq!(by_pointer.key_value(&json!({"customer": {}})).unwrap_err().field, "context.customer.id");
+        let long = by_field.key_value(&json!({"customer_id": "x".repeat(256)})).unwrap_err();
+        assert_eq!(long.field, "context.customer_id");
+        assert!(by_field.key_value(&json!({"customer_id": "x".repeat(255)})).is_ok());
         let whole = spec("{max_running: 3}").task_limits();
         assert_eq!(whole.key_value(&json!({})).unwrap(), None);
     }
@@ -200,6 +221,10 @@ mod tests {
         assert_eq!(ok.burst(), 1);
         let zero: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 0}").unwrap();
         assert_eq!(zero.validate(2).unwrap_err().field, "steps[2].rate_limit.per_second");
+        let glacial: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 1.0e-15}").unwrap();
+        assert_eq!(glacial.validate(0).unwrap_err().field, "steps[0].rate_limit.per_second");
+        let hourly: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 0.0003}").unwrap();
+        hourly.validate(0).unwrap();
         let no_burst: RateLimitSpec = serde_saphyr::from_str("{key: email, per_second: 5, burst: 0}").unwrap();
         assert_eq!(no_burst.validate(0).unwrap_err().field, "steps[0].rate_limit.burst");
         let no_key: RateLimitSpec = serde_saphyr::from_str("{key: ' ', per_second: 5}").unwrap();

@@ -160,6 +160,29 @@ steps:
     }
 
     #[test]
+    fn rejects_overlong_or_control_character_names_and_numbers_past_32_bits() {
+        let long = "x".repeat(256);
+        let e = err(&VALID.replace("name: mathematical_sequence", &format!("name: {long}")));
+        assert_eq!(e.field, "name");
+        assert_eq!(err(&VALID.replace("version: 1.0.0", "version: \"1\\u0000\"")).field, "version");
+        let e = err(&VALID.replace("- name: linear_step_2", &format!("- name: {long}")));
+        assert_eq!(e.field, "steps[1].name");
+        let e =
+            err(&VALID.replace("handler: linear_workflow.square\n    retry", &format!("handler: {long}\n    retry")));
+        assert_eq!(e.field, "steps[0].handler");
+        assert_eq!(
+            err(&VALID.replace("max_attempts: 3", "max_attempts: 3000000000")).field,
+            "steps[0].retry.max_attempts"
+        );
+        assert_eq!(
+            err(&VALID.replace("timeout_seconds: 30", "timeout_seconds: 3000000000")).field,
+            "steps[0].timeout_seconds"
+        );
+        let ok = VALID.replace("name: mathematical_sequence", &format!("name: {}", "x".repeat(255)));
+        parse_template(&ok).unwrap();
+    }
+
+    #[test]
     fn load_dir_keeps_valid_and_reports_invalid_with_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("good.yaml"), VALID).unwrap();

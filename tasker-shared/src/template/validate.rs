@@ -6,6 +6,28 @@ use std::collections::{HashMap, HashSet};
 /// Longest namespace or step queue allowed: pgmq queue names are limited, and ours are `worker_<queue>_queue`.
 pub const MAX_NAMESPACE_LEN: usize = 34;
 
+/// Longest template name, version, step name or handler name, in bytes (they are keys of unique indexes, whose
+/// entries PostgreSQL limits to about 2.7 KB).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Whether `s` is a usable name: not blank, at most [`MAX_NAME_LEN`] bytes, no control character (NUL included,
+/// which PostgreSQL cannot store in text).
+fn check_name(field: impl Into<String>, s: &str) -> Result<(), TemplateError> {
+    if s.trim().is_empty() {
+        return Err(TemplateError::new(field, "must not be empty"));
+    }
+    if s.len() > MAX_NAME_LEN || s.chars().any(char::is_control) {
+        return Err(TemplateError::new(
+            field,
+            format!("must be at most {MAX_NAME_LEN} bytes long, with no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Largest `retry.max_attempts` or `timeout_seconds` (stored as 32-bit integers).
+const MAX_COUNT: u32 = i32::MAX as u32;
+
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -23,26 +45,18 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
             ),
         ));
     }
-    if t.name.trim().is_empty() {
-        return Err(TemplateError::new("name", "must not be empty"));
-    }
-    if t.version.trim().is_empty() {
-        return Err(TemplateError::new("version", "must not be empty"));
-    }
+    check_name("name", &t.name)?;
+    check_name("version", &t.version)?;
     if t.steps.is_empty() {
         return Err(TemplateError::new("steps", "a template needs at least one step"));
     }
     let mut seen = HashSet::new();
     for (i, step) in t.steps.iter().enumerate() {
-        if step.name.trim().is_empty() {
-            return Err(TemplateError::new(format!("steps[{i}].name"), "must not be empty"));
-        }
+        check_name(format!("steps[{i}].name"), &step.name)?;
         if !seen.insert(step.name.as_str()) {
             return Err(TemplateError::new(format!("steps[{i}].name"), "duplicate step name").at_step(&step.name));
         }
-        if step.handler.trim().is_empty() {
-            return Err(TemplateError::new(format!("steps[{i}].handler"), "must not be empty").at_step(&step.name));
-        }
+        check_name(format!("steps[{i}].handler"), &step.handler).map_err(|e| e.at_step(&step.name))?;
         if let Some(queue) = &step.queue {
             if !is_identifier(queue) || queue.len() > MAX_NAMESPACE_LEN {
                 return Err(TemplateError::new(
@@ -55,9 +69,12 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
             }
         }
         if let Some(retry) = &step.retry {
-            if retry.max_attempts == Some(0) {
-                return Err(TemplateError::new(format!("steps[{i}].retry.max_attempts"), "must be at least 1")
-                    .at_step(&step.name));
+            if retry.max_attempts.is_some_and(|n| n == 0 || n > MAX_COUNT) {
+                return Err(TemplateError::new(
+                    format!("steps[{i}].retry.max_attempts"),
+                    format!("must be 1 to {MAX_COUNT}"),
+                )
+                .at_step(&step.name));
             }
             if let (Some(base), Some(max)) = (retry.base_ms, retry.max_ms) {
                 if base > max {
@@ -66,10 +83,9 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
                 }
             }
         }
-        if step.timeout_seconds == Some(0) {
-            return Err(
-                TemplateError::new(format!("steps[{i}].timeout_seconds"), "must be at least 1").at_step(&step.name)
-            );
+        if step.timeout_seconds.is_some_and(|n| n == 0 || n > MAX_COUNT) {
+            return Err(TemplateError::new(format!("steps[{i}].timeout_seconds"), format!("must be 1 to {MAX_COUNT}"))
+                .at_step(&step.name));
         }
     }
     for (i, step) in t.steps.iter().enumerate() {
