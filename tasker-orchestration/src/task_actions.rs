@@ -68,7 +68,8 @@ pub async fn cancel_task(
     task_query::get_task(pool, task_uuid).await
 }
 
-/// Retry a failed task: every `error` step gets its attempts again and is enqueued.
+/// Retry a failed task: every `error` step gets its attempts again and is enqueued, and so is every `pending` step
+/// whose dependencies are satisfied already (a step behind one an operator resolved while the task stayed failed).
 pub async fn retry_task(
     pool: &PgPool,
     task_uuid: Uuid,
@@ -99,6 +100,9 @@ pub async fn retry_task(
                     "task {task_uuid} has no failed step to retry (resolve or cancel it instead)"
                 )));
             }
+            // No completion will ever name a step whose dependencies were all satisfied before the retry: it is
+            // enqueued now, not whenever a retried step's outcome happens to settle the task.
+            settle_tasks(tx, &[task_uuid], &task.queues, priority_step).await?;
             if task.gate.is_some() {
                 concurrency::take_slot(tx, task_uuid).await?;
             }
@@ -125,6 +129,17 @@ pub async fn resolve_step(
         Box::pin(async move {
             let task = lock_task(tx, task_uuid).await?;
             if !matches!(task.state, TaskState::StepsInProcess | TaskState::Error) {
+                // A step the task does not have is not found, whatever the task's state.
+                let known: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM tasker.workflow_steps WHERE step_uuid = $1 AND task_uuid = $2)",
+                )
+                .bind(step_uuid)
+                .bind(task_uuid)
+                .fetch_one(&mut **tx)
+                .await?;
+                if !known {
+                    return Err(OrchestrationError::StepNotFound { task_uuid, step_uuid });
+                }
                 return Err(conflict(task_uuid, task.state, "changed (its steps can no longer be resolved)"));
             }
             let sql = include_str!("sql/resolve_step.sql")

@@ -223,6 +223,45 @@ async fn resolve_completes_a_failed_step_by_hand_and_its_dependents_read_the_giv
 
     let (status, _) = c.post(&path, json!({"result": {"manual": 43}})).await;
     assert_eq!(status, StatusCode::CONFLICT, "a resolved step cannot be resolved again");
+    let (status, _) = c.post(&format!("/v1/tasks/{task}/steps/{unknown}/resolve"), json!({"result": 1})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a step the complete task does not have is not found");
+    c.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_retry_enqueues_the_steps_behind_a_step_resolved_while_the_task_was_failed(pool: PgPool) {
+    let (c, open) = gated_cluster(pool).await;
+    let task = c.create("operator_tests", "two_gates", json!({})).await;
+    let failed = c.wait_terminal(&task, 30).await;
+    assert_eq!(failed["state"], "error", "{failed}");
+    // Resolving the first gate leaves the task failed (the second gate is), and the step behind it pending.
+    let first = uuid_of(&failed, "first_gate");
+    let (status, resolved) =
+        c.post(&format!("/v1/tasks/{task}/steps/{first}/resolve"), json!({"result": {"manual": 1}})).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(
+        (resolved["state"].as_str(), step(&resolved, "after_first")["state"].as_str()),
+        (Some("error"), Some("pending"))
+    );
+
+    open.store(true, Ordering::SeqCst);
+    let (status, retried) = c.post(&format!("/v1/tasks/{task}/retry"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    // The step behind the resolved gate was enqueued by the retry itself, in its transaction.
+    let (same_tx,): (bool,) = sqlx::query_as(
+        "SELECT (SELECT tx FROM tasker.step_transitions WHERE step_uuid = $2::uuid AND to_state = 'enqueued')
+              = (SELECT tx FROM tasker.task_transitions
+                 WHERE task_uuid = $1::uuid AND from_state = 'error' AND to_state = 'steps_in_process')",
+    )
+    .bind(&task)
+    .bind(uuid_of(&failed, "after_first"))
+    .fetch_one(&c.pool)
+    .await
+    .unwrap();
+    assert!(same_tx, "after_first was not enqueued by the retry");
+    let done = c.wait_terminal(&task, 30).await;
+    assert_eq!(done["state"], "complete", "{done}");
+    assert_eq!(step(&done, "after_first")["result"]["saw"]["first_gate"], json!({"manual": 1}));
     c.stop().await;
 }
 
