@@ -2,7 +2,7 @@
 //! changing and deleting them. Firing them is `schedule_firing.rs`.
 
 use crate::error::{OrchestrationError, Result};
-use crate::template_catalog::TemplateCatalog;
+use crate::template_catalog::{CompiledTemplate, TemplateCatalog};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
@@ -128,6 +128,15 @@ fn check_priority(priority: Option<i32>) -> Result<()> {
     }
 }
 
+/// A template with a keyed concurrency limit needs its key in every task's context: a schedule whose context lacks
+/// it could never start a task.
+fn check_concurrency_key(compiled: &CompiledTemplate, context: &serde_json::Value) -> Result<()> {
+    if let Some(limits) = &compiled.limits {
+        limits.key_value(context).map_err(|e| invalid(e.field, e.message))?;
+    }
+    Ok(())
+}
+
 fn as_text<T: Serialize>(value: T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
@@ -145,6 +154,7 @@ pub async fn create(
     let compiled = catalog.find(&new.namespace, &new.name, new.version.as_deref()).await?;
     let context = new.context.clone().unwrap_or_else(|| serde_json::json!({}));
     compiled.validate_context(&context)?;
+    check_concurrency_key(&compiled, &context)?;
     let next = spec.next_after(Utc::now());
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO tasker.schedules (schedule_id, namespace, name, version, cron, timezone, context, overlap,
@@ -258,6 +268,7 @@ pub async fn update(pool: &PgPool, catalog: &TemplateCatalog, id: Uuid, patch: S
     if let Some(context) = &patch.context {
         let compiled = catalog.find(&current.namespace, &current.name, current.version.as_deref()).await?;
         compiled.validate_context(context)?;
+        check_concurrency_key(&compiled, context)?;
     }
     let paused = patch.paused.unwrap_or(current.paused);
     let retimed = patch.cron.is_some() || patch.timezone.is_some() || (current.paused && !paused);

@@ -165,5 +165,14 @@ async fn values_past_what_the_database_can_hold_are_422_naming_their_field(pool:
     let (status, answer) = c.post("/v1/tasks", task).await;
     assert_eq!((status.as_u16(), answer["error"]["field"].as_str()), (422, Some("context.account.id")), "{answer}");
     assert_eq!(common::audit::scalar(&c.pool, "SELECT count(*) FROM tasker.tasks").await, 0);
+    // A schedule whose context lacks the key (or holds one too long) could never start a task.
+    for (context, field) in
+        [(json!({}), "context.account.id"), (json!({"account": {"id": long}}), "context.account.id")]
+    {
+        let schedule = json!({"namespace": "corpus_limits", "name": "keyed", "cron": "0 3 * * *", "context": context});
+        let (status, answer) = c.post("/v1/schedules", schedule).await;
+        assert_eq!((status.as_u16(), answer["error"]["field"].as_str()), (422, Some(field)), "{answer}");
+    }
+    assert_eq!(common::audit::scalar(&c.pool, "SELECT count(*) FROM tasker.schedules").await, 0);
     c.stop().await;
 }

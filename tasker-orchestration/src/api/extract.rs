@@ -1,7 +1,7 @@
 //! Extractors whose rejections answer the API's JSON error shape and name the field at fault.
 
 use super::error::ApiError;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -91,21 +91,21 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// Query parameters; a bad one is a 400 naming it.
+/// Query parameters; a bad one is a 400 naming it. (Read as axum's `Query` reads them, through
+/// `serde_path_to_error`, since the urlencoded deserializer's own messages do not say which parameter failed.)
 pub struct QueryParams<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                let text = e.body_text();
-                Err(ApiError::bad_request(field_of(&text), text))
-            }
-            Err(other) => Err(ApiError::bad_request(None, other.body_text())),
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            let path = e.path().to_string();
+            let field = (path != ".").then_some(path).or_else(|| field_of(&e.inner().to_string()));
+            ApiError::bad_request(field, format!("Failed to deserialize query string: {}", e.inner()))
+        })
     }
 }
 
