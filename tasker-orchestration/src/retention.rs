@@ -5,7 +5,9 @@
 //! transaction-scoped advisory lock without waiting: with several servers, one sweeps and the others skip the
 //! round. No table lock, no long transaction; batches follow each other until nothing is old enough. Then the
 //! event stream's placements of transactions whose audit rows are all gone go too
-//! (`sql/retention_event_placements.sql`).
+//! (`sql/retention_event_placements.sql`), and so do schedule fire records and processed emitted events older
+//! than `keep_terminal_tasks` (`sql/retention_records.sql`; an event key can be emitted again after that, as a
+//! task's idempotency key can be used again once its task is deleted).
 
 use crate::error::Result;
 use chrono::{DateTime, Utc};
@@ -28,6 +30,10 @@ pub struct SweepSummary {
     pub skipped: bool,
     /// Event-stream placements deleted (of transactions whose audit rows are all gone).
     pub placements: u64,
+    /// Schedule fire records deleted.
+    pub fires: u64,
+    /// Processed emitted events deleted.
+    pub events: u64,
 }
 
 /// Delete old finished tasks in batches until none is left (or another server is sweeping).
@@ -66,6 +72,8 @@ pub async fn sweep(pool: &PgPool, config: &RetentionConfig) -> Result<SweepSumma
                 config.batch_size,
             )
             .await?;
+            (summary.fires, summary.events) =
+                sweep_records(pool, cutoff(config.keep_terminal_tasks.0), config.batch_size).await?;
             return Ok(summary);
         }
     }
@@ -84,6 +92,24 @@ async fn sweep_event_placements(pool: &PgPool, cutoff: DateTime<Utc>, batch_size
         deleted += batch;
         if batch < batch_size as u64 {
             return Ok(deleted);
+        }
+    }
+}
+
+/// Delete schedule fire records and processed emitted events older than `cutoff`, in batches. Returns how many of
+/// each.
+async fn sweep_records(pool: &PgPool, cutoff: DateTime<Utc>, batch_size: u32) -> Result<(u64, u64)> {
+    let (mut fires, mut events) = (0, 0);
+    loop {
+        let (f, e): (i64, i64) = sqlx::query_as(include_str!("sql/retention_records.sql"))
+            .bind(cutoff)
+            .bind(batch_size as i64)
+            .fetch_one(pool)
+            .await?;
+        fires += f as u64;
+        events += e as u64;
+        if f < batch_size as i64 && e < batch_size as i64 {
+            return Ok((fires, events));
         }
     }
 }

@@ -111,3 +111,30 @@ async fn a_template_path_that_does_not_exist_stops_the_server_naming_it(pool: Pg
     let err = OrchestrationServer::new(pool, config).await.err().expect("start-up fails").to_string();
     assert!(err.contains("/nonexistent/templates") && err.contains("templates.path"), "{err}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn old_fire_records_and_processed_events_go_and_waiting_events_stay(pool: PgPool) {
+    let c = TestCluster::start(pool.clone(), 1, 0).await;
+    sqlx::raw_sql(
+        "INSERT INTO tasker.schedules (schedule_id, namespace, name, cron, next_fire_at)
+         VALUES ('0190a6e0-0000-7000-8000-0000000000aa', 'linear_workflow', 'mathematical_sequence', '0 3 * * *', NULL);
+         INSERT INTO tasker.schedule_fires (schedule_id, fire_time, skipped, reason, recorded_at)
+         VALUES ('0190a6e0-0000-7000-8000-0000000000aa', now() - interval '2 hours', true, 'old', now() - interval '2 hours'),
+                ('0190a6e0-0000-7000-8000-0000000000aa', now(), true, 'new', now());
+         INSERT INTO tasker.emitted_events (name, key, emitted_at, processed_at)
+         VALUES ('e', 'old-processed', now() - interval '2 hours', now() - interval '2 hours'),
+                ('e', 'old-waiting', now() - interval '2 hours', NULL),
+                ('e', 'new-processed', now(), now());",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let swept = sweep(&pool, &retention("1h", None, 100)).await.unwrap();
+    assert_eq!((swept.fires, swept.events), (1, 1));
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.schedule_fires WHERE reason = 'new'").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.schedule_fires").await, 1);
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM tasker.emitted_events ORDER BY key").fetch_all(&pool).await.unwrap();
+    assert_eq!(left, vec!["new-processed".to_string(), "old-waiting".to_string()]);
+    c.stop().await;
+}
