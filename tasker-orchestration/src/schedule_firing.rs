@@ -31,6 +31,9 @@ struct Due {
     catch_up: String,
     priority: Option<i32>,
     next_fire_at: DateTime<Utc>,
+    /// The database's clock when the row was read: which schedules are due is the database's call, so how late
+    /// they are is measured on the same clock (a server's clock may be off).
+    read_at: DateTime<Utc>,
 }
 
 /// What became of one fire time.
@@ -57,7 +60,7 @@ impl Firing<'_> {
         let mut tx = self.lock_pool.begin().await?;
         let due: Vec<Due> = sqlx::query_as(
             "SELECT schedule_id, namespace, name, version, cron, timezone, context, overlap, catch_up, priority,
-                    next_fire_at
+                    next_fire_at, clock_timestamp() AS read_at
              FROM tasker.schedules
              WHERE NOT paused AND next_fire_at <= clock_timestamp()
              ORDER BY next_fire_at
@@ -67,9 +70,10 @@ impl Firing<'_> {
         .bind(self.config.batch_size as i32)
         .fetch_all(&mut *tx)
         .await?;
+        let read = std::time::Instant::now();
         let mut handled = 0;
         for schedule in &due {
-            let now = Utc::now();
+            let now = schedule.read_at + chrono::Duration::from_std(read.elapsed()).unwrap_or_default();
             let spec = match CronSpec::parse(&schedule.cron, &schedule.timezone) {
                 Ok(spec) => spec,
                 Err(e) => {
