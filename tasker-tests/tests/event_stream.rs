@@ -214,9 +214,16 @@ async fn an_event_committed_late_with_a_lower_row_id_still_comes_after_what_was_
     place_events(&c.pool).await.unwrap();
     let first = read_events(&c.pool, start, None, 1_000).await.unwrap();
     assert_eq!(first.events.iter().map(|e| e.reason.as_deref()).collect::<Vec<_>>(), vec![Some("fast")]);
+    // The open transaction does not hold the sequencer's horizon back: it is remembered as still running.
+    let slow_xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text").fetch_one(&mut *slow).await.unwrap();
+    let cursor = "SELECT horizon > $1::xid8, $1::xid8 = ANY(in_progress) FROM tasker.event_cursor";
+    let held: (bool, bool) = sqlx::query_as(cursor).bind(&slow_xid).fetch_one(&c.pool).await.unwrap();
+    assert_eq!(held, (true, true), "horizon past the open transaction, which is listed as running");
 
     slow.commit().await.unwrap();
     place_events(&c.pool).await.unwrap();
+    let after: (bool, bool) = sqlx::query_as(cursor).bind(&slow_xid).fetch_one(&c.pool).await.unwrap();
+    assert_eq!(after, (true, false), "placed, and no longer listed");
     let second = read_events(&c.pool, first.position, None, 1_000).await.unwrap();
     assert_eq!(second.events.iter().map(|e| e.reason.as_deref()).collect::<Vec<_>>(), vec![Some("slow")]);
     assert!(second.events[0].id > first.events[0].id, "placed after what was already read");

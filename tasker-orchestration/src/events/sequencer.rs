@@ -24,11 +24,14 @@ pub async fn place_events(pool: &PgPool) -> Result<u64> {
         let mut tx = pool.begin().await?;
         // Taken before the placing statement, so that statement's snapshot sees every earlier placement.
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SEQUENCER_LOCK).execute(&mut *tx).await?;
-        let horizon: String =
-            sqlx::query_scalar("SELECT horizon::text FROM tasker.event_cursor").fetch_one(&mut *tx).await?;
+        let (horizon, in_progress): (String, String) =
+            sqlx::query_as("SELECT horizon::text, in_progress::text FROM tasker.event_cursor")
+                .fetch_one(&mut *tx)
+                .await?;
         let (placed, last_id): (i64, Option<i64>) = sqlx::query_as(include_str!("../sql/sequence_events.sql"))
             .bind(TRANSACTIONS_PER_STATEMENT)
             .bind(horizon)
+            .bind(in_progress)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
