@@ -2,7 +2,7 @@
 //! run). An entry leaves the list when its task is retried, resolved or cancelled (see `task_actions`).
 
 use crate::error::Result;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
@@ -38,10 +38,13 @@ impl DeadLetterCursor {
         format!("{}_{}", self.failed_at.timestamp_micros(), self.task_uuid)
     }
 
-    /// Parse [`DeadLetterCursor::encode`]'s form; `None` if `raw` is not one.
+    /// Parse [`DeadLetterCursor::encode`]'s form; `None` if `raw` is not one (or names a time outside the years
+    /// 1-9999, which no failure has and PostgreSQL may not represent).
     pub fn decode(raw: &str) -> Option<Self> {
         let (micros, uuid) = raw.split_once('_')?;
-        Some(Self { failed_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, task_uuid: uuid.parse().ok()? })
+        let failed_at =
+            DateTime::from_timestamp_micros(micros.parse().ok()?).filter(|t| (1..=9999).contains(&t.year()))?;
+        Some(Self { failed_at, task_uuid: uuid.parse().ok()? })
     }
 }
 

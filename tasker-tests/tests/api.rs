@@ -132,6 +132,8 @@ async fn bad_input_gets_4xx_with_the_error_shape(pool: PgPool) {
         ("GET", "/v1/dlq?limit=1e99", None, 400, Some("limit")),
         ("GET", "/v1/tasks?state=bogus", None, 400, Some("state")),
         ("GET", "/v1/tasks?cursor=zzz", None, 400, Some("cursor")),
+        ("GET", "/v1/tasks/%FF", None, 400, Some("task_uuid")),
+        ("GET", "/v1/dlq?cursor=-300000000000000000_0190a6e0-0000-7000-8000-000000000000", None, 400, Some("cursor")),
         ("GET", "/v1/nothing", None, 404, None),
     ];
     for (method, path, body, want, field) in cases {

@@ -3,11 +3,11 @@
 //! standard `Last-Event-ID` header (or `?after=`): it gets every event after that id, none twice.
 
 use super::error::ApiError;
-use super::extract::{check_namespace, parse_uuid, QueryParams};
+use super::extract::{check_namespace, parse_uuid, Path, QueryParams};
 use super::openapi::ErrorBody;
 use super::AppState;
 use crate::events::{follow, log::stream_end, Event, Scope};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{self, KeepAlive, Sse};
 use futures::Stream;

@@ -1,7 +1,8 @@
 //! Extractors whose rejections answer the API's JSON error shape and name the field at fault.
 
 use super::error::ApiError;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -106,6 +107,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             let field = (path != ".").then_some(path).or_else(|| field_of(&e.inner().to_string()));
             ApiError::bad_request(field, format!("Failed to deserialize query string: {}", e.inner()))
         })
+    }
+}
+
+/// Path parameters, as axum's `Path` reads them; one it cannot read (invalid UTF-8 after percent-decoding, say) is
+/// a 400 in the API's JSON error shape naming it, not axum's plain-text answer.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                Err(ApiError::bad_request(field, e.body_text()))
+            }
+            Err(other) => Err(ApiError::bad_request(None, other.body_text())),
+        }
     }
 }
 

@@ -1,11 +1,11 @@
 //! `/v1/schedules`: cron schedules that start tasks (see `docs/scheduling.md`).
 
 use super::error::ApiError;
-use super::extract::{parse_uuid, JsonBody};
+use super::extract::{parse_uuid, JsonBody, Path};
 use super::openapi::ErrorBody;
 use super::AppState;
 use crate::schedules::{self, NewSchedule, SchedulePatch, ScheduleView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;

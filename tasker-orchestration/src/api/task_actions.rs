@@ -3,12 +3,12 @@
 //! an unknown task or step, and 409 (`conflict`) when the task or step is in a state the action does not apply to.
 
 use super::error::ApiError;
-use super::extract::{parse_uuid, JsonBody, OptionalJsonBody};
+use super::extract::{parse_uuid, JsonBody, OptionalJsonBody, Path};
 use super::openapi::ErrorBody;
 use super::AppState;
 use crate::task_actions;
 use crate::task_query::TaskView;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;

@@ -1,12 +1,12 @@
 //! `/v1/tasks` handlers.
 
 use super::error::ApiError;
-use super::extract::{parse_uuid, JsonBody, QueryParams};
+use super::extract::{parse_uuid, JsonBody, Path, QueryParams};
 use super::openapi::{ErrorBody, StepList, TaskList};
 use super::AppState;
 use crate::task_initializer::{create_task, CreateTaskRequest};
 use crate::task_query::{self, TaskFilter, TaskView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;

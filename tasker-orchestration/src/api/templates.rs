@@ -2,12 +2,13 @@
 
 use super::error::ApiError;
 use super::extract::body_rejection;
+use super::extract::Path;
 use super::openapi::{ErrorBody, TemplateList};
 use super::AppState;
 use crate::template_registry::{self, Registered, TemplateVersion};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
