@@ -3,6 +3,7 @@ one. Unit tests against a stand-in for the native worker (no database needed).""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
@@ -38,6 +39,9 @@ class FakeNative:
     def complete(self, event_id: int, payload: str) -> bool:
         self.completed.append((event_id, json.loads(payload)))
         return True
+
+    def stop(self) -> None:
+        self.events.clear()
 
 
 def serve(handlers: Dict[str, Any], order: List[str]) -> List[Tuple[int, Dict[str, Any]]]:
@@ -83,3 +87,14 @@ def test_a_checkpoint_the_database_cannot_take_is_retryable() -> None:
     assert issubclass(tasker.CheckpointUnavailableError, tasker.RetryableError)
     assert error_payload(tasker.CheckpointUnavailableError("down"))["retryable"] is True
     assert error_payload(tasker.CheckpointError("lost"))["retryable"] is False
+
+
+def test_stopping_cancels_what_is_left_on_the_event_loop_and_closes_it() -> None:
+    worker = Worker(database_url="postgres://unused")
+    worker._native = FakeNative([])
+    loop = worker._event_loop()
+    assert asyncio.run_coroutine_threadsafe(asyncio.sleep(0, result=5), loop).result(timeout=5) == 5
+    stuck = asyncio.run_coroutine_threadsafe(asyncio.sleep(3600), loop)
+    worker.stop()
+    assert loop.is_closed()
+    assert stuck.cancelled()

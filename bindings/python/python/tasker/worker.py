@@ -33,6 +33,21 @@ DEFAULT_CONCURRENCY = 64
 STOP_JOIN_SECONDS = 1.0
 
 
+def _run_loop(loop: "asyncio.AbstractEventLoop") -> None:
+    """Run ``loop`` until ``stop`` stops it; then cancel what is still pending on it (a handler stuck past the grace
+    period: its step was released) and close it, so that a worker started and stopped again leaks no loop."""
+    import asyncio
+
+    loop.run_forever()
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
 def _checkpoint_saver(native: Any, event_id: int) -> Callable[[Any], None]:
     def save(data: Any) -> None:
         try:
@@ -203,8 +218,9 @@ class Worker:
             if self._loop is None:
                 import asyncio
 
-                self._loop = asyncio.new_event_loop()
-                self._loop_thread = threading.Thread(target=self._loop.run_forever, name="tasker-asyncio", daemon=True)
+                loop = asyncio.new_event_loop()
+                self._loop = loop
+                self._loop_thread = threading.Thread(target=_run_loop, args=(loop,), name="tasker-asyncio", daemon=True)
                 self._loop_thread.start()
             return self._loop
 
