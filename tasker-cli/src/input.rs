@@ -31,22 +31,23 @@ pub fn duration(text: &str) -> CliResult<Duration> {
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "" | "s" => n,
+    let per_unit = match unit {
+        "" | "s" => 1,
         "ms" => return Ok(Duration::from_millis(n)),
-        "m" => n * 60,
-        "h" => n * 3_600,
-        "d" => n * 86_400,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
         _ => return Err(bad()),
     };
-    Ok(Duration::from_secs(seconds))
+    n.checked_mul(per_unit).map(Duration::from_secs).ok_or_else(bad)
 }
 
 /// A time: RFC 3339, or `+DURATION` from now.
 pub fn time(text: &str, now: DateTime<Utc>) -> CliResult<DateTime<Utc>> {
     if let Some(relative) = text.strip_prefix('+') {
-        let d = chrono::Duration::from_std(duration(relative)?).map_err(|e| CliError::Input(e.to_string()))?;
-        return Ok(now + d);
+        let too_far = || CliError::Input(format!("`{text}` is too far from now"));
+        let d = chrono::Duration::from_std(duration(relative)?).map_err(|_| too_far())?;
+        return now.checked_add_signed(d).ok_or_else(too_far);
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -56,6 +57,13 @@ pub fn time(text: &str, now: DateTime<Utc>) -> CliResult<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_times_too_large_are_input_errors_not_panics() {
+        assert!(matches!(duration("300000000000000d"), Err(CliError::Input(_))));
+        assert!(matches!(time("+100000000d", Utc::now()), Err(CliError::Input(_))));
+        assert_eq!(duration("2d").unwrap(), Duration::from_secs(172_800));
+    }
 
     #[test]
     fn durations_and_times() {

@@ -21,7 +21,13 @@ impl OutputMode {
 
 /// Print one JSON document.
 pub fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    print_text(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+/// Print text and a newline; nothing happens when standard output is gone (a closed pipe, as with `| head`):
+/// the command still ends with its own exit code instead of a panic.
+pub fn print_text(text: &str) {
+    let _ = print_line(text);
 }
 
 /// Print one line; `false` when standard output is gone (a closed pipe, as with `| head`), so streams stop.

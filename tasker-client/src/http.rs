@@ -5,6 +5,7 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
+use std::time::Duration;
 
 /// A configured client of one server.
 pub struct Client {
@@ -33,8 +34,13 @@ impl Client {
         if let Some(token) = token {
             headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad("token"))?);
         }
+        // No request waits forever on a server that accepts connections and never answers: connecting is bounded,
+        // a read that stalls longer than three of the event stream's 15-second keep-alives drops the connection
+        // (a stream then resumes), and a plain request has `REQUEST_TIMEOUT` in all.
         let http = reqwest::Client::builder()
             .default_headers(headers)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| ClientError::Invalid(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self { base: server.trim_end_matches('/').to_string(), http })
@@ -46,7 +52,7 @@ impl Client {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ClientError {
-        ClientError::Unreachable(format!("cannot reach the server at {}: {e}", self.base))
+        ClientError::Unreachable(format!("cannot reach the server at {}: {e}", shown(&self.base)))
     }
 
     /// A request; the JSON answer of a 2xx, the mapped error otherwise.
@@ -68,7 +74,8 @@ impl Client {
         query: &[(&str, String)],
         body: Option<Body>,
     ) -> ClientResult<(u16, Value)> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).query(query);
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.base)).query(query).timeout(REQUEST_TIMEOUT);
         request = match body {
             Some(Body::Json(v)) => request.json(&v),
             Some(Body::Yaml(text)) => request.header(CONTENT_TYPE, "application/yaml").body(text),
@@ -132,16 +139,18 @@ impl Client {
                 return Err(ClientError::from_response(status, &json));
             }
             let mut bytes = response.bytes_stream();
-            let mut buffer = String::new();
+            // Bytes, not text: a character split across two chunks is decoded whole.
+            let mut buffer: Vec<u8> = Vec::new();
             let mut ended_cleanly = true;
             while let Some(chunk) = bytes.next().await {
                 let Ok(chunk) = chunk else {
                     ended_cleanly = false;
                     break;
                 };
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+                    let block = String::from_utf8_lossy(&buffer[..end + 2]).into_owned();
+                    buffer.drain(..end + 2);
                     if let Some((id, event)) = parse_block(&block) {
                         last_id = Some(id);
                         failures = 0;
@@ -163,6 +172,13 @@ impl Client {
     }
 }
 
+/// The longest a connection takes to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a read may stall (the server sends a keep-alive on a quiet event stream every 15 s).
+const READ_TIMEOUT: Duration = Duration::from_secs(45);
+/// The longest a request other than an event stream takes in all.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A request body.
 pub enum Body {
     /// JSON.
@@ -171,8 +187,19 @@ pub enum Body {
     Yaml(String),
 }
 
+/// `url` with its password, if it has one, hidden (error messages are shown and logged).
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string().trim_end_matches('/').to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 async fn pause(failures: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(failures))).await;
+    tokio::time::sleep(Duration::from_millis(200 * u64::from(failures))).await;
 }
 
 /// An SSE block's id and event; `None` for comments (keep-alives) and blocks without data.
@@ -193,7 +220,13 @@ fn parse_block(block: &str) -> Option<(String, StreamEvent)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_block;
+    use super::{parse_block, shown};
+
+    #[test]
+    fn a_password_in_the_server_url_is_not_shown() {
+        assert_eq!(shown("https://ops:s3cret@tasker.example"), "https://ops:***@tasker.example");
+        assert_eq!(shown("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
 
     #[test]
     fn parses_events_and_skips_keep_alives() {

@@ -5,7 +5,7 @@ use super::task::describe;
 use crate::cli::{DlqCommand, StepCommand};
 use crate::error::{CliError, CliResult};
 use crate::input::json_arg;
-use crate::output::{cell, print_json, table, OutputMode};
+use crate::output::{cell, print_json, print_text, table, OutputMode};
 use crate::Context;
 use serde_json::json;
 
@@ -33,7 +33,7 @@ pub async fn step(context: &Context, command: StepCommand) -> CliResult {
     let task = context.client.post(&format!("{task_path}/steps/{}/resolve", segment(&step_uuid)), body).await?;
     match context.output {
         OutputMode::Json => print_json(&task),
-        OutputMode::Table => println!("{}", describe(&task)),
+        OutputMode::Table => print_text(&describe(&task)),
     }
     Ok(())
 }
@@ -64,7 +64,7 @@ pub async fn dlq(context: &Context, command: DlqCommand) -> CliResult {
                     ]);
                 }
             }
-            println!("{}", table(&["TASK", "TEMPLATE", "FAILED AT", "STEP", "ATTEMPTS", "ERROR"], &rows));
+            print_text(&table(&["TASK", "TEMPLATE", "FAILED AT", "STEP", "ATTEMPTS", "ERROR"], &rows));
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use crate::error::CliResult;
 use crate::input::duration;
-use crate::output::{cell, print_json, table, OutputMode};
+use crate::output::{cell, print_json, print_text, table, OutputMode};
 use crate::Context;
 
 /// `tasker stats [--since DURATION] [--namespace NS]`.
@@ -20,7 +20,7 @@ pub async fn stats(context: &Context, since: &str, namespace: Option<String>) ->
     let minutes = stats["per_minute"].as_array().map(Vec::len).unwrap_or(0).max(1);
     let completed: f64 =
         stats["per_minute"].as_array().into_iter().flatten().filter_map(|m| m["completed"].as_f64()).sum();
-    println!(
+    print_text(&format!(
         "since {}: {} created, {} complete, {} error, {} cancelled, {} running; {:.1} completed per active minute\n",
         cell(&stats["since"]),
         cell(&t["created"]),
@@ -29,7 +29,7 @@ pub async fn stats(context: &Context, since: &str, namespace: Option<String>) ->
         cell(&t["cancelled"]),
         cell(&t["running"]),
         completed / minutes as f64
-    );
+    ));
     let templates: Vec<Vec<String>> = stats["templates"]
         .as_array()
         .into_iter()
@@ -44,7 +44,7 @@ pub async fn stats(context: &Context, since: &str, namespace: Option<String>) ->
             ]
         })
         .collect();
-    println!("{}\n", table(&["TEMPLATE", "COMPLETED", "FAILED", "P50 MS", "P95 MS"], &templates));
+    print_text(&format!("{}\n", table(&["TEMPLATE", "COMPLETED", "FAILED", "P50 MS", "P95 MS"], &templates)));
     let steps: Vec<Vec<String>> = stats["slowest_steps"]
         .as_array()
         .into_iter()
@@ -60,7 +60,7 @@ pub async fn stats(context: &Context, since: &str, namespace: Option<String>) ->
             ]
         })
         .collect();
-    println!("{}", table(&["TEMPLATE", "SLOWEST STEPS", "RUNS", "P50 MS", "P95 MS", "RETRIES"], &steps));
+    print_text(&table(&["TEMPLATE", "SLOWEST STEPS", "RUNS", "P50 MS", "P95 MS", "RETRIES"], &steps));
     Ok(())
 }
 
@@ -76,7 +76,7 @@ pub async fn health(context: &Context) -> CliResult {
                 .flatten()
                 .map(|(name, check)| vec![name.clone(), cell(&check["status"])])
                 .collect();
-            println!("{}\n{}", cell(&ready["status"]), table(&["CHECK", "STATUS"], &rows));
+            print_text(&format!("{}\n{}", cell(&ready["status"]), table(&["CHECK", "STATUS"], &rows)));
         }
     }
     Ok(())

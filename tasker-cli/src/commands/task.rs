@@ -4,7 +4,7 @@ use super::{segment, split_key};
 use crate::cli::{CreateArgs, TaskCommand};
 use crate::error::{CliError, CliResult};
 use crate::input::{document_file, duration, json_arg, time};
-use crate::output::{cell, print_json, table, OutputMode};
+use crate::output::{cell, print_json, print_text, table, OutputMode};
 use crate::progress::{Display, Progress};
 use crate::Context;
 use serde_json::{json, Value};
@@ -18,7 +18,7 @@ pub async fn run(context: &Context, command: TaskCommand) -> CliResult {
             let task = context.client.get(&format!("/v1/tasks/{}", segment(&task_uuid))).await?;
             match context.output {
                 OutputMode::Json => print_json(&task),
-                OutputMode::Table => println!("{}", describe(&task)),
+                OutputMode::Table => print_text(&describe(&task)),
             }
             Ok(())
         }
@@ -43,7 +43,7 @@ pub async fn run(context: &Context, command: TaskCommand) -> CliResult {
                             ]
                         })
                         .collect();
-                    println!("{}", table(&["TASK", "TEMPLATE", "STATE", "CREATED"], &rows));
+                    print_text(&table(&["TASK", "TEMPLATE", "STATE", "CREATED"], &rows));
                 }
             }
             Ok(())
@@ -86,10 +86,16 @@ async fn create(context: &Context, args: CreateArgs) -> CliResult {
     }
     match context.output {
         OutputMode::Json => print_json(&task),
-        OutputMode::Table => println!("created task {task_uuid} ({})", cell(&task["state"])),
+        OutputMode::Table => print_text(&format!("created task {task_uuid} ({})", cell(&task["state"]))),
     }
     Ok(())
 }
+
+/// A task's states that end it: its stream's last event.
+const TASK_FINAL: [&str; 4] = ["complete", "error", "cancelled", "resolved_manually"];
+
+/// How many times a task's stream that ended early is followed again (about a minute in all).
+const STREAM_RECONNECTS: u32 = 30;
 
 /// Follow a task until it ends (or `timeout`), then print it as `task get` does (json) or as a summary table.
 /// Exit 1 when it ended in `error` or `cancelled`.
@@ -104,10 +110,34 @@ async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> Cl
     };
     let mut progress = Progress::new(&task, display);
     let events_path = format!("{path}/events");
-    let events = context.client.follow(&events_path, &[], |event| {
-        progress.apply(&event);
-        true
-    });
+    let events = async {
+        // A stream can end before the task does (its server stopping, or losing its database): follow again from
+        // the last event seen, on whichever server answers, until the task's final event.
+        let (mut after, mut reconnects) = (None::<i64>, 0u32);
+        loop {
+            let query: Vec<(&str, String)> = after.map(|a| vec![("after", a.to_string())]).unwrap_or_default();
+            let mut ended = false;
+            context
+                .client
+                .follow(&events_path, &query, |event| {
+                    progress.apply(&event);
+                    after = event.data["id"].as_i64().or(after);
+                    ended = event.kind == "task" && TASK_FINAL.contains(&event.data["to_state"].as_str().unwrap_or(""));
+                    !ended
+                })
+                .await?;
+            if ended {
+                return Ok::<(), tasker_client::ClientError>(());
+            }
+            reconnects += 1;
+            if reconnects > STREAM_RECONNECTS {
+                return Err(tasker_client::ClientError::Unreachable(format!(
+                    "the event stream of task {task_uuid} kept ending before the task did"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250 * u64::from(reconnects.min(8)))).await;
+        }
+    };
     let outcome: CliResult = match limit {
         Some(limit) => tokio::time::timeout(limit, events)
             .await
@@ -122,7 +152,7 @@ async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> Cl
     let task = context.client.get(&path).await?;
     match context.output {
         OutputMode::Json => print_json(&task),
-        OutputMode::Table => println!("{}", progress.summary(&task)),
+        OutputMode::Table => print_text(&progress.summary(&task)),
     }
     let state = cell(&task["state"]);
     if state == "error" || state == "cancelled" {
@@ -143,7 +173,7 @@ async fn act(context: &Context, task_uuid: &str, action: &str, reason: Option<St
     let task = context.client.post(&format!("/v1/tasks/{}/{action}", segment(task_uuid)), body).await?;
     match context.output {
         OutputMode::Json => print_json(&task),
-        OutputMode::Table => println!("{}", describe(&task)),
+        OutputMode::Table => print_text(&describe(&task)),
     }
     Ok(())
 }

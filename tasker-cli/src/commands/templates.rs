@@ -4,7 +4,7 @@ use super::split_key;
 use crate::cli::TemplateCommand;
 use crate::error::{CliError, CliResult};
 use crate::input::document;
-use crate::output::{cell, print_json, table, OutputMode};
+use crate::output::{cell, print_json, print_text, table, OutputMode};
 use crate::Context;
 use serde_json::{json, Value};
 use tasker_client::Body;
@@ -82,7 +82,7 @@ pub async fn run(context: &Context, command: TemplateCommand) -> CliResult {
     };
     match context.output {
         OutputMode::Json => print_json(&output.0),
-        OutputMode::Table => println!("{}", output.1),
+        OutputMode::Table => print_text(&output.1),
     }
     Ok(())
 }

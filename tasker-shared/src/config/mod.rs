@@ -278,7 +278,9 @@ impl TaskerConfig {
                 builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
             }
         }
-        let overrides: Vec<(String, String)> = std::env::vars()
+        // `vars_os`: `vars` panics on any variable that is not UTF-8, Tasker's or not.
+        let overrides: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
             .filter(|(k, _)| k.starts_with("TASKER__"))
             .filter_map(|(k, _)| var(&k).map(|v| (k, v)))
             .collect();
@@ -335,6 +337,10 @@ impl TaskerConfig {
                 return Err(invalid(&format!("auth.api_keys[{i}].sha256"), "must be 64 hex digits (a SHA-256 digest)"));
             }
         }
+        // An empty secret (an unset variable behind a secretKeyRef, say) would sign tokens anyone can forge.
+        if self.auth.jwt_secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(invalid("auth.jwt_secret", "must not be empty (unset it to accept no JWT)"));
+        }
         if self.auth.enabled && self.auth.api_keys.is_empty() && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.enabled", "needs api_keys or jwt_secret"));
         }
@@ -385,6 +391,20 @@ mod tests {
             let cfg = TaskerConfig::load_from(&repo_config_dir(), env, |_| None).unwrap();
             assert!(cfg.worker.batch_size > 0, "{env}");
         }
+    }
+
+    #[test]
+    fn an_empty_jwt_secret_is_refused() {
+        let mut cfg = TaskerConfig::load_from(&repo_config_dir(), "development", |_| None).unwrap();
+        for empty in ["", "  "] {
+            cfg.auth.jwt_secret = Some(empty.into());
+            match cfg.validate() {
+                Err(TaskerError::Config { key, .. }) => assert_eq!(key, "auth.jwt_secret"),
+                other => panic!("an empty secret was accepted: {other:?}"),
+            }
+        }
+        cfg.auth.jwt_secret = Some("a-secret".into());
+        cfg.validate().unwrap();
     }
 
     #[test]
