@@ -170,6 +170,7 @@ impl ResultProcessor {
         let mut decided_uuids = Vec::new();
         let mut decided_states = Vec::new();
         let mut decided_at = Vec::new();
+        let mut decided_attempts = Vec::new();
         let mut dynamic = Vec::new();
         for message in &taken {
             let Some(step) = message.reported_step() else { continue };
@@ -183,6 +184,7 @@ impl ResultProcessor {
             decided_uuids.push(step.step_uuid);
             decided_states.push(state.as_str());
             decided_at.push(at);
+            decided_attempts.push(step.attempts);
         }
         // What completed decisions and batches create, in this transaction; an invalid outcome fails its step.
         if !dynamic.is_empty() {
@@ -198,6 +200,7 @@ impl ResultProcessor {
             step_uuids: decided_uuids,
             states: decided_states,
             next_attempt_at: decided_at,
+            attempts: decided_attempts,
             ..Default::default()
         };
         let scope = SettleScope {

@@ -291,3 +291,51 @@ async fn a_last_attempt_lease_renewed_after_the_claim_saw_it_expire_keeps_its_me
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_worker_retry_workflow_queue").await, 1);
     assert_eq!(count(&pool, "SELECT count(*) FROM pgmq.q_orchestration_step_results").await, 0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn an_outcome_decided_for_an_earlier_attempt_is_not_applied_to_a_later_one(pool: PgPool) {
+    use tasker_shared::settle::{settle, Outcomes, SettleScope};
+    use tasker_worker_foundation::StepError;
+    let (server, task_uuid) = one_step_task(&pool).await;
+    let queue = worker_queue("retry_workflow");
+    let first = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
+    let flaky = Completion { lease: first.lease.clone(), task_uuid, outcome: Err(StepError::retryable("flaky")) };
+    report_batch(&pool, &[flaky]).await.unwrap();
+    assert_eq!(server.result_processor().process_batch().await.unwrap().applied, 1);
+    // The retry comes due at once; attempt 2 fails for good and is reported.
+    sqlx::query("UPDATE tasker.workflow_steps SET next_attempt_at = now()").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE pgmq.q_worker_retry_workflow_queue SET vt = now()").execute(&pool).await.unwrap();
+    let second = claim_batch(&pool, &queue, "w", 30, 10).await.unwrap().claimed.remove(0);
+    assert_eq!(second.context.attempt, 2);
+    let broken = Completion { lease: second.lease.clone(), task_uuid, outcome: Err(StepError::permanent("broken")) };
+    report_batch(&pool, &[broken]).await.unwrap();
+
+    // A processor that read the step before all that (taking a duplicate of attempt 1's message, then waiting for
+    // the task's lock) settles what it decided from attempt 1: a retry. It must apply nothing.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE")
+        .bind(task_uuid)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let stale = Outcomes {
+        step_uuids: vec![first.context.step_uuid],
+        states: vec!["waiting_for_retry"],
+        next_attempt_at: vec![Some(chrono::Utc::now())],
+        attempts: vec![1],
+        ..Default::default()
+    };
+    let queues = vec!["retry_workflow".to_string()];
+    let scope =
+        SettleScope { live_tasks: &[task_uuid], queues: &queues, priority_step: 1.0, durable_finalization: false };
+    let settled = settle(&mut tx, &stale, scope).await.unwrap();
+    assert!(settled.applied.is_empty(), "attempt 1's outcome was applied to attempt 2");
+    tx.commit().await.unwrap();
+
+    // Attempt 2's own message applies its outcome: the step fails for good.
+    let summary = server.result_processor().process_batch().await.unwrap();
+    assert_eq!((summary.applied, summary.finalized), (1, 1));
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM tasker.workflow_steps").fetch_one(&pool).await.unwrap();
+    assert_eq!((state.as_str(), attempts), ("error", 2));
+}

@@ -6,7 +6,8 @@
 -- 2. their tasks, locked in `task_uuid` order, so concurrent orchestrators queue behind each other instead of
 --    deadlocking. FOR UPDATE returns each task's latest committed version after waiting.
 -- 3. each message's step. (Read in the statement's snapshot, which may predate a concurrent orchestrator's
---    commit on the same task; that is harmless because applying is guarded again, see settle_steps.sql.)
+--    commit on the same task, even a whole retry cycle of the step; that is harmless because applying is guarded
+--    again on the step's state and on the attempt the outcome was decided for, see settle_steps.sql.)
 -- One row per message; `step_uuid`/`task_uuid` are NULL for a body lacking either, `task_state` NULL for an unknown
 -- task, `queues` the queues its steps go to, and `reported` is false for a step that is not awaiting orchestration (a duplicate message).
 -- `results` is read only for a decision or batchable step (`kind`): what it asks to create.

@@ -21,6 +21,10 @@ pub struct Outcomes {
     pub states: Vec<&'static str>,
     /// A retry's next attempt.
     pub next_attempt_at: Vec<Option<DateTime<Utc>>>,
+    /// The result processor's outcomes only (empty otherwise): the attempt each was decided for. It read the step
+    /// in a snapshot taken before it waited for the task's lock, so an outcome is applied only while the step is
+    /// still at that attempt (a duplicate message must not apply an older attempt's outcome to a newer one).
+    pub attempts: Vec<i32>,
     /// A worker's outcomes only (empty otherwise): the claim each ran under,
     pub claim_tokens: Vec<Uuid>,
     /// its result,
@@ -96,6 +100,7 @@ pub async fn settle(conn: &mut PgConnection, outcomes: &Outcomes, scope: SettleS
         .bind(&outcomes.msg_ids)
         .bind(&outcomes.queue_ix)
         .bind(scope.durable_finalization)
+        .bind(&outcomes.attempts)
         .fetch_all(conn)
         .await?;
     let mut settled = Settled::default();

@@ -32,11 +32,14 @@
 -- higher priorities go first, and a step that waited long enough is level with any newer one);
 -- a worker's outcomes only (empty arrays from the result processor, which unnest pads with NULLs): $8 claim
 -- tokens, $9 results, $10 step message ids, $11 the index of each message's queue (into `<deletes>`);
--- $12 commit durably when a task is finalized
+-- $12 commit durably when a task is finalized; the result processor's outcomes only: $13 the attempt each was
+-- decided for (the step must still be at it: a duplicate message read before a whole retry cycle ran must not
+-- apply the older attempt's outcome)
 WITH decided AS (
     SELECT *
-    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $8::uuid[], $9::jsonb[], $10::bigint[], $11::int[])
-         AS d(step_uuid, new_state, next_attempt_at, claim_token, result, msg_id, queue_ix)
+    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $8::uuid[], $9::jsonb[], $10::bigint[], $11::int[],
+                $13::int[])
+         AS d(step_uuid, new_state, next_attempt_at, claim_token, result, msg_id, queue_ix, attempt)
 ), applied AS (
     UPDATE tasker.workflow_steps s
     SET state = d.new_state,
@@ -49,7 +52,8 @@ WITH decided AS (
         updated_at = now()
     FROM decided d
     WHERE s.step_uuid = d.step_uuid
-      AND CASE WHEN d.claim_token IS NULL THEN s.state = 'enqueued_for_orchestration'
+      AND CASE WHEN d.claim_token IS NULL
+               THEN s.state = 'enqueued_for_orchestration' AND (d.attempt IS NULL OR s.attempts = d.attempt)
                ELSE s.state = 'in_progress' AND s.claim_token = d.claim_token END
     RETURNING s.step_uuid, s.task_uuid, s.state, s.next_attempt_at, s.queue, s.attempts, s.error,
               d.claim_token IS NOT NULL AS by_worker, d.msg_id, d.queue_ix
