@@ -328,6 +328,10 @@ impl TaskerConfig {
             if value == 0 {
                 return Err(invalid(key, "must be greater than zero"));
             }
+            // Every one of these reaches SQL as a 32-bit integer (or a count of them).
+            if value > i32::MAX as u64 {
+                return Err(invalid(key, format!("must be at most {}", i32::MAX)));
+            }
         }
         if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
             return Err(invalid("database.url", "must be a postgres:// URL"));
@@ -343,6 +347,11 @@ impl TaskerConfig {
         }
         if self.auth.enabled && self.auth.api_keys.is_empty() && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.enabled", "needs api_keys or jwt_secret"));
+        }
+        // Step messages are made visible up to four of these early (by priority): past a day, the arithmetic would
+        // leave the timestamps' range long before it meant anything.
+        if self.scheduling.max_priority_wait.0 > std::time::Duration::from_secs(86_400) {
+            return Err(invalid("scheduling.max_priority_wait", "must be at most 1d"));
         }
         if self.scheduling.poll_interval.0.is_zero() || self.scheduling.batch_size == 0 {
             return Err(invalid("scheduling.poll_interval", "poll_interval and batch_size must be greater than zero"));
@@ -405,6 +414,21 @@ mod tests {
         }
         cfg.auth.jwt_secret = Some("a-secret".into());
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn values_past_what_sql_takes_are_refused_naming_the_key() {
+        let base = TaskerConfig::load_from(&repo_config_dir(), "development", |_| None).unwrap();
+        let key_of = |cfg: &TaskerConfig| match cfg.validate() {
+            Err(TaskerError::Config { key, .. }) => key,
+            other => panic!("accepted: {other:?}"),
+        };
+        let mut cfg = base.clone();
+        cfg.orchestration.batch_size = u32::MAX;
+        assert_eq!(key_of(&cfg), "orchestration.batch_size");
+        let mut cfg = base.clone();
+        cfg.scheduling.max_priority_wait = HumanDuration(std::time::Duration::from_secs(10 * 86_400));
+        assert_eq!(key_of(&cfg), "scheduling.max_priority_wait");
     }
 
     #[test]
