@@ -18,7 +18,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -D -m 0755 target/release/tasker-worker target/release/tasker -t /out/
 
 FROM ${RUNTIME_IMAGE}
-RUN groupadd --system --gid 10001 tasker \
+# CA certificates: handlers of a worker built from this file call HTTPS services. Debian package versions are not
+# pinned: bookworm's archive keeps only the current ones; the base image tag pins the distribution.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 tasker \
     && useradd --system --uid 10001 --gid tasker --home-dir /app --no-create-home --shell /usr/sbin/nologin tasker
 WORKDIR /app
 COPY --from=build /out/ /usr/local/bin/

@@ -58,8 +58,26 @@ impl QueueBacklog {
 
 /// Every step queue's backlog, by name.
 pub async fn queue_backlog(pool: &PgPool) -> Result<Vec<QueueBacklog>> {
+    let mut conn = pool.acquire().await?;
+    backlog_on(&mut conn).await
+}
+
+/// [`queue_backlog`], given up after `limit` (a statement timeout in its own transaction): counting a deep backlog
+/// reads whole queue tables, and a readiness probe must answer in time whatever the queues hold.
+pub async fn queue_backlog_within(pool: &PgPool, limit: std::time::Duration) -> Result<Vec<QueueBacklog>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+        .bind(limit.as_millis().to_string())
+        .execute(&mut *tx)
+        .await?;
+    let backlog = backlog_on(&mut tx).await?;
+    tx.commit().await?;
+    Ok(backlog)
+}
+
+async fn backlog_on(conn: &mut sqlx::PgConnection) -> Result<Vec<QueueBacklog>> {
     let names: Vec<String> =
-        sqlx::query_scalar("SELECT queue_name FROM pgmq.meta ORDER BY queue_name").fetch_all(pool).await?;
+        sqlx::query_scalar("SELECT queue_name FROM pgmq.meta ORDER BY queue_name").fetch_all(&mut *conn).await?;
     let queues: Vec<(&str, &str)> =
         names.iter().filter_map(|pgmq| step_queue_name(pgmq).map(|queue| (pgmq.as_str(), queue))).collect();
     if queues.is_empty() {
@@ -80,5 +98,5 @@ pub async fn queue_backlog(pool: &PgPool) -> Result<Vec<QueueBacklog>> {
         .collect();
     let sql = include_str!("sql/queue_backlog.sql").replace("{backlog}", &selects.join("\n    UNION ALL\n    "));
     let names: Vec<&str> = queues.iter().map(|(_, queue)| *queue).collect();
-    Ok(sqlx::query_as(&sql).bind(LIVE_WITHIN.as_secs_f64()).bind(&names).fetch_all(pool).await?)
+    Ok(sqlx::query_as(&sql).bind(LIVE_WITHIN.as_secs_f64()).bind(&names).fetch_all(conn).await?)
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Advisory lock key serialising concurrent `prepare` calls (ASCII "tasker").
-const PREPARE_LOCK: i64 = 0x7461_736b_6572;
+pub const PREPARE_LOCK: i64 = 0x7461_736b_6572;
 
 /// Open a pool configured from `cfg` (size, acquire timeout, statement timeout).
 ///
@@ -78,8 +78,12 @@ pub fn relaxed_commit_pool(pool: &PgPool, max_connections: u32) -> PgPool {
 
 /// Install pgmq (plain SQL, embedded in the `pgmq` crate) and run the migrations. Idempotent. Warns when the
 /// pool lacks the session settings of [`connect`].
+///
+/// The wait for the lock and the migrations run on one connection without the pool's `statement_timeout`: a pod
+/// queued behind another's long migration (an index build) waits for it, and the migration itself is not cut off.
 pub async fn prepare(pool: &PgPool) -> Result<()> {
     let mut lock = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0").execute(&mut *lock).await?;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
     let outcome = async {
         pgmq::install::install_sql_from_embedded(pool).await.map_err(|e| TaskerError::Pgmq(e.to_string()))?;
@@ -89,11 +93,12 @@ pub async fn prepare(pool: &PgPool) -> Result<()> {
         // stopping the start-up ("previously applied but is missing").
         let mut migrator = sqlx::migrate!("./migrations");
         migrator.set_ignore_missing(true);
-        migrator.run(pool).await?;
+        migrator.run_direct(&mut *lock).await?;
         Ok::<_, TaskerError>(())
     }
     .await;
     sqlx::query("SELECT pg_advisory_unlock($1)").bind(PREPARE_LOCK).execute(&mut *lock).await?;
+    sqlx::query("RESET statement_timeout").execute(&mut *lock).await?;
     let seqscan: String = sqlx::query_scalar("SELECT current_setting('enable_seqscan')").fetch_one(&mut *lock).await?;
     if seqscan == "on" {
         tracing::warn!(

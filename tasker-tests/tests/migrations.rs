@@ -20,6 +20,30 @@ async fn a_build_starts_on_a_database_migrated_by_a_newer_one(pool: PgPool) {
     assert_eq!(after, before + 1, "the newer migration is left as it is, nothing is re-applied");
 }
 
+#[sqlx::test(migrations = false)]
+async fn a_start_up_queued_behind_another_ones_migrations_waits_past_the_statement_timeout(pool: PgPool) {
+    tasker_shared::db::prepare(&pool).await.unwrap();
+    // Pools carry a statement timeout (30 s in production); here 1 s, while another start-up holds the migration
+    // lock for 2.5 s (its long index build, say).
+    let options = (*pool.connect_options()).clone().options([("statement_timeout", "1000")]);
+    let tight = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
+    let mut other = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(tasker_shared::db::PREPARE_LOCK)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move { tasker_shared::db::prepare(&tight).await });
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert!(!waiting.is_finished(), "it waits for the lock");
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(tasker_shared::db::PREPARE_LOCK)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    waiting.await.unwrap().expect("the start-up goes on once the other one is done");
+}
+
 mod common;
 
 use common::process::{

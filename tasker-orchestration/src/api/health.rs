@@ -16,14 +16,15 @@ pub async fn live() -> impl IntoResponse {
 
 /// Readiness: 200 when the database answers, 503 (with the failing component) when it does not. `checks.queues`
 /// names the step queues whose waiting steps no live worker serves (`unserved`): the server is still ready, but
-/// those steps wait until a worker with their handlers starts.
+/// those steps wait until a worker with their handlers starts. Counting them is given up after 500 ms (`unknown`):
+/// a deep backlog must not make the probe time out and take every server out of its Service.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready", body = Object),
               (status = 503, description = "A component is down (named in `checks`)", body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match tasker_shared::db::ping(&state.pool, Duration::from_secs(2)).await {
         Ok(()) => {
-            let queues = match crate::workers::queue_backlog(&state.pool).await {
+            let queues = match crate::workers::queue_backlog_within(&state.pool, Duration::from_millis(500)).await {
                 Ok(backlog) => {
                     let unserved: Vec<&str> =
                         backlog.iter().filter(|q| q.unserved()).map(|q| q.queue.as_str()).collect();

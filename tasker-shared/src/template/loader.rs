@@ -71,6 +71,11 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        // Hidden entries are skipped: a Kubernetes ConfigMap volume holds its files twice more, under `..data` and
+        // `..<timestamp>`, and every template would be read three times.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         if path.is_dir() {
             collect_files(&path, out);
         } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
@@ -180,6 +185,18 @@ steps:
         );
         let ok = VALID.replace("name: mathematical_sequence", &format!("name: {}", "x".repeat(255)));
         parse_template(&ok).unwrap();
+    }
+
+    #[test]
+    fn hidden_entries_are_skipped_as_a_config_map_volume_holds_its_files_three_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..2026_12_04_18_00_00.123");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("linear.yaml"), VALID).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("..data/linear.yaml"), dir.path().join("linear.yaml")).unwrap();
+        let report = load_dir(dir.path());
+        assert_eq!((report.templates.len(), report.errors.len()), (1, 0), "{:?}", report.errors);
     }
 
     #[test]
