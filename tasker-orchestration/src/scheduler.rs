@@ -34,6 +34,25 @@ pub struct Scheduler {
     pub(crate) config: SchedulingConfig,
 }
 
+/// Run `batch` until a round handles fewer than `size` items. A failure ends the stage for this pass: it is
+/// logged, naming `stage`, and returned.
+async fn drain<F, Fut>(stage: &str, size: usize, mut batch: F) -> Option<crate::OrchestrationError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<usize>>,
+{
+    loop {
+        match batch().await {
+            Ok(n) if n >= size => continue,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "{stage} failed; retrying next pass");
+                return Some(e);
+            }
+        }
+    }
+}
+
 /// The shortest pause between two passes.
 const MIN_PASS_GAP: Duration = Duration::from_millis(100);
 
@@ -48,18 +67,8 @@ impl Scheduler {
             tracing::warn!(error = %e, "admitting queued tasks failed; retrying next pass");
         }
         // Each stage runs whatever the one before it did: a failing schedule must not hold up due tasks or events.
-        let mut failed = None;
-        loop {
-            match delayed_start::start_due(&self.pool, batch, step).await {
-                Ok(n) if n >= batch as usize => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "starting due tasks failed; retrying next pass");
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let size = batch as usize;
+        let started = drain("starting due tasks", size, || delayed_start::start_due(&self.pool, batch, step)).await;
         let firing = Firing {
             pool: &self.pool,
             lock_pool: &self.lock_pool,
@@ -68,21 +77,11 @@ impl Scheduler {
             execution: &self.execution,
             config: &self.config,
         };
-        loop {
-            match firing.fire_due().await {
-                Ok(n) if n >= batch as usize => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "firing due schedules failed; retrying next pass");
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let fired = drain("firing due schedules", size, || firing.fire_due()).await;
         let triggers =
             Triggers { pool: &self.pool, catalog: &self.catalog, writer: &self.writer, execution: &self.execution };
-        while triggers.process_waiting(batch).await? >= batch as usize {}
-        failed.map_or(Ok(()), Err)
+        let handled = drain("handling emitted events", size, || triggers.process_waiting(batch)).await;
+        started.or(fired).or(handled).map_or(Ok(()), Err)
     }
 
     /// How long to sleep before the next pass.
