@@ -64,6 +64,22 @@ pub struct Created {
     pub created: bool,
 }
 
+/// The task created with idempotency key `key` under any version of template `namespace/name`, if any.
+async fn task_with_key(pool: &PgPool, namespace: &str, name: &str, key: &str) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT t.task_uuid FROM tasker.tasks t
+         WHERE t.template_id IN (SELECT template_id FROM tasker.task_templates WHERE namespace = $1 AND name = $2)
+           AND t.idempotency_key = $3
+         ORDER BY t.task_uuid
+         LIMIT 1",
+    )
+    .bind(namespace)
+    .bind(name)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Create a task from a request.
 pub async fn create_task(
     pool: &PgPool,
@@ -74,6 +90,17 @@ pub async fn create_task(
 ) -> Result<Created> {
     let compiled = catalog.find(&request.namespace, &request.name, request.version.as_deref()).await?;
     compiled.validate_context(&request.context)?;
+    // A request naming no version means "the newest", which a registration can change between a request and its
+    // retry (or differ between two servers' caches): its key finds a task of any version of the template first.
+    if let (None, Some(key)) = (&request.version, &request.idempotency_key) {
+        if let Some(existing) = task_with_key(pool, &request.namespace, &request.name, key).await? {
+            let task = task_query::get_task(pool, existing).await?;
+            if task.context != request.context {
+                return Err(OrchestrationError::IdempotencyConflict { key: key.clone(), task_uuid: existing });
+            }
+            return Ok(Created { task, created: false });
+        }
+    }
     let template = &compiled.template;
     if let Some(p) = request.priority.filter(|p| !PRIORITIES.contains(p)) {
         return Err(OrchestrationError::Invalid {

@@ -162,3 +162,37 @@ async fn a_running_worker_serves_a_namespace_registered_after_it_started_if_it_h
     assert_eq!(common::step(&orphan, "only")["state"], "enqueued");
     c.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_key_sent_without_a_version_finds_its_task_after_a_newer_version_is_registered(pool: PgPool) {
+    let c = TestCluster::start(pool, 1, 0).await;
+    assert_eq!(c.post("/v1/templates", pipeline("1.0.0", two_steps())).await.0, StatusCode::CREATED);
+    let request =
+        json!({"namespace": "registry_test", "name": "pipeline", "context": {}, "idempotency_key": "order-7"});
+    let (status, first) = c.post("/v1/tasks", request.clone()).await;
+    assert_eq!((status, first["version"].as_str()), (StatusCode::CREATED, Some("1.0.0")), "{first}");
+
+    // A newer version is registered before the client retries.
+    assert_eq!(c.post("/v1/templates", pipeline("2.0.0", two_steps())).await.0, StatusCode::CREATED);
+    let (status, retried) = c.post("/v1/tasks", request.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(retried["task_uuid"], first["task_uuid"]);
+    let (status, body) = c
+        .post(
+            "/v1/tasks",
+            json!({"namespace": "registry_test", "name": "pipeline",
+                                                    "context": {"other": 1}, "idempotency_key": "order-7"}),
+        )
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("idempotency_conflict")));
+    // Naming a version keeps keys per version, as before.
+    let (status, v2) = c
+        .post(
+            "/v1/tasks",
+            json!({"namespace": "registry_test", "name": "pipeline", "version": "2.0.0",
+                                                  "context": {}, "idempotency_key": "order-7"}),
+        )
+        .await;
+    assert_eq!((status, v2["version"].as_str()), (StatusCode::CREATED, Some("2.0.0")), "{v2}");
+    c.stop().await;
+}
