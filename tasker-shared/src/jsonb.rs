@@ -14,6 +14,21 @@ pub fn contains_nul(v: &Value) -> bool {
     }
 }
 
+/// The path (`steps[0].config.x`) of the first string or key in `v` that contains a NUL character, if any.
+pub fn nul_path(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| nul_path(v).map(|p| format!("[{i}]{p}"))),
+        Value::Object(o) => o.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(format!(".{}", k.replace('\0', "\u{FFFD}")));
+            }
+            nul_path(v).map(|p| format!(".{k}{p}"))
+        }),
+        _ => None,
+    }
+}
+
 /// `v` with every NUL character replaced by U+FFFD (for diagnostics such as error messages).
 pub fn replace_nul(v: Value) -> Value {
     const REPLACEMENT: &str = "\u{FFFD}";
@@ -31,6 +46,15 @@ pub fn replace_nul(v: Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn names_the_path_of_the_first_nul() {
+        assert_eq!(
+            nul_path(&json!({"steps": [{"name": "a"}, {"config": {"x": "b\u{0}"}}]})).as_deref(),
+            Some(".steps[1].config.x")
+        );
+        assert_eq!(nul_path(&json!({"ok": ["fine"]})), None);
+    }
 
     #[test]
     fn finds_and_replaces_nul_anywhere() {

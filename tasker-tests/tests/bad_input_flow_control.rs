@@ -137,6 +137,7 @@ async fn values_past_what_the_database_can_hold_are_422_naming_their_field(pool:
     let cases = [
         (template(&long), "name"),
         (template("a\u{0}b"), "name"),
+        (edit(&|b| b["steps"][0]["config"] = json!({"url": "x\u{0}"})), "steps[0].config.url"),
         (edit(&|b| b["version"] = json!(long)), "version"),
         (edit(&|b| b["steps"][0]["name"] = json!(long)), "steps[0].name"),
         (edit(&|b| b["steps"][0]["handler"] = json!(long)), "steps[0].handler"),

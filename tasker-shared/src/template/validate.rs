@@ -116,6 +116,13 @@ pub fn validate(t: &TaskTemplate) -> Result<(), TemplateError> {
         jsonschema::validator_for(schema)
             .map_err(|e| TemplateError::new("input_schema", format!("not a valid JSON Schema: {e}")))?;
     }
+    // The template is stored as jsonb, which cannot hold NUL: a step's `config`, a description, a schema.
+    if let Some(path) = serde_json::to_value(t).ok().as_ref().and_then(crate::jsonb::nul_path) {
+        return Err(TemplateError::new(
+            path.trim_start_matches('.'),
+            "contains a NUL character (\\u0000), which PostgreSQL cannot store",
+        ));
+    }
     Ok(())
 }
 
