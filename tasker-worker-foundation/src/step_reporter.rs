@@ -108,10 +108,27 @@ fn report_sql(queues: &BTreeMap<&str, i32>) -> String {
         .replace("{deletes}", &deletes)
 }
 
+/// Whether `e` says the database could not be reached or asked to try again (a connection lost or refused, a
+/// pool timeout, a server shutting down or short of resources, a serialization failure or deadlock), rather than
+/// that it refused the statement.
+pub fn is_transient(e: &crate::WorkerError) -> bool {
+    match e {
+        crate::WorkerError::Database(sqlx::Error::Database(db)) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c.starts_with("40")),
+        crate::WorkerError::Database(
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_),
+        ) => true,
+        _ => false,
+    }
+}
+
 /// Drain completions and finish them (`step_completer::finish_batch`: settle or report), batching whatever is waiting (up to `batch_size`) without waiting to
 /// fill a batch. Returns when every sender is gone and the queue is drained. A failing report is retried with
 /// backoff for up to `give_up_after`; after that its steps are left to lease expiry (another worker re-runs
-/// them), never lost.
+/// them), never lost. A database that cannot be reached ([`is_transient`]) is waited for as long as the worker
+/// runs: the claim tokens decide afterwards, so a finished outcome whose claim still holds is not thrown away (a
+/// success on a last attempt would become a `LeaseExpired` failure).
 pub async fn run_reporter(
     pool: PgPool,
     settling: Settling,
@@ -134,7 +151,7 @@ pub async fn run_reporter(
         loop {
             match finish_batch(&pool, &batch, &settling).await {
                 Ok(_) => break,
-                Err(e) if started.elapsed() < give_up_after => {
+                Err(e) if started.elapsed() < give_up_after || (is_transient(&e) && !rx.is_closed()) => {
                     tracing::warn!(error = %e, steps = batch.len(), "report failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
@@ -148,5 +165,20 @@ pub async fn run_reporter(
         for c in batch.drain(..) {
             in_flight.remove(&c.lease);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+    use crate::WorkerError;
+
+    #[test]
+    fn an_unreachable_database_is_transient_and_a_refused_statement_is_not() {
+        assert!(is_transient(&WorkerError::Database(sqlx::Error::PoolTimedOut)));
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(is_transient(&WorkerError::Database(sqlx::Error::Io(io))));
+        assert!(!is_transient(&WorkerError::Database(sqlx::Error::RowNotFound)));
+        assert!(!is_transient(&WorkerError::Crashed("panic".into())));
     }
 }
