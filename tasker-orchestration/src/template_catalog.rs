@@ -144,13 +144,20 @@ impl TemplateCatalog {
     pub async fn register(&self, template: TaskTemplate, file: &Path) -> Result<Arc<CompiledTemplate>> {
         self.prepare_queues(&template).await?;
         let definition = serde_json::to_value(&template).map_err(tasker_shared::TaskerError::from)?;
-        let (template_id, same): (i64, bool) = sqlx::query_as(include_str!("sql/register_template.sql"))
-            .bind(&template.namespace)
-            .bind(&template.name)
-            .bind(&template.version)
-            .bind(&definition)
-            .fetch_one(&self.pool)
-            .await?;
+        let register = || {
+            sqlx::query_as(include_str!("sql/register_template.sql"))
+                .bind(&template.namespace)
+                .bind(&template.name)
+                .bind(&template.version)
+                .bind(&definition)
+                .fetch_optional(&self.pool)
+        };
+        // No row: another server inserted this version after the statement's snapshot was taken (its insert waited
+        // for that commit and did nothing; the snapshot cannot see the row). The statement run again sees it.
+        let (template_id, same): (i64, bool) = match register().await? {
+            Some(row) => row,
+            None => register().await?.ok_or_else(|| sqlx::Error::RowNotFound)?,
+        };
         if !same {
             let message = format!(
                 "{} is already registered with other content; a version is immutable, so give the changed template a new version",

@@ -196,3 +196,33 @@ async fn a_key_sent_without_a_version_finds_its_task_after_a_newer_version_is_re
     assert_eq!((status, v2["version"].as_str()), (StatusCode::CREATED, Some("2.0.0")), "{v2}");
     c.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_version_another_server_registers_meanwhile_is_found_not_an_error(pool: PgPool) {
+    use tasker_orchestration::OrchestrationServer;
+    let server = OrchestrationServer::new(common::component_pool(&pool, 4).await, common::test_config()).await.unwrap();
+    let yaml = "namespace: registry_race\nname: pipeline\nversion: 1.0.0\nsteps:\n  - {name: a, handler: registry_race.work}\n";
+    let template = tasker_shared::template::parse_template(yaml).unwrap();
+    let definition = serde_json::to_value(&template).unwrap();
+    // Another server's registration of the same version, not committed yet.
+    sqlx::query("INSERT INTO tasker.namespaces (name, queue_name) VALUES ('registry_race', 'worker_registry_race_queue') ON CONFLICT DO NOTHING")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO tasker.task_templates (namespace, name, version, definition, content_hash)
+         VALUES ('registry_race', 'pipeline', '1.0.0', $1, md5($1::text))",
+    )
+    .bind(&definition)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let catalog = server.catalog();
+    let registering =
+        tokio::spawn(async move { catalog.register(template, std::path::Path::new("race.yaml")).await.map(|_| ()) });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!registering.is_finished(), "it waits for the other registration");
+    other.commit().await.unwrap();
+    registering.await.unwrap().expect("the version the other server registered is found");
+}
