@@ -139,12 +139,14 @@ async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> Cl
         }
     };
     let outcome: CliResult = match limit {
-        Some(limit) => tokio::time::timeout(limit, events)
-            .await
-            .map_err(|_| {
-                CliError::Unavailable(format!("task {task_uuid} did not end within {}", timeout.unwrap_or_default()))
-            })?
-            .map_err(Into::into),
+        // The live display is finished below whatever happened, so no bar is left on the screen.
+        Some(limit) => match tokio::time::timeout(limit, events).await {
+            Ok(followed) => followed.map_err(Into::into),
+            Err(_) => Err(CliError::Unavailable(format!(
+                "task {task_uuid} did not end within {}",
+                timeout.unwrap_or_default()
+            ))),
+        },
         None => events.await.map_err(Into::into),
     };
     progress.finish();
