@@ -113,7 +113,7 @@ async fn a_template_path_that_does_not_exist_stops_the_server_naming_it(pool: Pg
 }
 
 #[sqlx::test(migrations = false)]
-async fn old_fire_records_and_processed_events_go_and_waiting_events_stay(pool: PgPool) {
+async fn old_fire_records_and_processed_events_go_and_waiting_events_and_running_tasks_records_stay(pool: PgPool) {
     let c = TestCluster::start(pool.clone(), 1, 0).await;
     sqlx::raw_sql(
         "INSERT INTO tasker.schedules (schedule_id, namespace, name, cron, next_fire_at)
@@ -129,10 +129,22 @@ async fn old_fire_records_and_processed_events_go_and_waiting_events_stay(pool: 
     .execute(&pool)
     .await
     .unwrap();
+    // An old fire whose task still runs: `overlap: skip` finds the running task through its record.
+    // (No worker runs in this cluster: the task stays `steps_in_process`.)
+    let running = c.create("linear_workflow", "mathematical_sequence", json!({"even_number": 2})).await;
+    sqlx::query(
+        "INSERT INTO tasker.schedule_fires (schedule_id, fire_time, task_uuid, recorded_at)
+         VALUES ('0190a6e0-0000-7000-8000-0000000000aa', now() - interval '3 hours', $1::uuid, now() - interval '3 hours')",
+    )
+    .bind(&running)
+    .execute(&pool)
+    .await
+    .unwrap();
     let swept = sweep(&pool, &retention("1h", None, 100)).await.unwrap();
     assert_eq!((swept.fires, swept.events), (1, 1));
     assert_eq!(count(&pool, "SELECT count(*) FROM tasker.schedule_fires WHERE reason = 'new'").await, 1);
-    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.schedule_fires").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.schedule_fires WHERE task_uuid IS NOT NULL").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM tasker.schedule_fires").await, 2);
     let left: Vec<String> =
         sqlx::query_scalar("SELECT key FROM tasker.emitted_events ORDER BY key").fetch_all(&pool).await.unwrap();
     assert_eq!(left, vec!["new-processed".to_string(), "old-waiting".to_string()]);
