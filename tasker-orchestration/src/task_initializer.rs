@@ -80,6 +80,16 @@ async fn task_with_key(pool: &PgPool, namespace: &str, name: &str, key: &str) ->
     .await?)
 }
 
+/// The answer to a request whose idempotency key names task `existing`: that task, unless the request's context
+/// differs (a key reused by mistake is a conflict, not silently the other task).
+async fn found_by_key(pool: &PgPool, existing: Uuid, key: &str, context: &serde_json::Value) -> Result<Created> {
+    let task = task_query::get_task(pool, existing).await?;
+    if &task.context != context {
+        return Err(OrchestrationError::IdempotencyConflict { key: key.to_string(), task_uuid: existing });
+    }
+    Ok(Created { task, created: false })
+}
+
 /// Create a task from a request.
 pub async fn create_task(
     pool: &PgPool,
@@ -90,17 +100,6 @@ pub async fn create_task(
 ) -> Result<Created> {
     let compiled = catalog.find(&request.namespace, &request.name, request.version.as_deref()).await?;
     compiled.validate_context(&request.context)?;
-    // A request naming no version means "the newest", which a registration can change between a request and its
-    // retry (or differ between two servers' caches): its key finds a task of any version of the template first.
-    if let (None, Some(key)) = (&request.version, &request.idempotency_key) {
-        if let Some(existing) = task_with_key(pool, &request.namespace, &request.name, key).await? {
-            let task = task_query::get_task(pool, existing).await?;
-            if task.context != request.context {
-                return Err(OrchestrationError::IdempotencyConflict { key: key.clone(), task_uuid: existing });
-            }
-            return Ok(Created { task, created: false });
-        }
-    }
     let template = &compiled.template;
     if let Some(p) = request.priority.filter(|p| !PRIORITIES.contains(p)) {
         return Err(OrchestrationError::Invalid {
@@ -123,6 +122,13 @@ pub async fn create_task(
     // A future `run_at` creates the task `scheduled`, its root steps `pending`: the scheduler starts it then. A
     // template with concurrency limits creates it `queued`: it starts below if its gate has room.
     let run_at = request.run_at.filter(|at| *at > chrono::Utc::now());
+    // A request naming no version means "the newest", which a registration can change between a request and its
+    // retry (or differ between two servers' caches): its key finds a task of any version of the template first.
+    if let (None, Some(key)) = (&request.version, &request.idempotency_key) {
+        if let Some(existing) = task_with_key(pool, &request.namespace, &request.name, key).await? {
+            return found_by_key(pool, existing, key, &request.context).await;
+        }
+    }
     let task_state = match (run_at, &limits) {
         (Some(_), _) => TaskState::Scheduled,
         (None, Some(_)) => TaskState::Queued,
@@ -222,11 +228,7 @@ pub async fn create_task(
                 .bind(key)
                 .fetch_one(pool)
                 .await?;
-        let task = task_query::get_task(pool, existing).await?;
-        if task.context != request.context {
-            return Err(OrchestrationError::IdempotencyConflict { key: key.to_string(), task_uuid: existing });
-        }
-        return Ok(Created { task, created: false });
+        return found_by_key(pool, existing, key, &request.context).await;
     };
     metrics::counter!("tasker_tasks_created_total", "namespace" => template.namespace.clone()).increment(1);
     if let (TaskState::Queued, Some(slot)) = (task_state, &limits) {

@@ -34,7 +34,9 @@ async fn a_start_up_queued_behind_another_ones_migrations_waits_past_the_stateme
         .await
         .unwrap();
     let waiting = tokio::spawn(async move { tasker_shared::db::prepare(&tight).await });
-    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    common::wait_for_lock_waiter(&pool).await;
+    // Past the 1 s statement timeout, it still waits.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
     assert!(!waiting.is_finished(), "it waits for the lock");
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(tasker_shared::db::PREPARE_LOCK)

@@ -5,7 +5,6 @@ mod common;
 use common::{component_pool, test_config};
 use serde_json::json;
 use sqlx::PgPool;
-use std::time::Duration;
 use tasker_orchestration::schedules::{self, NewSchedule, SchedulePatch};
 use tasker_orchestration::OrchestrationServer;
 
@@ -29,7 +28,7 @@ async fn a_pause_running_beside_a_cron_change_does_not_undo_it(pool: PgPool) {
     let pause: SchedulePatch = serde_json::from_value(json!({"paused": true})).unwrap();
     let (p, catalog) = (pool.clone(), server.catalog());
     let paused = tokio::spawn(async move { schedules::update(&p, &catalog, id, pause).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::wait_for_lock_waiter(&pool).await;
     assert!(!paused.is_finished(), "the pause waits for the change under way");
     other.commit().await.unwrap();
 

@@ -221,7 +221,7 @@ async fn a_version_another_server_registers_meanwhile_is_found_not_an_error(pool
     let catalog = server.catalog();
     let registering =
         tokio::spawn(async move { catalog.register(template, std::path::Path::new("race.yaml")).await.map(|_| ()) });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    common::wait_for_lock_waiter(&pool).await;
     assert!(!registering.is_finished(), "it waits for the other registration");
     other.commit().await.unwrap();
     registering.await.unwrap().expect("the version the other server registered is found");

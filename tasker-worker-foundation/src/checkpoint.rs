@@ -23,7 +23,9 @@ impl std::fmt::Debug for Checkpointer {
 
 impl Checkpointer {
     /// Store `checkpoint` on the step if the claim still holds, and renew the lease. A lost claim (the step was
-    /// cancelled, or re-claimed after this worker's lease expired) is a permanent `ClaimLost` error.
+    /// cancelled, or re-claimed after this worker's lease expired) is a permanent `ClaimLost` error; a database that
+    /// cannot be reached a retryable `CheckpointFailed`; a checkpoint the database refuses a permanent
+    /// `CheckpointRefused`.
     pub async fn save(&self, checkpoint: &Value) -> Result<(), StepError> {
         let sql = include_str!("sql/save_checkpoint.sql").replace("{queue_table}", &queue_table(&self.lease.queue));
         let saved: i64 = sqlx::query_scalar(&sql)
@@ -35,7 +37,13 @@ impl Checkpointer {
             .fetch_one(&self.pool)
             .await
             .map_err(|e| {
-                StepError::retryable(format!("cannot save the checkpoint: {e}")).with_class("CheckpointFailed")
+                // The database out of reach: trying again can help. The database refusing it: it cannot.
+                let e = crate::WorkerError::from(e);
+                if crate::step_reporter::is_transient(&e) {
+                    StepError::retryable(format!("cannot save the checkpoint: {e}")).with_class("CheckpointFailed")
+                } else {
+                    StepError::permanent(format!("the checkpoint was refused: {e}")).with_class("CheckpointRefused")
+                }
             })?;
         if saved == 0 {
             return Err(StepError::permanent(

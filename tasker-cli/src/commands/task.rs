@@ -122,6 +122,7 @@ async fn follow(context: &Context, task_uuid: &str, timeout: Option<&str>) -> Cl
                 .follow(&events_path, &query, |event| {
                     progress.apply(&event);
                     after = event.data["id"].as_i64().or(after);
+                    reconnects = 0;
                     ended = event.kind == "task" && TASK_FINAL.contains(&event.data["to_state"].as_str().unwrap_or(""));
                     !ended
                 })

@@ -14,7 +14,7 @@ WITH candidates AS (
     UNION ALL
     (SELECT task_uuid FROM tasker.tasks
      WHERE state = 'error' AND completed_at < $2
-     ORDER BY completed_at DESC, task_uuid DESC
+     ORDER BY completed_at, task_uuid
      LIMIT $3)
 ), doomed AS (
     SELECT t.task_uuid

@@ -1,8 +1,9 @@
 -- Retry a failed task in ONE statement; the caller holds the task's lock and has checked that it is `error`.
 -- Every `error` step gets a fresh budget (attempts start again from 0, so `max_attempts` applies anew; the
 -- earlier attempts stay in the audit trail) and is enqueued with its message; the task returns to
--- `steps_in_process`. The steps behind the failed ones are still `pending` and are enqueued by the result
--- processor when their dependencies complete. The last error stays on the step until its next outcome.
+-- `steps_in_process`. The steps behind the failed ones are still `pending` and are enqueued when their dependencies
+-- complete; those whose dependencies are satisfied already (behind a step resolved by hand) are enqueued by the
+-- settle the caller runs next in the same transaction. The last error stays on the step until its next outcome.
 -- <sends>: one CTE per queue of the task, sending the retried steps' messages routed there (task_actions.rs).
 -- $1 task_uuid, $2 reason, $3 the task's namespace, $4 its queues, $5 their NOTIFY channels, $6 seconds per
 -- priority level (the messages are visible from `now - (priority - 1) * $6`, as in settle_steps.sql)

@@ -192,6 +192,25 @@ pub async fn request_on(router: &axum::Router, method: &str, path: &str) -> (Sta
 }
 
 /// A step of a task view by name.
+/// Wait (up to 10 s) until a session of this test's database waits for a lock: a test that holds a lock and starts
+/// a call that must wait for it checks that the call got that far before letting go (a fixed sleep would pass
+/// without the call having started on a slow machine).
+pub async fn wait_for_lock_waiter(pool: &PgPool) {
+    for _ in 0..1_000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no session started waiting for the lock");
+}
+
 pub fn step<'a>(task: &'a Value, name: &str) -> &'a Value {
     task["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}"))
 }
