@@ -102,12 +102,13 @@ impl Scheduler {
         let poll = self.config.poll_interval.0;
         let wakeup = Wakeup::start(&self.pool, EMITTED_EVENTS, DispatchMode::Hybrid, poll, shutdown.clone()).await?;
         while !shutdown.is_cancelled() {
-            let idle = match self.pass().await.and(self.idle_for().await) {
-                Ok(idle) => idle,
-                Err(e) => {
-                    tracing::warn!(error = %e, "scheduler pass failed; retrying");
+            // A pass logs each failing stage itself (naming it); only the wait's own failure is logged here.
+            let idle = match self.pass().await {
+                Err(_) => poll,
+                Ok(()) => self.idle_for().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "reading the scheduler's next due time failed; retrying");
                     poll
-                }
+                }),
             };
             if let Ok(waiting) = delayed_start::waiting(&self.pool).await {
                 metrics::gauge!("tasker_scheduled_tasks").set(waiting as f64);
